@@ -1,0 +1,61 @@
+# The single list of commands. CI runs `make test` (through .ci/run).
+# Settings: defaults in .env.example, overrides in .env or the environment.
+SHELL := /bin/bash
+.SHELLFLAGS := -eo pipefail -c
+STACK := stack/bin/stack
+NODE_TOOL = set -a; source stack/bin/lib.sh >/dev/null; set +a; node
+
+.PHONY: help install build up down restart status logs clean connectors demo test test-unit test-stack typecheck fetch
+
+help: ## this list
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $@
+
+install: node_modules/.package-lock.json ## npm dependencies (frozen lockfile)
+
+build: install ## compile TypeScript into dist/
+	npm run --silent build
+
+fetch: ## resolve the stack's Java components from Maven Central
+	$(STACK) fetch
+
+up: build ## start the whole local stack (idempotent); `make up SERVICES="kafka registry"` for a part
+	$(STACK) up $(SERVICES)
+
+down: ## stop exactly what the stack started (by recorded pid)
+	$(STACK) down $(SERVICES)
+
+restart: ## restart SERVICES="..."
+	$(STACK) restart $(SERVICES)
+
+connectors: build ## PUT connect/*.json to Kafka Connect and wait until RUNNING
+	@ROOT=$$PWD; $(NODE_TOOL) dist/tools/connectors.js register
+
+status: ## services, connectors and topics at a glance
+	@$(STACK) status
+	@echo; echo "CONNECTORS"; ROOT=$$PWD; $(NODE_TOOL) dist/tools/connectors.js status || true
+	@echo; echo "TOPICS (end offsets)"; $(STACK) topics || true
+
+logs: ## tail the logs (SERVICE=name for one)
+	$(STACK) logs $(SERVICE)
+
+clean: ## stop everything and delete the stack's state (keeps downloaded jars)
+	$(STACK) clean
+
+typecheck: install
+	npx tsc -p tsconfig.json --noEmit
+
+test-unit: install ## unit tests: nothing needs to run
+	npx jest --selectProjects unit
+
+test-stack: up connectors ## tests against the running local stack
+	npx jest --selectProjects stack --runInBand
+
+# `make test` is what CI runs: it starts what it needs and stops it afterwards.
+test: install typecheck test-unit ## everything, from a fresh machine: install, start the stack, test, stop
+	@started_here=0; $(STACK) status | grep -q ' up ' || started_here=1; \
+	rc=0; $(MAKE) --no-print-directory test-stack || rc=$$?; \
+	if [ $$started_here = 1 ]; then $(STACK) down; fi; exit $$rc

@@ -1,0 +1,157 @@
+# Shared by stack/bin/*: settings (defaults < .env < environment), secrets, process control.
+# shellcheck shell=bash
+
+step() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*"; }
+ok() { printf '[%s] \033[32mok\033[0m %s\n' "$(date +%H:%M:%S)" "$*"; }
+fail() { printf '[%s] \033[31mfailed\033[0m %s\n' "$(date +%H:%M:%S)" "$*" >&2; exit 1; }
+
+# .env overrides the defaults below; the caller's environment overrides .env.
+load_settings() {
+  local line name
+  if [ -f "$ROOT/.env" ]; then
+    while IFS= read -r line || [ -n "$line" ]; do
+      [[ $line =~ ^[[:space:]]*([A-Za-z_][A-Za-z0-9_]*)=(.*)$ ]] || continue
+      name=${BASH_REMATCH[1]}
+      [ -n "${!name+x}" ] || export "$name=${BASH_REMATCH[2]}"
+    done < "$ROOT/.env"
+  fi
+  : "${STATE_DIR:=.state}"
+  case $STATE_DIR in /*) ;; *) STATE_DIR="$ROOT/$STATE_DIR" ;; esac
+  : "${KAFKA_PORT:=9092}" "${KAFKA_CONTROLLER_PORT:=9093}" "${CONNECT_PORT:=8083}"
+  : "${REGISTRY_PORT:=8081}" "${REGISTRY_MGMT_PORT:=9081}" "${DB_PORT:=3307}" "${DB_HOST:=127.0.0.1}"
+  : "${SFMC_STANDIN_PORT:=8090}" "${DW_STANDIN_PORT:=8091}"
+  : "${AUGMENTER_HTTP_PORT:=9464}" "${EMAILER_HTTP_PORT:=9465}"
+  : "${REGISTRY_JAVA_HOME:=/usr/lib/jvm/temurin-25-jdk-amd64}"
+  : "${KAFKA_BOOTSTRAP_SERVERS:=127.0.0.1:$KAFKA_PORT}" "${REGISTRY_URL:=http://127.0.0.1:$REGISTRY_PORT}"
+  : "${CONNECT_URL:=http://127.0.0.1:$CONNECT_PORT}" "${CONNECT_FLAVOUR:=mariadb}"
+  : "${DW_API_URL:=http://127.0.0.1:$DW_STANDIN_PORT}" "${SFMC_AUTH_URL:=http://127.0.0.1:$SFMC_STANDIN_PORT}"
+  : "${SFMC_CLIENT_ID:=local-client}" "${CDC_SERVER_ID:=184054}" "${DB_SERVER_ID:=1}" "${TOPIC_PARTITIONS:=6}"
+  : "${DLQ_REPLICATION_FACTOR:=1}" "${CDC_DB_USER:=debezium}" "${SINK_DB_USER:=welcome_audit}" "${EMAILER_DB_USER:=welcome_emailer}"
+  : "${WELCOME_ORGS_FILE:=$ROOT/config/welcome-orgs.json}"
+  DIST="$STATE_DIR/dist" PIDS="$STATE_DIR/pids" LOGS="$STATE_DIR/logs"
+  mkdir -p "$PIDS" "$LOGS"
+  load_secrets
+  export STATE_DIR KAFKA_PORT KAFKA_CONTROLLER_PORT CONNECT_PORT REGISTRY_PORT REGISTRY_MGMT_PORT DB_PORT DB_HOST \
+    SFMC_STANDIN_PORT DW_STANDIN_PORT AUGMENTER_HTTP_PORT EMAILER_HTTP_PORT KAFKA_BOOTSTRAP_SERVERS REGISTRY_URL \
+    CONNECT_URL CONNECT_FLAVOUR DW_API_URL SFMC_AUTH_URL SFMC_CLIENT_ID CDC_SERVER_ID DB_SERVER_ID TOPIC_PARTITIONS \
+    CDC_DB_USER SINK_DB_USER EMAILER_DB_USER WELCOME_ORGS_FILE DIST DLQ_REPLICATION_FACTOR
+}
+
+# Local secrets are generated once into $STATE_DIR/secrets.env (mode 600, never in git);
+# a value already in the environment wins, which is how production passes its own.
+SECRET_NAMES=(CDC_DB_PASSWORD SINK_DB_PASSWORD EMAILER_DB_PASSWORD DW_API_TOKEN SFMC_CLIENT_SECRET)
+load_secrets() {
+  local file="$STATE_DIR/secrets.env" name
+  if [ ! -f "$file" ]; then
+    ( umask 077; for name in "${SECRET_NAMES[@]}"; do
+        printf '%s=%s\n' "$name" "$(head -c 18 /dev/urandom | base64 | tr '+/' 'xy')"
+      done > "$file" )
+  fi
+  while IFS='=' read -r name value; do
+    [ -n "${!name:-}" ] || export "$name=$value"
+  done < "$file"
+}
+
+# Fills ${VAR} placeholders of a template; only our own names, so Connect's ${env:...}
+# syntax (and anything else with a dollar) passes through untouched.
+render() {
+  envsubst '$STATE_DIR $KAFKA_PORT $KAFKA_CONTROLLER_PORT $CONNECT_PORT $DB_PORT $DB_SERVER_ID' < "$ROOT/$1" > "$2"
+}
+
+# java_kafka HEAP MAIN ARGS...: the broker, Connect and Kafka's tools share one classpath.
+java_kafka() {
+  local java=java heap=$1
+  shift
+  [ -n "${JAVA_HOME:-}" ] && java="$JAVA_HOME/bin/java"
+  # shellcheck disable=SC2086
+  exec "$java" $heap -XX:+UseG1GC -Dlog4j2.configurationFile="$ROOT/stack/conf/${KAFKA_LOG4J:-log4j2.properties}" \
+    -cp "$DIST/kafka/libs/*" "$@"
+}
+kafka_tool() { ( KAFKA_LOG4J=log4j2-tools.properties java_kafka "-Xmx256m -XX:TieredStopAtLevel=1" "$@" ); }
+
+db_root() {
+  mariadb --defaults-file="$STATE_DIR/mariadb/my.cnf" --socket="$STATE_DIR/mariadb/mariadb.sock" -uroot "$@"
+}
+
+# Starts a command detached, records its pid and what it runs, for `stop` to check later.
+spawn() {
+  local service=$1 log=$2
+  shift 2
+  step "$service: starting (log: $log)"
+  # functions such as java_kafka end in `exec`, so $! is the pid of the real process
+  (
+    trap '' HUP
+    exec >>"$log" 2>&1 < /dev/null
+    if [ "$(type -t "$1")" = function ]; then "$@"; else exec "$@"; fi
+  ) &
+  local pid=$!
+  echo "$pid" > "$PIDS/$service.pid"
+  disown "$pid" 2>/dev/null || true
+}
+
+running() {
+  local file="$PIDS/$1.pid" pid
+  [ -f "$file" ] || return 1
+  pid=$(cat "$file")
+  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null
+}
+
+stop() {
+  local service=$1 file="$PIDS/$1.pid" pid waited=0
+  if ! running "$service"; then
+    rm -f "$file"
+    return 0
+  fi
+  pid=$(cat "$file")
+  step "$service: stopping pid $pid"
+  kill -TERM "$pid" 2>/dev/null || true
+  while kill -0 "$pid" 2>/dev/null; do
+    sleep 0.2
+    waited=$((waited + 1))
+    if [ $waited -ge 150 ]; then
+      step "$service: still running after 30 s, sending KILL to pid $pid"
+      kill -KILL "$pid" 2>/dev/null || true
+    fi
+  done
+  rm -f "$file"
+}
+
+# wait_for SERVICE SECONDS CHECK... — polls CHECK until it succeeds, the deadline passes,
+# or the process dies (then its log tail explains why).
+wait_for() {
+  local service=$1 deadline=$((SECONDS + $2)) t0=$SECONDS last=$SECONDS
+  shift 2
+  until "$@" >/dev/null 2>&1; do
+    running "$service" || { tail -n 30 "$LOGS/$service.log" >&2; fail "$service exited during start"; }
+    [ $SECONDS -lt $deadline ] || { tail -n 30 "$LOGS/$service.log" >&2; fail "$service not healthy after $((SECONDS - t0)) s"; }
+    if [ $((SECONDS - last)) -ge 10 ]; then step "$service: waiting ($((SECONDS - t0)) s)"; last=$SECONDS; fi
+    sleep 0.5
+  done
+  ok "$service healthy in $((SECONDS - t0)) s"
+}
+
+http_ok() { curl -fsS -o /dev/null --max-time 3 "$1"; }
+
+kafka_ready() {
+  kafka_tool org.apache.kafka.tools.BrokerApiVersionsCommand --bootstrap-server "$KAFKA_BOOTSTRAP_SERVERS" >/dev/null 2>&1
+}
+
+# Installs what a fresh machine of this kind lacks (as root: Debian packages); otherwise
+# says exactly what to install.
+prerequisites() {
+  local missing=() cmd
+  for cmd in mariadbd:mariadb-server mariadb:mariadb-client envsubst:gettext-base curl:curl jq:jq mvn:maven java:openjdk-17-jdk-headless; do
+    command -v "${cmd%%:*}" >/dev/null 2>&1 || [ -x "/usr/sbin/${cmd%%:*}" ] || missing+=("${cmd#*:}")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  if [ "$(id -u)" = 0 ]; then
+    step "installing Debian packages: ${missing[*]}"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" \
+      || fail "apt-get install ${missing[*]} failed"
+    # the Debian package starts the system server on 3306; we leave it as it is and never use it
+  else
+    fail "missing: ${missing[*]}. Install them with: sudo apt-get install ${missing[*]}"
+  fi
+}
+
+load_settings
