@@ -1,0 +1,256 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { readFileSync } from 'node:fs';
+import { createLogger, type Logger } from '../../consumers/shared/logger';
+import { int, optionalStr, secret, str, type Env } from '../../consumers/shared/env';
+import { sleep } from '../../consumers/shared/retry';
+import { DEFAULT_FAULTS, type FaultSettings, SfmcStandinState } from './state';
+import { genericError, handleBatchSend, handleSingleSend, handleStatus, handleToken, type Reply } from './handlers';
+
+/**
+ * Local stand-in for Salesforce Marketing Cloud (auth + Transactional Messaging API), built
+ * on node:http only. It follows /work/shared/design/sfmc.md so the production client runs
+ * against it unchanged; extra routes under /__standin/ let tests and the benchmark inject
+ * faults and inspect what was accepted.
+ */
+
+export interface SfmcStandinOptions {
+  port?: number;
+  host?: string;
+  clientId?: string;
+  clientSecret?: string;
+  definitionKeys?: readonly string[];
+  /** Token lifetime in seconds, reported as expires_in; fractions allowed for tests. */
+  tokenTtlS?: number;
+  dedupWindowMs?: number;
+  /** JSON-lines file of accepted sends, reloaded on start (dedup survives a restart). */
+  dataFile?: string;
+  /** Base URL put into rest_instance_url; default: derived from the request's Host header. */
+  publicUrl?: string;
+  keepAliveTimeoutMs?: number;
+  faults?: Partial<FaultSettings>;
+  now?: () => number;
+  logger?: Logger;
+}
+
+export interface SfmcStandin {
+  server: Server;
+  /** Base URL without trailing slash, e.g. http://127.0.0.1:41234 (use as authBaseUrl). */
+  url: string;
+  port: number;
+  state: SfmcStandinState;
+  close(): Promise<void>;
+}
+
+export const DEFAULT_DEFINITION_KEYS = ['welcome-ua', 'welcome-aa', 'welcome-dl'];
+const TWO_DAYS_MS = 2 * 24 * 3600_000;
+const MAX_BODY_BYTES = 16 * 1024 * 1024;
+const MESSAGES_PATH = '/messaging/v1/email/messages';
+
+class BadRequest extends Error {}
+
+async function readJson(req: IncomingMessage): Promise<unknown> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_BODY_BYTES) throw new BadRequest('Request body too large');
+    chunks.push(chunk as Buffer);
+  }
+  const text = Buffer.concat(chunks).toString('utf8');
+  if (!text.trim()) return undefined;
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    throw new BadRequest('Request body is not valid JSON');
+  }
+}
+
+function write(res: ServerResponse, reply: Reply): void {
+  const payload = JSON.stringify(reply.body);
+  res.writeHead(reply.status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(payload), ...reply.headers });
+  res.end(payload);
+}
+
+function bearerToken(req: IncomingMessage): string | undefined {
+  const match = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '');
+  return match?.[1];
+}
+
+function parseFaultPatch(body: unknown): Partial<FaultSettings> & { expireTokens?: boolean } {
+  if (typeof body !== 'object' || body === null) throw new BadRequest('Faults must be a JSON object');
+  const patch: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(body)) {
+    if (key === 'expireTokens') patch[key] = value === true;
+    else if (key in DEFAULT_FAULTS && typeof value === 'number' && Number.isFinite(value) && value >= 0) patch[key] = value;
+    else throw new BadRequest(`Unknown or invalid fault setting "${key}"`);
+  }
+  return patch as Partial<FaultSettings> & { expireTokens?: boolean };
+}
+
+/** Whole-request faults for send calls; true when the request has been dealt with. */
+function injectSendFault(state: SfmcStandinState, req: IncomingMessage, res: ServerResponse): boolean {
+  const f = state.faults;
+  if (state.takeFault('dropConnections')) {
+    req.socket.destroy();
+    return true;
+  }
+  if (state.takeFault('fail429')) {
+    const blocked = f.throttleCode === 50200;
+    write(res, {
+      status: 429,
+      body: blocked
+        ? { message: 'Temporarily blocked: too many concurrent requests', errorcode: 50200, documentation: '' }
+        : { message: 'Too Many Requests', errorcode: 50100, documentation: '', retryAfter: f.retryAfterS },
+      headers: blocked ? {} : { 'retry-after': String(f.retryAfterS) },
+    });
+    return true;
+  }
+  if (state.takeFault('fail5xx')) {
+    const status = f.fail5xxStatus;
+    write(res, {
+      status,
+      body: { message: 'Service Unavailable', errorcode: 50300, documentation: '' },
+      headers: status === 503 ? { 'retry-after': String(f.retryAfterS) } : {},
+    });
+    return true;
+  }
+  return false;
+}
+
+function createHandler(state: SfmcStandinState, options: SfmcStandinOptions) {
+  const publicBase = (req: IncomingMessage): string => options.publicUrl?.replace(/\/+$/, '') ?? `http://${req.headers.host ?? '127.0.0.1'}`;
+
+  async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://standin');
+    const path = url.pathname;
+    const method = req.method ?? 'GET';
+
+    if (path === '/healthz') return write(res, { status: 200, body: { status: 'ok' } });
+    if (path === '/__standin/faults') {
+      if (method === 'POST') {
+        const { expireTokens, ...patch } = parseFaultPatch(await readJson(req));
+        state.setFaults(patch);
+        if (expireTokens) state.expireAllTokens();
+      } else if (method === 'DELETE') state.resetFaults();
+      return write(res, { status: 200, body: state.faults });
+    }
+    if (path === '/__standin/sends') {
+      if (method === 'DELETE') state.clearSends();
+      const since = url.searchParams.get('since');
+      return write(res, { status: 200, body: state.listSends(since ? Date.parse(since) : undefined) });
+    }
+    if (path === '/__standin/stats') {
+      if (method === 'DELETE') state.resetStats();
+      return write(res, { status: 200, body: state.stats });
+    }
+
+    if (state.faults.latencyMs > 0) {
+      state.stats.injected.latency++;
+      await sleep(state.faults.latencyMs);
+    }
+    if (path === '/v2/token' && method === 'POST') return write(res, handleToken(state, await readJson(req), publicBase(req)));
+
+    const isSend = method === 'POST' && path.startsWith(MESSAGES_PATH);
+    const isStatus = method === 'GET' && path.startsWith(`${MESSAGES_PATH}/`) && path.length > MESSAGES_PATH.length + 1;
+    if (!isSend && !isStatus) return write(res, genericError(404, 0, `No route for ${method} ${path}`));
+
+    let body: unknown;
+    if (isSend) {
+      state.stats.sendRequests++;
+      body = await readJson(req); // read before faults so a dropped connection looks like a lost answer
+      if (injectSendFault(state, req, res)) return;
+    }
+    const token = bearerToken(req);
+    if (!token || !state.isTokenValid(token)) {
+      state.stats.unauthorized++;
+      return write(res, genericError(401, 0, 'Not Authorized'));
+    }
+    const key = path.slice(MESSAGES_PATH.length + 1);
+    if (isStatus) return write(res, handleStatus(state, key));
+    return write(res, key === '' ? handleBatchSend(state, body) : handleSingleSend(state, key, body));
+  }
+
+  return (req: IncomingMessage, res: ServerResponse): void => {
+    route(req, res).catch((err: unknown) => {
+      if (res.headersSent || res.destroyed) return;
+      if (err instanceof BadRequest) return write(res, genericError(400, 10000, err.message));
+      options.logger?.error({ err }, 'SFMC stand-in failed to answer');
+      write(res, genericError(500, 0, 'Internal error in the SFMC stand-in'));
+    });
+  };
+}
+
+export async function createSfmcStandin(options: SfmcStandinOptions = {}): Promise<SfmcStandin> {
+  const state = new SfmcStandinState({
+    clientId: options.clientId ?? 'local-client',
+    clientSecret: options.clientSecret ?? 'local-secret',
+    definitionKeys: options.definitionKeys ?? DEFAULT_DEFINITION_KEYS,
+    tokenTtlS: options.tokenTtlS ?? 1080,
+    dedupWindowMs: options.dedupWindowMs ?? TWO_DAYS_MS,
+    dataFile: options.dataFile,
+    now: options.now ?? Date.now,
+  });
+  if (options.faults) state.setFaults(options.faults);
+  const server = createServer(createHandler(state, options));
+  // SFMC drops idle keep-alive connections after 5 s; so do we, so clients meet stale sockets here first.
+  server.keepAliveTimeout = options.keepAliveTimeoutMs ?? 5000;
+  const host = options.host ?? '127.0.0.1';
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 0, host, () => resolve());
+  });
+  const { port } = server.address() as AddressInfo;
+  const shownHost = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
+  return {
+    server,
+    url: `http://${shownHost}:${port}`,
+    port,
+    state,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
+
+/** Entry point: configuration from the environment, read once here. */
+export async function main(env: Env = process.env): Promise<SfmcStandin> {
+  const logger = createLogger('sfmc-standin', str(env, 'LOG_LEVEL', 'info'));
+  const definitionKeys = str(env, 'SFMC_STANDIN_DEFINITION_KEYS', DEFAULT_DEFINITION_KEYS.join(','))
+    .split(',')
+    .map((k) => k.trim())
+    .filter(Boolean);
+  const standin = await createSfmcStandin({
+    port: int(env, 'SFMC_STANDIN_PORT', 8090, 0, 65535),
+    host: str(env, 'SFMC_STANDIN_HOST', '0.0.0.0'),
+    clientId: str(env, 'SFMC_STANDIN_CLIENT_ID', 'local-client'),
+    // SFMC_STANDIN_CLIENT_SECRET or SFMC_STANDIN_CLIENT_SECRET_FILE; the local default otherwise.
+    clientSecret:
+      env['SFMC_STANDIN_CLIENT_SECRET'] || env['SFMC_STANDIN_CLIENT_SECRET_FILE']
+        ? secret(env, 'SFMC_STANDIN_CLIENT_SECRET', (p) => readFileSync(p, 'utf8'))
+        : 'local-secret',
+    definitionKeys,
+    tokenTtlS: int(env, 'SFMC_STANDIN_TOKEN_TTL_S', 1080, 1),
+    dedupWindowMs: int(env, 'SFMC_STANDIN_DEDUP_WINDOW_S', 2 * 24 * 3600, 1) * 1000,
+    dataFile: optionalStr(env, 'SFMC_STANDIN_DATA_FILE'),
+    publicUrl: optionalStr(env, 'SFMC_STANDIN_PUBLIC_URL'),
+    faults: { retryAfterS: int(env, 'SFMC_STANDIN_RETRY_AFTER_S', 1) },
+    logger,
+  });
+  logger.info({ port: standin.port, definitionKeys, sendsLoaded: standin.state.listSends().length }, 'SFMC stand-in listening');
+  return standin;
+}
+
+if (require.main === module) {
+  main().then((standin) => {
+    const stop = (): void => void standin.close().then(() => process.exit(0));
+    process.once('SIGTERM', stop);
+    process.once('SIGINT', stop);
+  }, (err: unknown) => {
+    // The logger may not exist yet (bad configuration): stderr is the only safe place.
+    process.stderr.write(`sfmc-standin failed to start: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exit(1);
+  });
+}
