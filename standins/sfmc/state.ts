@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { appendFileSync, existsSync, readFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 
 /**
  * Everything the SFMC stand-in remembers: issued tokens, accepted sends (the 109110 dedup
@@ -87,7 +88,10 @@ export class SfmcStandinState {
 
   constructor(readonly options: StandinStateOptions) {
     this.definitionKeys = new Set(options.definitionKeys);
-    if (options.dataFile) this.load(options.dataFile);
+    if (options.dataFile) {
+      mkdirSync(dirname(options.dataFile), { recursive: true });
+      this.load(options.dataFile);
+    }
   }
 
   now(): number {
@@ -131,11 +135,11 @@ export class SfmcStandinState {
 
   accept(send: AcceptedSend): void {
     // Delete first so Map order stays "order received" when a key is re-sent after the window.
+    // Synchronous append first: the send is durable before it counts (and before we answer 202).
+    if (this.options.dataFile) appendFileSync(this.options.dataFile, `${JSON.stringify(send)}\n`);
     this.sends.delete(send.messageKey);
     this.sends.set(send.messageKey, send);
     this.stats.accepted++;
-    // Synchronous append: the send is durable before we answer 202, as a real dedup store would be.
-    if (this.options.dataFile) appendFileSync(this.options.dataFile, `${JSON.stringify(send)}\n`);
   }
 
   countRejection(errorcode: number): void {

@@ -1,0 +1,39 @@
+import { readFileSync } from 'node:fs';
+import { int, secret, str, url, type Env } from '../shared/env';
+
+export interface AugmenterConfig {
+  kafkaBrokers: string[];
+  registryUrl: string;
+  groupId: string;
+  memberTopic: string;
+  augmentedTopic: string;
+  dlqTopic: string;
+  dwApiUrl: string;
+  dwApiToken: string;
+  dwTimeoutMs: number;
+  chunkSize: number;
+  topicPartitions: number;
+  partitionsConsumedConcurrently: number;
+  httpPort: number;
+  logLevel: string;
+}
+
+/** Read once at start; a bad or missing variable stops the process with its name. */
+export function loadAugmenterConfig(env: Env, readFile: (p: string) => string = (p) => readFileSync(p, 'utf8')): AugmenterConfig {
+  return {
+    kafkaBrokers: str(env, 'KAFKA_BOOTSTRAP_SERVERS', '127.0.0.1:9092').split(',').map((b) => b.trim()),
+    registryUrl: url(env, 'REGISTRY_URL', 'http://127.0.0.1:8081'),
+    groupId: str(env, 'AUGMENTER_GROUP_ID', 'welcome-augmenter'),
+    memberTopic: str(env, 'MEMBER_TOPIC', 'cdc.loyalty.members'),
+    augmentedTopic: str(env, 'AUGMENTED_TOPIC', 'welcome.members.augmented'),
+    dlqTopic: str(env, 'AUGMENTER_DLQ_TOPIC', 'welcome.augmenter.dlq'),
+    dwApiUrl: url(env, 'DW_API_URL'),
+    dwApiToken: secret(env, 'DW_API_TOKEN', readFile),
+    dwTimeoutMs: int(env, 'DW_API_TIMEOUT_MS', 2_000, 50, 60_000),
+    chunkSize: int(env, 'AUGMENTER_BATCH_SIZE', 500, 1, 500),
+    topicPartitions: int(env, 'TOPIC_PARTITIONS', 6, 1, 1000),
+    partitionsConsumedConcurrently: int(env, 'PARTITIONS_CONSUMED_CONCURRENTLY', 3, 1, 64),
+    httpPort: int(env, 'HTTP_PORT', 9464, 0, 65535),
+    logLevel: str(env, 'LOG_LEVEL', 'info'),
+  };
+}

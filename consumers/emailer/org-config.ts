@@ -1,0 +1,39 @@
+/**
+ * Per-organization Welcome settings from a JSON file (WELCOME_ORGS_FILE):
+ *   { "UA": { "definitionKey": "welcome-ua", "enabled": true }, ... }
+ * Validated once at start; an invalid file stops the process with the reason.
+ */
+import { ConfigError } from '../shared/errors';
+import { ORG_ID } from '../shared/member';
+
+export interface OrgWelcome {
+  definitionKey: string;
+  enabled: boolean;
+}
+
+export type OrgConfig = ReadonlyMap<string, OrgWelcome>;
+
+export function parseOrgConfig(text: string, source: string): OrgConfig {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (err) {
+    throw new ConfigError(`${source}: not valid JSON (${(err as Error).message})`, err);
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    throw new ConfigError(`${source}: expected an object of organizations, e.g. {"UA": {"definitionKey": "welcome-ua", "enabled": true}}`);
+  }
+  const orgs = new Map<string, OrgWelcome>();
+  for (const [orgId, value] of Object.entries(parsed)) {
+    if (!ORG_ID.test(orgId)) throw new ConfigError(`${source}: organization id "${orgId}" is not 1-16 letters, digits or _`);
+    const v = value as Partial<OrgWelcome> | null;
+    if (typeof v !== 'object' || v === null) throw new ConfigError(`${source}: ${orgId} must be an object`);
+    if (typeof v.definitionKey !== 'string' || v.definitionKey.trim() === '' || v.definitionKey.length > 100) {
+      throw new ConfigError(`${source}: ${orgId}.definitionKey must be a non-empty string of at most 100 characters`);
+    }
+    if (typeof v.enabled !== 'boolean') throw new ConfigError(`${source}: ${orgId}.enabled must be true or false`);
+    orgs.set(orgId, { definitionKey: v.definitionKey, enabled: v.enabled });
+  }
+  if (orgs.size === 0) throw new ConfigError(`${source}: no organizations configured`);
+  return orgs;
+}

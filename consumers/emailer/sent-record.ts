@@ -1,0 +1,57 @@
+/**
+ * Our own durable record of what was sent: the audit table the welcome-audit sink fills
+ * from welcome.sent. SFMC rejects a reused messageKey only for 2-3 days; a replay older
+ * than that (offsets reset, DLQ replayed late, topic re-read) would send again, so the
+ * emailer asks this table first. The table lags welcome.sent by the sink's latency (about
+ * a second); inside that gap SFMC's own dedup (109110) still holds.
+ */
+import { createPool, type Pool, type RowDataPacket } from 'mysql2/promise';
+import { PipelineError } from '../shared/errors';
+
+export interface SentRecord {
+  /** The subset of members (memberKey) that already have a Welcome on record. */
+  alreadySent(members: { orgId: string; orgMemberId: string }[]): Promise<Set<string>>;
+  ping(): Promise<boolean>;
+  close(): Promise<void>;
+}
+
+export interface SentRecordConfig {
+  host: string;
+  port: number;
+  user: string;
+  password: string;
+  database: string;
+}
+
+const key = (orgId: string, orgMemberId: string): string => `${orgId}:${orgMemberId}`;
+
+export function createSentRecord(config: SentRecordConfig): SentRecord {
+  const pool: Pool = createPool({ ...config, connectionLimit: 4, connectTimeout: 3_000, enableKeepAlive: true, timezone: 'Z' });
+  return {
+    async alreadySent(members) {
+      if (members.length === 0) return new Set();
+      const tuples = members.map(() => '(?, ?)').join(', ');
+      try {
+        const [rows] = await pool.query<RowDataPacket[]>(
+          { sql: `SELECT org_id, org_member_id FROM new_members_sent_to_salesforce WHERE (org_id, org_member_id) IN (${tuples})`, timeout: 5_000 },
+          members.flatMap((m) => [m.orgId, m.orgMemberId]),
+        );
+        return new Set(rows.map((r) => key(String(r.org_id), String(r.org_member_id))));
+      } catch (err) {
+        // Unknown whether they were sent: never guess "no", pause until the table answers.
+        throw new PipelineError('SENT_RECORD_UNAVAILABLE', `audit table unreachable: ${(err as Error).message}`, { transient: true, cause: err });
+      }
+    },
+    async ping() {
+      try {
+        await pool.query('SELECT 1');
+        return true;
+      } catch {
+        return false;
+      }
+    },
+    close: () => pool.end(),
+  };
+}
+
+export const sentKey = key;

@@ -1,0 +1,38 @@
+import { createServer, type Server } from 'node:http';
+import type { Registry } from 'prom-client';
+
+/**
+ * /healthz: the process is alive (liveness). /readyz: it can do its work — Kafka joined,
+ * registry and its HTTP dependency reachable (readiness). /metrics: Prometheus text.
+ */
+export interface HealthChecks {
+  live: () => boolean;
+  ready: () => Promise<Record<string, boolean>>;
+}
+
+export function startHealthServer(port: number, checks: HealthChecks, metrics: Registry): Promise<Server> {
+  const server = createServer((req, res) => {
+    const reply = (status: number, body: string, type = 'application/json'): void => {
+      res.writeHead(status, { 'content-type': type }).end(body);
+    };
+    void (async () => {
+      switch (req.url?.split('?')[0]) {
+        case '/healthz':
+          return checks.live() ? reply(200, '{"status":"ok"}') : reply(503, '{"status":"stopping"}');
+        case '/readyz': {
+          const parts = await checks.ready();
+          const ok = Object.values(parts).every(Boolean);
+          return reply(ok ? 200 : 503, JSON.stringify({ status: ok ? 'ready' : 'not-ready', ...parts }));
+        }
+        case '/metrics':
+          return reply(200, await metrics.metrics(), metrics.contentType);
+        default:
+          return reply(404, '{"error":"not found"}');
+      }
+    })().catch((err: unknown) => reply(500, JSON.stringify({ error: String(err) })));
+  });
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, '0.0.0.0', () => resolve(server));
+  });
+}

@@ -1,0 +1,112 @@
+/**
+ * The only module that imports kafkajs. kafkajs is in maintenance mode (last release
+ * Feb 2023); keeping every Kafka call here keeps a move to @confluentinc/kafka-javascript
+ * (same API shape, librdkafka underneath) a change to one file.
+ */
+import { Kafka, logLevel, CompressionTypes, type Consumer, type Producer, type EachBatchPayload, type IHeaders, type Admin } from 'kafkajs';
+import type { Logger } from './logger';
+
+export type { Consumer, Producer, EachBatchPayload, Admin };
+export type KafkaMessage = EachBatchPayload['batch']['messages'][number];
+
+export interface KafkaConfig {
+  brokers: string[];
+  clientId: string;
+}
+
+const LEVELS: Record<number, 'error' | 'warn' | 'info' | 'debug'> = {
+  [logLevel.ERROR]: 'error',
+  [logLevel.WARN]: 'warn',
+  [logLevel.INFO]: 'info',
+  [logLevel.DEBUG]: 'debug',
+};
+
+export function createKafka(config: KafkaConfig, logger: Logger): Kafka {
+  const kafkaLog = logger.child({ component: 'kafkajs' });
+  return new Kafka({
+    clientId: config.clientId,
+    brokers: config.brokers,
+    connectionTimeout: 3_000,
+    requestTimeout: 30_000,
+    retry: { initialRetryTime: 100, maxRetryTime: 5_000, retries: 10 },
+    // kafkajs's own logs go through pino, one JSON line each, at kafkajs's level.
+    logLevel: logLevel.WARN,
+    logCreator: () => ({ level, log }) => {
+      const { message, ...extra } = log;
+      kafkaLog[LEVELS[level] ?? 'info']({ ...extra, namespace: log.namespace }, message);
+    },
+  });
+}
+
+/** Consumers tuned for latency: a fetch returns as soon as one byte is there (max 100 ms wait). */
+export function createConsumer(kafka: Kafka, groupId: string): Consumer {
+  return kafka.consumer({
+    groupId,
+    sessionTimeout: 30_000,
+    heartbeatInterval: 3_000,
+    rebalanceTimeout: 60_000,
+    maxWaitTimeInMs: 100,
+    minBytes: 1,
+    maxBytesPerPartition: 1_048_576,
+    allowAutoTopicCreation: false,
+  });
+}
+
+/** Idempotent producer with acks=all: an acknowledged record is on every in-sync replica, once. */
+export function createProducer(kafka: Kafka): Producer {
+  return kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+}
+
+export interface OutgoingRecord {
+  topic: string;
+  key: Buffer | string | null;
+  value: Buffer | null;
+  headers?: IHeaders;
+}
+
+/** One acknowledged write of many records (acks=all); resolves only when all are durable. */
+export async function produceAll(producer: Producer, records: OutgoingRecord[]): Promise<void> {
+  if (records.length === 0) return;
+  const byTopic = new Map<string, OutgoingRecord[]>();
+  for (const r of records) byTopic.set(r.topic, [...(byTopic.get(r.topic) ?? []), r]);
+  await producer.sendBatch({
+    acks: -1,
+    compression: CompressionTypes.None,
+    topicMessages: [...byTopic.entries()].map(([topic, msgs]) => ({
+      topic,
+      messages: msgs.map((m) => ({ key: m.key, value: m.value, headers: m.headers })),
+    })),
+  });
+}
+
+export async function ensureTopics(kafka: Kafka, topics: { topic: string; partitions: number }[]): Promise<void> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const existing = new Set(await admin.listTopics());
+    const missing = topics.filter((t) => !existing.has(t.topic));
+    if (missing.length > 0) {
+      await admin.createTopics({ waitForLeaders: true, topics: missing.map((t) => ({ topic: t.topic, numPartitions: t.partitions })) });
+    }
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+/** Lag per partition of a group: end offset minus committed offset. */
+export async function groupLag(admin: Admin, groupId: string, topic: string): Promise<{ partition: number; lag: number }[]> {
+  const [ends, committed] = await Promise.all([admin.fetchTopicOffsets(topic), admin.fetchOffsets({ groupId, topics: [topic] })]);
+  const done = new Map((committed[0]?.partitions ?? []).map((p) => [p.partition, Number(p.offset)]));
+  return ends.map((e) => {
+    const c = done.get(e.partition) ?? -1;
+    const end = Number(e.high);
+    return { partition: e.partition, lag: c < 0 ? end - Number(e.low) : Math.max(0, end - c) };
+  });
+}
+
+export function headerString(headers: IHeaders | undefined, name: string): string | undefined {
+  const v = headers?.[name];
+  if (v === undefined) return undefined;
+  const first = Array.isArray(v) ? v[0] : v;
+  return first === undefined ? undefined : first.toString();
+}
