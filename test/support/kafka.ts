@@ -1,0 +1,82 @@
+import { Kafka, logLevel, type Consumer, type IHeaders } from 'kafkajs';
+import { stackEnv, runId } from './env';
+import { waitFor } from './wait';
+
+export interface SeenRecord {
+  topic: string;
+  partition: number;
+  offset: string;
+  key: Buffer | null;
+  value: Buffer | null;
+  headers: IHeaders;
+}
+
+export const testKafka = new Kafka({ clientId: `test-${runId}`, brokers: stackEnv.kafka, logLevel: logLevel.NOTHING });
+
+/**
+ * Reads a topic from the beginning into memory with a throwaway group, so a test can
+ * assert on everything a stage wrote (and on what it did NOT write).
+ */
+export class TopicTap {
+  readonly records: SeenRecord[] = [];
+  private consumer: Consumer | undefined;
+  private static seq = 0;
+
+  constructor(readonly topic: string) {}
+
+  async start(): Promise<this> {
+    await waitFor(`topic ${this.topic} to exist`, async () => {
+      const admin = testKafka.admin();
+      await admin.connect();
+      try {
+        return (await admin.listTopics()).includes(this.topic);
+      } finally {
+        await admin.disconnect();
+      }
+    }, 30_000, 250);
+    this.consumer = testKafka.consumer({ groupId: `test-tap-${runId}-${TopicTap.seq++}`, maxWaitTimeInMs: 100 });
+    await this.consumer.connect();
+    await this.consumer.subscribe({ topic: this.topic, fromBeginning: true });
+    await this.consumer.run({
+      eachMessage: async ({ topic, partition, message }) => {
+        this.records.push({ topic, partition, offset: message.offset, key: message.key, value: message.value, headers: message.headers ?? {} });
+      },
+    });
+    return this;
+  }
+
+  async stop(): Promise<void> {
+    await this.consumer?.disconnect();
+  }
+}
+
+export async function produceRaw(topic: string, messages: { key?: string | Buffer | null; value: Buffer | null; headers?: IHeaders }[]): Promise<void> {
+  const producer = testKafka.producer();
+  await producer.connect();
+  try {
+    await producer.send({ topic, acks: -1, messages: messages.map((m) => ({ key: m.key ?? null, value: m.value, headers: m.headers })) });
+  } finally {
+    await producer.disconnect();
+  }
+}
+
+export async function committedOffsets(groupId: string, topic: string): Promise<Map<number, bigint>> {
+  const admin = testKafka.admin();
+  await admin.connect();
+  try {
+    const [res] = await admin.fetchOffsets({ groupId, topics: [topic] });
+    return new Map((res?.partitions ?? []).map((p) => [p.partition, BigInt(p.offset)]));
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+export async function endOffsets(topic: string): Promise<Map<number, bigint>> {
+  const admin = testKafka.admin();
+  await admin.connect();
+  try {
+    return new Map((await admin.fetchTopicOffsets(topic)).map((p) => [p.partition, BigInt(p.high)]));
+  } finally {
+    await admin.disconnect();
+  }
+}
