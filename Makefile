@@ -3,7 +3,8 @@
 SHELL := /bin/bash
 .SHELLFLAGS := -eo pipefail -c
 STACK := stack/bin/stack
-NODE_TOOL = set -a; source stack/bin/lib.sh >/dev/null; set +a; node
+# Runs a command with the stack's settings and local secrets exported (as the services see them).
+WITH_ENV = ROOT=$$PWD; set -a; source stack/bin/lib.sh >/dev/null; set +a;
 
 .PHONY: help install build up down restart status logs clean connectors demo test test-unit test-stack typecheck fetch
 
@@ -32,11 +33,11 @@ restart: ## restart SERVICES="..."
 	$(STACK) restart $(SERVICES)
 
 connectors: build ## PUT connect/*.json to Kafka Connect and wait until RUNNING
-	@ROOT=$$PWD; $(NODE_TOOL) dist/tools/connectors.js register
+	@$(WITH_ENV) node dist/tools/connectors.js register
 
 status: ## services, connectors and topics at a glance
 	@$(STACK) status
-	@echo; echo "CONNECTORS"; ROOT=$$PWD; $(NODE_TOOL) dist/tools/connectors.js status || true
+	@echo; echo "CONNECTORS"; $(WITH_ENV) node dist/tools/connectors.js status || true
 	@echo; echo "TOPICS (end offsets)"; $(STACK) topics || true
 
 logs: ## tail the logs (SERVICE=name for one)
@@ -52,7 +53,7 @@ test-unit: install ## unit tests: nothing needs to run
 	npx jest --selectProjects unit
 
 test-stack: up connectors ## tests against the running local stack
-	npx jest --selectProjects stack --runInBand
+	$(WITH_ENV) npx jest --selectProjects stack --runInBand
 
 # `make test` is what CI runs: it starts what it needs and stops it afterwards.
 test: install typecheck test-unit ## everything, from a fresh machine: install, start the stack, test, stop
