@@ -24,6 +24,7 @@ runMain('augmenter', async () => {
     {
       logger: logger.child({ component: 'dw-client' }),
       onHttp: (route, status, ms) => metrics.httpSeconds.observe({ target: `dw-${route}`, status: String(status) }, ms / 1000),
+      onRetry: (route) => metrics.retries.inc({ target: `dw-${route}` }),
     },
   );
   const kafka = createKafka({ brokers: config.kafkaBrokers, clientId: 'welcome-augmenter' }, logger);

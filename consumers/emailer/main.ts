@@ -27,6 +27,7 @@ runMain('emailer', async () => {
     {
       logger: logger.child({ component: 'sfmc-client' }),
       onHttp: (target, status, ms) => metrics.httpSeconds.observe({ target: `sfmc-${target}`, status: String(status) }, ms / 1000),
+      onRetry: (target) => metrics.retries.inc({ target: `sfmc-${target}` }),
     },
   );
   const kafka = createKafka({ brokers: config.kafkaBrokers, clientId: 'welcome-emailer' }, logger);

@@ -41,6 +41,8 @@ export interface DwKeyClientDeps {
   logger: Logger;
   /** Metrics hook, called once per HTTP call. */
   onHttp?: (route: 'lookup' | 'health', status: number | 'error', ms: number) => void;
+  /** Metrics hook, called before each retry of a lookup (after a transient failure). */
+  onRetry?: (route: 'lookup') => void;
 }
 
 export interface DwKeyClient {
@@ -121,8 +123,10 @@ export function createDwKeyClient(config: DwKeyClientConfig, deps: DwKeyClientDe
       for (let i = 0; i < misses.length; i += MAX_LOOKUP_ITEMS) {
         const chunk = misses.slice(i, i + MAX_LOOKUP_ITEMS);
         const results = await withRetry(() => lookupChunk(chunk), config.retry, {
-          onRetry: (err, attempt, delayMs) =>
-            log.warn({ err: summarize(err), attempt, delayMs, members: chunk.length }, 'dw key lookup failed; retrying'),
+          onRetry: (err, attempt, delayMs) => {
+            deps.onRetry?.('lookup');
+            log.warn({ err: summarize(err), attempt, delayMs, members: chunk.length }, 'dw key lookup failed; retrying');
+          },
         });
         for (const [ref, result] of results) {
           found.set(ref, result);

@@ -39,6 +39,8 @@ export interface SfmcClientDeps {
   logger: Logger;
   /** Metrics hook; status 0 = no HTTP answer (timeout, reset). */
   onHttp?: (target: SfmcTarget, status: number, ms: number) => void;
+  /** Metrics hook, called before each retry after a transient failure (and before the one re-send after a 401). */
+  onRetry?: (target: SfmcTarget) => void;
   now?: () => number;
   /** Shared undici dispatcher; by default the client owns one (closed by close()). */
   dispatcher?: Dispatcher;
@@ -256,13 +258,17 @@ export function createSfmcClient(config: SfmcClientConfig, deps: SfmcClientDeps)
       // Only drop the token that failed: a concurrent caller may already have renewed it.
       if (cached === token) cached = undefined;
       if (attempt >= 2) throw new HttpError('SFMC_UNAUTHORIZED', `SFMC ${target} refused a freshly issued token: ${describeAnswer(res)}`, { status: 401, transient: false });
+      deps.onRetry?.('token');
       log.debug({ target }, 'SFMC token refused; fetching a new one');
     }
   }
 
   const retried = <T>(what: string, fn: () => Promise<T>): Promise<T> =>
     withRetry(fn, config.retry, {
-      onRetry: (err, attempt, delayMs) => log.warn({ err, attempt, delayMs, what }, 'SFMC call failed; retrying'),
+      onRetry: (err, attempt, delayMs) => {
+        deps.onRetry?.(what === 'getStatus' ? 'status' : 'send');
+        log.warn({ err, attempt, delayMs, what }, 'SFMC call failed; retrying');
+      },
     });
 
   async function sendChunk(definitionKey: string, chunk: readonly SfmcRecipient[]): Promise<SendOutcome[]> {

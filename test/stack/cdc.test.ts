@@ -9,7 +9,7 @@ import { createRegistry } from '../../consumers/shared/registry';
 import { loadConnectorDefs } from '../../tools/connect-defs';
 import { insertMembers, query, rootDb } from '../support/db';
 import { ROOT, runId, stackEnv } from '../support/env';
-import { TopicTap } from '../support/kafka';
+import { TopicTap, testKafka } from '../support/kafka';
 import { waitFor } from '../support/wait';
 
 jest.setTimeout(120_000);
@@ -127,14 +127,24 @@ test('rows that existed before a connector was first registered are never emitte
     // now may still count as pre-existing. Keep writing fresh "after" rows until one arrives.
     let n = 0;
     const after = (i: number): string => `post-${runId}-${i}`;
-    const firstInsert = async (): Promise<void> => void (await insertMembers(db, [{ org_id: 'UA', org_member_id: after(n++), email: 'post@example.com' }]));
-    await firstInsert();
+    const insertAfter = async (): Promise<void> => void (await insertMembers(db, [{ org_id: 'UA', org_member_id: after(n++), email: 'post@example.com' }]));
+    // The topic appears with the first event this connector emits.
+    await waitFor('the test connector to emit its first create', async () => {
+      await insertAfter();
+      const admin = testKafka.admin();
+      await admin.connect();
+      try {
+        return (await admin.listTopics()).includes(topic);
+      } finally {
+        await admin.disconnect();
+      }
+    }, 60_000, 1_000);
     const testTap = await new TopicTap(topic).start();
     try {
       const seen = await waitFor('a post-registration create', async () => {
         const all = await Promise.all(testTap.records.filter((r) => r.value).map((r) => decode(r.value!)));
         if (all.some((c) => c.org_member_id?.startsWith(`post-${runId}`))) return all;
-        await firstInsert();
+        await insertAfter();
         return undefined;
       }, 30_000, 1_000);
       expect(seen.filter((c) => c.org_member_id === before)).toHaveLength(0);
@@ -152,6 +162,10 @@ test('rows that existed before a connector was first registered are never emitte
     }
   } finally {
     await connect('DELETE', `/connectors/${name}`);
+    const admin = testKafka.admin();
+    await admin.connect();
+    await admin.deleteTopics({ topics: [topic, `_schema-history.${prefix}`, `__debezium-heartbeat.${prefix}`] }).catch(() => undefined);
+    await admin.disconnect();
   }
 });
 

@@ -1,0 +1,133 @@
+/**
+ * Issue 3: on the real stack, every new member gets exactly one Welcome; nobody else gets one.
+ */
+import type { Connection, RowDataPacket } from 'mysql2/promise';
+import { welcomeMessageKey } from '../../consumers/shared/sfmc-client';
+import { insertMembers, query, rootDb, type MemberRow } from '../support/db';
+import { runId } from '../support/env';
+import { caughtUp, waitPipelineIdle, stack, pidOf } from '../support/pipeline';
+import { acceptedSends, sfmcStats, subscriberKey } from '../support/standins';
+import { waitFor } from '../support/wait';
+import { stackEnv } from '../support/env';
+
+jest.setTimeout(180_000);
+
+let db: Connection;
+beforeAll(async () => {
+  db = await rootDb();
+});
+afterAll(async () => {
+  await db.end();
+});
+
+const members = (prefix: string, n: number, org: (i: number) => string = (i) => (i % 2 === 0 ? "UA" : "AA")): MemberRow[] =>
+  Array.from({ length: n }, (_, i) => ({
+    org_id: org(i),
+    org_member_id: `${prefix}${String(i).padStart(5, '0')}`,
+    email: `${prefix}${i}@example.com`,
+    first_name: i % 3 === 0 ? null : `First${i}`,
+    last_name: `Last${i}`,
+    locale: i % 2 === 0 ? 'en-US' : 'fr-FR',
+  }));
+
+async function auditRows(prefix: string): Promise<RowDataPacket[]> {
+  return query<RowDataPacket>(db, 'SELECT * FROM new_members_sent_to_salesforce WHERE org_member_id LIKE ?', [`${prefix}%`]);
+}
+
+async function insertInTransactions(rows: MemberRow[], perTransaction: number, between?: (i: number) => Promise<void>): Promise<void> {
+  for (let i = 0; i < rows.length; i += perTransaction) {
+    await insertMembers(db, rows.slice(i, i + perTransaction));
+    await between?.(i / perTransaction);
+  }
+}
+
+test('N new members in two organizations → exactly N Welcomes, each right, and exactly N audit rows', async () => {
+  const prefix = `n-${runId}-`;
+  const rows = members(prefix, 200);
+  await insertInTransactions(rows, 20);
+  const sends = await waitFor('200 accepted sends', async () => {
+    const s = await acceptedSends(prefix);
+    return s.length >= 200 ? s : undefined;
+  }, 60_000);
+  expect(sends).toHaveLength(200);
+  expect(new Set(sends.map((s) => s.messageKey)).size).toBe(200);
+
+  const byKey = new Map(sends.map((s) => [s.messageKey, s]));
+  for (const row of rows) {
+    const send = byKey.get(welcomeMessageKey(row.org_id, row.org_member_id));
+    expect(send).toBeDefined();
+    expect(send!.contactKey).toBe(await subscriberKey(row.org_id, row.org_member_id));
+    expect(send!.to).toBe(row.email);
+    expect(send!.definitionKey).toBe(row.org_id === 'UA' ? 'welcome-ua' : 'welcome-aa');
+    expect(send!.attributes).toEqual({ FirstName: row.first_name ?? null, LastName: row.last_name, Locale: row.locale, ProgramId: row.org_id, MemberId: row.org_member_id });
+  }
+
+  const audit = await waitFor('200 audit rows', async () => {
+    const r = await auditRows(prefix);
+    return r.length >= 200 ? r : undefined;
+  }, 30_000);
+  expect(audit).toHaveLength(200);
+  for (const row of audit) {
+    expect(row.message_key).toBe(welcomeMessageKey(row.org_id, row.org_member_id));
+    expect(row.subscriber_key).toBe(byKey.get(row.message_key)!.contactKey);
+    expect(row.definition_key).toBe(row.org_id === 'UA' ? 'welcome-ua' : 'welcome-aa');
+    expect(row.sent_at).toBeInstanceOf(Date);
+  }
+
+  // Offsets: both groups committed last + 1 on every partition, so a restart replays nothing.
+  await waitPipelineIdle();
+  expect(await caughtUp('welcome-augmenter', stackEnv.memberTopic)).toBe(true);
+  expect(await caughtUp('welcome-emailer', stackEnv.augmentedTopic)).toBe(true);
+});
+
+test('pre-existing members, updates (email change included), deletes and switched-off organizations get no Welcome', async () => {
+  const prefix = `none-${runId}-`;
+  // Written with the binlog off for this session: to CDC these rows existed before it started.
+  await insertMembers(db, members(`${prefix}pre-`, 10), { noBinlog: true });
+  const [firstUpdated] = await Promise.all([insertMembers(db, members(`${prefix}pre2-`, 5), { noBinlog: true })]);
+  await db.query('UPDATE members SET email = CONCAT(\'changed.\', email) WHERE org_member_id LIKE ?', [`${prefix}pre%`]);
+  await db.query('UPDATE members SET first_name = \'Renamed\' WHERE org_member_id LIKE ?', [`${prefix}pre-%`]);
+  await db.query('DELETE FROM members WHERE org_member_id LIKE ?', [`${prefix}pre2-%`]);
+  await insertMembers(db, members(`${prefix}off-`, 4, () => 'DL'));
+  expect(firstUpdated).toHaveLength(5);
+
+  // A new member written after all of the above: once it is sent and both groups have no lag,
+  // everything before it has been through the pipeline.
+  const marker = members(`${prefix}marker-`, 1, () => 'UA');
+  await insertMembers(db, marker);
+  await waitFor('the marker Welcome', async () => (await acceptedSends(`${prefix}marker-`)).length === 1, 60_000);
+  await waitPipelineIdle();
+  expect(await acceptedSends(`${prefix}pre`)).toHaveLength(0);
+  expect(await acceptedSends(`${prefix}off-`)).toHaveLength(0);
+  expect(await acceptedSends(prefix)).toHaveLength(1);
+});
+
+test('restarting the augmenter (SIGTERM) and killing the emailer (kill -9) mid-stream → still exactly N Welcomes', async () => {
+  const prefix = `rs-${runId}-`;
+  const rows = members(prefix, 300);
+  const duplicatesBefore = (await sfmcStats()).rejectedByCode['109110'] ?? 0;
+  await insertInTransactions(rows, 10, async (i) => {
+    if (i === 8) stack('restart', 'augmenter');
+    if (i === 18) {
+      process.kill(pidOf('emailer'), 'SIGKILL');
+      stack('up', 'emailer');
+    }
+  });
+  const sends = await waitFor('300 accepted sends', async () => {
+    const s = await acceptedSends(prefix);
+    return s.length >= 300 ? s : undefined;
+  }, 120_000);
+  await waitPipelineIdle(90_000);
+  const final = await acceptedSends(prefix);
+  expect(final).toHaveLength(300);
+  expect(new Set(final.map((s) => s.messageKey)).size).toBe(300);
+  expect(sends.map((s) => s.messageKey).sort()).toEqual(rows.map((r) => welcomeMessageKey(r.org_id, r.org_member_id)).sort());
+  const audit = await waitFor('300 audit rows', async () => {
+    const r = await auditRows(prefix);
+    return r.length >= 300 ? r : undefined;
+  }, 30_000);
+  expect(audit).toHaveLength(300);
+  // Resends after the kill are possible (at-least-once delivery); SFMC turns them into 109110.
+  const duplicatesAfter = (await sfmcStats()).rejectedByCode['109110'] ?? 0;
+  expect(duplicatesAfter).toBeGreaterThanOrEqual(duplicatesBefore);
+});
