@@ -5,8 +5,10 @@ SHELL := /bin/bash
 STACK := stack/bin/stack
 # Runs a command with the stack's settings and local secrets exported (as the services see them).
 WITH_ENV = ROOT=$$PWD; set -a; source stack/bin/lib.sh >/dev/null; set +a;
+# The benchmark runs from source (ts-node, no type check: `make typecheck` covers bench/).
+BENCH = node -r ts-node/register/transpile-only bench/run.ts
 
-.PHONY: help install build up down restart status logs clean connectors demo test test-unit test-stack typecheck fetch
+.PHONY: help install build up down restart status logs clean connectors schemas demo test test-unit test-stack typecheck fetch
 
 help: ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -32,13 +34,29 @@ down: ## stop exactly what the stack started (by recorded pid)
 restart: ## restart SERVICES="..."
 	$(STACK) restart $(SERVICES)
 
-connectors: build ## PUT connect/*.json to Kafka Connect and wait until RUNNING
+connectors: build schemas ## PUT connect/*.json to Kafka Connect and wait until RUNNING
 	@$(WITH_ENV) node dist/tools/connectors.js register
 
-status: ## services, connectors and topics at a glance
+schemas: build ## check schemas/*.avsc (git history, registry), set subject compatibility levels, register (idempotent)
+	@$(WITH_ENV) node dist/tools/schemas.js check && node dist/tools/schemas.js register
+
+demo: build ## sign up a few members and show each Welcome (and who rightly got none)
+	@$(WITH_ENV) node dist/tools/demo.js
+
+status: ## services, connectors, topics and the pipeline (counts, lag, DLQ, latency) at a glance
 	@$(STACK) status
 	@echo; echo "CONNECTORS"; $(WITH_ENV) node dist/tools/connectors.js status || true
 	@echo; echo "TOPICS (end offsets)"; $(STACK) topics || true
+	@echo; $(WITH_ENV) node dist/tools/pipeline-status.js || true
+
+pipeline: ## the pipeline view of `make status`, refreshed every 5 s (Ctrl-C to leave)
+	@$(WITH_ENV) node dist/tools/pipeline-status.js --watch 5
+
+bench: build ## on the running stack: latency at 100/s vs the 20-s poller, throughput ramp, scale-out (bench/results/)
+	@$(WITH_ENV) $(BENCH)
+
+bench-smoke: build ## the same bench, seconds long (part of make test)
+	@$(WITH_ENV) BENCH_PROFILE=smoke $(BENCH)
 
 logs: ## tail the logs (SERVICE=name for one)
 	$(STACK) logs $(SERVICE)
@@ -52,7 +70,7 @@ typecheck: install
 test-unit: install ## unit tests: nothing needs to run
 	npx jest --selectProjects unit
 
-test-stack: up connectors ## tests against the running local stack
+test-stack: up schemas connectors ## tests against the running local stack
 	$(WITH_ENV) npx jest --selectProjects stack --runInBand
 
 # `make test` is what CI runs: it starts what it needs and stops it afterwards.

@@ -1,0 +1,94 @@
+/**
+ * `make demo`: signs up a handful of members on the local stack and shows, per member, when
+ * the INSERT committed, when SFMC (the stand-in) accepted the Welcome, the latency, the
+ * Subscriber Key and the template — and the members that rightly got no Welcome.
+ */
+import { createConnection, type Connection, type ResultSetHeader } from 'mysql2/promise';
+import { join } from 'node:path';
+import { welcomeMessageKey } from '../consumers/shared/sfmc-client';
+
+const env = process.env;
+const stateDir = env.STATE_DIR ?? join(__dirname, '..', '..', '.state');
+const sfmcUrl = env.SFMC_AUTH_URL ?? 'http://127.0.0.1:8090';
+const run = Date.now().toString(36);
+
+interface Signup { org: string; memberId: string; email: string; first: string; why?: string; committedAt?: number }
+
+async function insert(db: Connection, s: Signup): Promise<number> {
+  const [res] = await db.query<ResultSetHeader>('INSERT INTO members (org_id, org_member_id, email, first_name, locale) VALUES (?, ?, ?, ?, ?)', [
+    s.org, s.memberId, s.email, s.first, 'en-US',
+  ]);
+  s.committedAt = Date.now();
+  return res.insertId;
+}
+
+interface Send { messageKey: string; contactKey: string; definitionKey: string; receivedAt: string }
+
+async function sends(): Promise<Map<string, Send>> {
+  const all = (await (await fetch(`${sfmcUrl}/__standin/sends`)).json()) as Send[];
+  return new Map(all.map((s) => [s.messageKey, s]));
+}
+
+const pad = (s: string, n: number): string => (s.length > n ? `${s.slice(0, n - 1)}…` : s.padEnd(n));
+
+async function main(): Promise<void> {
+  const db = await createConnection({ socketPath: join(stateDir, 'mariadb', 'mariadb.sock'), user: env.USER ?? 'root', database: 'loyalty' });
+  const fresh: Signup[] = [
+    { org: 'UA', memberId: `UA${run}1`, email: `ann.${run}@example.com`, first: 'Ann' },
+    { org: 'UA', memberId: `UA${run}2`, email: `bo.${run}@example.com`, first: 'Bo' },
+    { org: 'AA', memberId: `AA${run}1`, email: `cy.${run}@example.com`, first: 'Cy' },
+    { org: 'AA', memberId: `AA${run}2`, email: `di.${run}@example.com`, first: 'Di' },
+  ];
+  const none: Signup[] = [
+    { org: 'UA', memberId: `UA${run}old`, email: `old.${run}@example.com`, first: 'Old', why: 'existed before CDC (written with the binlog off)' },
+    { org: 'DL', memberId: `DL${run}1`, email: `ed.${run}@example.com`, first: 'Ed', why: 'organization DL is switched off' },
+  ];
+  process.stdout.write(`signing up ${fresh.length} new members (UA, AA) and ${none.length} that must get no Welcome...\n`);
+  await db.query('SET SESSION sql_log_bin = 0');
+  await insert(db, none[0] as Signup);
+  await db.query('SET SESSION sql_log_bin = 1');
+  for (const s of fresh) await insert(db, s);
+  await insert(db, none[1] as Signup);
+  // An update of a new member: must not become a second Welcome.
+  await db.query('UPDATE members SET email = ? WHERE org_member_id = ?', [`ann.changed.${run}@example.com`, fresh[0]?.memberId]);
+  await db.query('UPDATE members SET first_name = ? WHERE org_member_id = ?', ['Olde', none[0]?.memberId]);
+
+  const deadline = Date.now() + 30_000;
+  let seen = await sends();
+  while (fresh.some((s) => !seen.has(welcomeMessageKey(s.org, s.memberId))) && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 100));
+    seen = await sends();
+  }
+  // The updates and the switched-off org travel the same path; give them the same time to (not) arrive.
+  await new Promise((r) => setTimeout(r, 1_500));
+  seen = await sends();
+
+  process.stdout.write(`\n${pad('member', 18)} ${pad('inserted at', 13)} ${pad('Welcome at', 13)} ${pad('latency', 9)} ${pad('subscriber key', 22)} template\n`);
+  const time = (ms: number): string => new Date(ms).toISOString().slice(11, 23);
+  let missing = 0;
+  for (const s of fresh) {
+    const send = seen.get(welcomeMessageKey(s.org, s.memberId));
+    if (!send) {
+      missing++;
+      process.stdout.write(`${pad(`${s.org}/${s.memberId}`, 18)} ${pad(time(s.committedAt ?? 0), 13)} NO WELCOME within 30 s\n`);
+      continue;
+    }
+    const at = Date.parse(send.receivedAt);
+    process.stdout.write(`${pad(`${s.org}/${s.memberId}`, 18)} ${pad(time(s.committedAt ?? 0), 13)} ${pad(time(at), 13)} ${pad(`${at - (s.committedAt ?? at)} ms`, 9)} ${pad(send.contactKey, 22)} ${send.definitionKey}\n`);
+  }
+  process.stdout.write('\nno Welcome, as it should be:\n');
+  let wrong = 0;
+  for (const s of none) {
+    const got = seen.has(welcomeMessageKey(s.org, s.memberId));
+    if (got) wrong++;
+    process.stdout.write(`  ${pad(`${s.org}/${s.memberId}`, 18)} ${got ? 'GOT A WELCOME (wrong!)' : 'none'}  — ${s.why}\n`);
+  }
+  process.stdout.write(`  ${pad(`${fresh[0]?.org}/${fresh[0]?.memberId}`, 18)} one Welcome only — its email UPDATE is not a signup\n`);
+  await db.end();
+  if (missing > 0 || wrong > 0) process.exit(1);
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`demo: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+});
