@@ -70,8 +70,9 @@ typecheck: install
 test-unit: install ## unit tests: nothing needs to run
 	npx jest --selectProjects unit
 
-test-stack: up schemas connectors ## tests against the running local stack
+test-stack: up schemas connectors ## tests against the running local stack, then a seconds-long bench (so it cannot rot)
 	$(WITH_ENV) npx jest --selectProjects stack --runInBand
+	$(WITH_ENV) BENCH_PROFILE=smoke $(BENCH)
 
 # `make test` is what CI runs: it starts what it needs and stops it afterwards.
 test: install typecheck test-unit ## everything, from a fresh machine: install, start the stack, test, stop

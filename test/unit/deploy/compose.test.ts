@@ -133,6 +133,8 @@ const isNodeApp = (s: Service): boolean => s.build !== undefined;
 const isConsumer = (s: Service): boolean => commandOf(s).some((c) => c.startsWith('dist/consumers/'));
 const isStandin = (s: Service): boolean => commandOf(s).some((c) => c.startsWith('dist/standins/'));
 const isOneShot = (s: Service): boolean => s.restart === 'no';
+// Prometheus and Grafana: the `monitoring` profile (test/unit/monitoring checks their files).
+const MONITORING = ['prometheus', 'grafana'];
 const consumers = services.filter(([, s]) => isConsumer(s));
 const standins = services.filter(([, s]) => isStandin(s));
 const longRunning = services.filter(([, s]) => !isOneShot(s));
@@ -211,7 +213,8 @@ describe('docker-compose.yml', () => {
           expect(withDefaults(tag ?? '')).not.toBe('latest');
           continue;
         }
-        expect({ name, tag }).toEqual({ name, tag: expect.stringMatching(/^\d+\.\d+\.\d+([.-][A-Za-z0-9.]+)?$/) });
+        // Prometheus tags its images v-prefixed (v3.5.0)
+        expect({ name, tag }).toEqual({ name, tag: expect.stringMatching(/^v?\d+\.\d+\.\d+([.-][A-Za-z0-9.]+)?$/) });
       }
     });
 
@@ -462,7 +465,8 @@ describe('docker-compose.yml', () => {
     it('keeps the stand-ins in the standins profile only, and nothing needs them to be there', () => {
       expect(standins.map(([n]) => n).sort()).toEqual(['dw-standin', 'sfmc-standin']);
       for (const [name, s] of standins) expect({ name, profiles: s.profiles }).toEqual({ name, profiles: ['standins'] });
-      for (const [name, s] of services.filter(([, svc]) => !isStandin(svc))) {
+      for (const [name, s] of services.filter(([n]) => MONITORING.includes(n))) expect({ name, profiles: s.profiles }).toEqual({ name, profiles: ['monitoring'] });
+      for (const [name, s] of services.filter(([n, svc]) => !isStandin(svc) && !MONITORING.includes(n))) {
         expect({ name, profiles: s.profiles }).toEqual({ name, profiles: undefined });
         for (const [dep, spec] of Object.entries(dependencies(s))) {
           if (standins.some(([n]) => n === dep)) expect({ name, dep, required: spec.required }).toEqual({ name, dep, required: false });
