@@ -4,7 +4,7 @@
  * evolutions we rely on through (a nullable field with a default, a promoted type).
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadSchema, projectRoot } from '../../../consumers/shared/schemas';
@@ -96,8 +96,12 @@ describe('check against git history (what `make schemas` runs)', () => {
   const git = (cwd: string, ...args: string[]): string =>
     execFileSync('git', ['-c', 'user.email=t@example.com', '-c', 'user.name=t', '-c', 'commit.gpgsign=false', ...args], { cwd, encoding: 'utf8' });
 
+  const made: string[] = [];
+  afterAll(() => made.forEach((dir) => rmSync(dir, { recursive: true, force: true })));
+
   function repo(): { root: string; schemasDir: string; file: string } {
     const root = mkdtempSync(join(tmpdir(), 'schemas-git-'));
+    made.push(root);
     const schemasDir = join(root, 'schemas');
     mkdirSync(schemasDir);
     git(root, 'init', '-q');

@@ -4,7 +4,7 @@
  * stricter, and is compatible with its previous version in git under that level — so an
  * incompatible edit fails `make test` here already, before any registry is involved.
  */
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { projectRoot } from '../../../consumers/shared/schemas';
@@ -47,5 +47,9 @@ test('the Debezium-owned member subjects get an explicit level that rejects what
 test('subjects.json refuses a level weaker than BACKWARD', () => {
   const tmp = mkdtempSync(join(tmpdir(), 'subjects-'));
   writeFileSync(join(tmp, 'subjects.json'), JSON.stringify({ owned: { 'x.avsc': { topic: 'x', compatibility: 'NONE' } }, debezium: {} }));
-  expect(() => loadSubjects(tmp)).toThrow(/NONE not allowed/);
+  try {
+    expect(() => loadSubjects(tmp)).toThrow(/NONE not allowed/);
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
 });
