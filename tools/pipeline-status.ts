@@ -208,21 +208,25 @@ export function renderView(v: ViewInput): string {
   if (outcomes) lines.push(`  SFMC outcomes      ${outcomes}`);
 
   lines.push('', `LATENCY (${windowLabel})`);
-  lines.push(`  ${pad('', 34)} ${lpad('n', 8)} ${lpad('p50', 8)} ${lpad('p95', 8)} ${lpad('p99', 8)}`);
+  const rows: [string, number, number[]][] = [];
   const row = (label: string, name: string, match: Record<string, string>): void => {
     const b = bucketsOf(d, name, match);
-    const count = sumOf(d, `${name}_count`, match);
-    lines.push(`  ${pad(label, 34)} ${lpad(n(count), 8)} ${[0.5, 0.95, 0.99].map((q) => lpad(ms(histogramQuantile(q, b)), 8)).join(' ')}`);
+    rows.push([label, sumOf(d, `${name}_count`, match), [0.5, 0.95, 0.99].map((q) => histogramQuantile(q, b))]);
   };
   row('end to end: commit → SFMC accepted', 'welcome_end_to_end_latency_seconds', { stage: 'emailer' });
   row('commit → augmented', 'welcome_stage_latency_seconds', { stage: 'augmenter' });
   for (const target of labelValues(d, 'welcome_http_request_seconds_count', 'target')) {
-    const statuses = labelValues(d, 'welcome_http_request_seconds_count', 'status', { target }).map((s) => `${s}×${n(sumOf(d, 'welcome_http_request_seconds_count', { target, status: s }))}`).join(' ');
+    const statuses = labelValues(d, 'welcome_http_request_seconds_count', 'status', { target })
+      .map((s) => [s, sumOf(d, 'welcome_http_request_seconds_count', { target, status: s })] as const)
+      .filter(([, c]) => c > 0).map(([s, c]) => `${s}×${n(c)}`).join(' ');
     row(`HTTP ${target} (${statuses})`, 'welcome_http_request_seconds', { target });
   }
   row('batch (one fetched chunk), augmenter', 'welcome_batch_seconds', { stage: 'augmenter' });
   row('batch (one fetched chunk), emailer', 'welcome_batch_seconds', { stage: 'emailer' });
-  lines.push('  (commit time = binlog event time, which MariaDB gives in whole seconds: end-to-end reads up to 1 s high; `make bench` measures it exactly)');
+  const width = Math.max(34, ...rows.map(([label]) => label.length));
+  lines.push(`  ${pad('', width)} ${lpad('n', 8)} ${lpad('p50', 8)} ${lpad('p95', 8)} ${lpad('p99', 8)}`);
+  for (const [label, count, qs] of rows) lines.push(`  ${pad(label, width)} ${lpad(n(count), 8)} ${qs.map((q) => lpad(ms(q), 8)).join(' ')}`);
+  lines.push('  (commit time = the change event\'s source time as the augmenter records it; `make bench` times members from the client\'s own clock)');
   if (v.down.length) lines.push('', `  metrics unreachable: ${v.down.join(', ')}`);
   if (v.kafka.error) lines.push(`  kafka: ${v.kafka.error}`);
   return lines.join('\n');

@@ -43,9 +43,10 @@ export function latencyChart(title: string, curves: Curve[], ramps: RampSeries[]
       if (m === 1 || m === 5) out.push(`<text x="${x}" y="${L.y + L.h + 16}" text-anchor="middle">${v >= 1000 ? `${v / 1000} s` : `${v} ms`}</text>`);
     }
   }
-  for (const f of [0, 0.25, 0.5, 0.75, 0.95, 0.99, 1]) {
+  for (const f of [0, 0.25, 0.5, 0.75, 0.95, 0.99]) {
     out.push(`<line x1="${L.x}" y1="${sy(f)}" x2="${L.x + L.w}" y2="${sy(f)}" stroke="${[0.5, 0.95, 0.99].includes(f) ? '#bbb' : '#eee'}" ${[0.95, 0.99].includes(f) ? 'stroke-dasharray="4 3"' : ''}/>`);
-    out.push(`<text x="${L.x - 6}" y="${sy(f) + 4}" text-anchor="end">${f === 0.95 || f === 0.99 ? `p${Math.round(f * 100)}` : `${Math.round(f * 100)}%`}</text>`);
+    const dy = f === 0.99 ? -1 : f === 0.95 ? 8 : 4; // p95 and p99 sit 4 % apart: keep their labels apart
+    out.push(`<text x="${L.x - 6}" y="${sy(f) + dy}" text-anchor="end">${f === 0.95 || f === 0.99 ? `p${Math.round(f * 100)}` : `${Math.round(f * 100)}%`}</text>`);
   }
   out.push(`<rect x="${L.x}" y="${L.y}" width="${L.w}" height="${L.h}" fill="none" stroke="#333"/>`);
   out.push(`<text x="${L.x + L.w / 2}" y="${L.y + L.h + 34}" text-anchor="middle">latency (log scale)</text>`);
@@ -57,7 +58,7 @@ export function latencyChart(title: string, curves: Curve[], ramps: RampSeries[]
     for (let i = 0; i < s.length; i += step) pts.push(`${sx(s[i] as number).toFixed(1)},${sy((i + 1) / s.length).toFixed(1)}`);
     pts.push(`${sx(s[s.length - 1] as number).toFixed(1)},${sy(1).toFixed(1)}`);
     out.push(`<polyline fill="none" stroke="${c.color}" stroke-width="2" points="${pts.join(' ')}"/>`);
-    out.push(`<rect x="${L.x + 10}" y="${L.y + 10 + ci * 18}" width="14" height="4" fill="${c.color}"/><text x="${L.x + 30}" y="${L.y + 16 + ci * 18}">${esc(c.label)}</text>`);
+    out.push(`<rect x="${L.x + 10}" y="${L.y + 30 + ci * 18}" width="14" height="4" fill="${c.color}"/><text x="${L.x + 30}" y="${L.y + 36 + ci * 18}">${esc(c.label)}</text>`);
   });
 
   // ---- right: ramp, offered vs delivered

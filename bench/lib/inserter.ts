@@ -1,6 +1,6 @@
 /**
  * Paced signups: single-row autocommit INSERTs (one transaction per member, as a signup
- * form does), spread over a small connection pool, at a target rate. Each member's commit
+ * form does) or small multi-row transactions, spread over a connection pool, at a target rate. Each member's commit
  * time is the bench's own wall clock when the INSERT (autocommit = COMMIT) returned; the
  * SFMC stand-in stamps receivedAt with the same machine clock.
  */
@@ -13,7 +13,6 @@ export interface BenchMember {
   phase: string;
   orgId: string;
   orgMemberId: string;
-  id?: number;
   messageKey: string;
   /** ms epoch: the INSERT (autocommit) returned. */
   committedAt: number;
@@ -48,12 +47,18 @@ export interface InsertOptions {
   durationMs: number;
   maxInFlight: number;
   members: Map<string, BenchMember>;
+  /**
+   * Rows per transaction, at most: 1 = one autocommit INSERT per signup (the latency phase);
+   * more = the rows due at each 2-ms tick go in one multi-row INSERT (the throughput ramp, so
+   * that it measures the pipeline rather than this box's fsyncs per second).
+   */
+  rowsPerTxn?: number;
   /** Called every second with the inserted count so far (for backlog sampling). */
   onTick?: (inserted: number, elapsedMs: number) => void;
 }
 
 let seq = 0;
-const SQL = 'INSERT INTO members (org_id, org_member_id, email, first_name, last_name, locale) VALUES (?, ?, ?, ?, ?, ?)';
+const COLUMNS = 'INSERT INTO members (org_id, org_member_id, email, first_name, last_name, locale) VALUES ';
 
 export async function insertAtRate(o: InsertOptions): Promise<InsertResult> {
   const t0 = Date.now();
@@ -64,23 +69,31 @@ export async function insertAtRate(o: InsertOptions): Promise<InsertResult> {
   let maxInFlight = 0;
   let lastTick = t0;
   const pending = new Set<Promise<void>>();
+  const perTxn = Math.max(1, o.rowsPerTxn ?? 1);
 
-  const insertOne = (): void => {
-    const n = seq++;
-    const orgId = ORGS[n % ORGS.length] as string;
-    const orgMemberId = `bench-${o.runId}-${o.phase}-${n}`;
+  /** One transaction (autocommit) of `count` rows. */
+  const insertRows = (count: number): void => {
+    const rows = Array.from({ length: count }, () => {
+      const n = seq++;
+      const orgId = ORGS[n % ORGS.length] as string;
+      return { n, orgId, orgMemberId: `bench-${o.runId}-${o.phase}-${n}` };
+    });
     inFlight++;
     maxInFlight = Math.max(maxInFlight, inFlight);
+    const sql = COLUMNS + rows.map(() => '(?, ?, ?, ?, ?, ?)').join(', ');
+    const params = rows.flatMap((r) => [r.orgId, r.orgMemberId, `${r.orgMemberId}@bench.example.com`, 'Bench', 'Member', 'en-US']);
     const p = o.pool
-      .query<ResultSetHeader>(SQL, [orgId, orgMemberId, `${orgMemberId}@bench.example.com`, 'Bench', 'Member', 'en-US'])
-      .then(([res]) => {
+      .query<ResultSetHeader>(sql, params)
+      .then(() => {
         const committedAt = Date.now();
-        const messageKey = welcomeMessageKey(orgId, orgMemberId);
-        o.members.set(messageKey, { seq: n, phase: o.phase, orgId, orgMemberId, id: res.insertId, messageKey, committedAt });
-        inserted++;
+        for (const r of rows) {
+          const messageKey = welcomeMessageKey(r.orgId, r.orgMemberId);
+          o.members.set(messageKey, { seq: r.n, phase: o.phase, orgId: r.orgId, orgMemberId: r.orgMemberId, messageKey, committedAt });
+        }
+        inserted += rows.length;
       })
       .catch(() => {
-        errors++;
+        errors += rows.length;
       })
       .finally(() => {
         inFlight--;
@@ -94,9 +107,10 @@ export async function insertAtRate(o: InsertOptions): Promise<InsertResult> {
     const elapsed = now - t0;
     if (elapsed >= o.durationMs) break;
     const due = Math.floor((o.rate * elapsed) / 1000) - issued;
-    for (let i = 0; i < due && inFlight < o.maxInFlight; i++) {
-      insertOne();
-      issued++;
+    for (let left = due; left > 0 && inFlight < o.maxInFlight; left -= perTxn) {
+      const count = Math.min(left, perTxn);
+      insertRows(count);
+      issued += count;
     }
     if (o.onTick && now - lastTick >= 1000) {
       lastTick = now;

@@ -93,7 +93,8 @@ export function cpuBetween(a: CpuSample, b: CpuSample): { procs: Record<string, 
   const procs: Record<string, number> = {};
   for (const [name, end] of Object.entries(b.procs)) {
     const start = a.procs[name];
-    if (end !== undefined && start !== undefined && seconds > 0) procs[name] = Math.round(((end - start) / TICKS / seconds) * 100);
+    // a process restarted in between (same name, new pid) has fewer ticks: no figure for it
+    if (end !== undefined && start !== undefined && end >= start && seconds > 0) procs[name] = Math.round(((end - start) / TICKS / seconds) * 100);
   }
   const total = b.machine.total - a.machine.total;
   return { procs, machinePct: total > 0 ? Math.round(((b.machine.busy - a.machine.busy) / total) * 100) : NaN };

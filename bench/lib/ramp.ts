@@ -50,6 +50,7 @@ export interface RampOptions {
   stepMs: number;
   drainMs: number;
   maxInFlight: number;
+  rowsPerTxn: number;
   pids: () => Record<string, number>;
   metricsUrls: string[];
   log: (line: string) => void;
@@ -67,7 +68,7 @@ export async function runRamp(o: RampOptions): Promise<RampResult> {
     const mine = (): BenchMember[] => [...o.members.values()].filter((m) => m.phase === phase);
     const backlog: { x: number; y: number }[] = [];
     const ins = await insertAtRate({
-      pool: o.pool, runId: o.runId, phase, rate, durationMs: o.stepMs, maxInFlight: o.maxInFlight, members: o.members,
+      pool: o.pool, runId: o.runId, phase, rate, durationMs: o.stepMs, maxInFlight: o.maxInFlight, rowsPerTxn: o.rowsPerTxn, members: o.members,
       onTick: (inserted, elapsed) => backlog.push({ x: elapsed / 1000, y: inserted - mine().filter((m) => m.cdcAt !== undefined).length }),
     });
     const tEnd = Date.now();
