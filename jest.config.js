@@ -1,5 +1,6 @@
-// Two projects: `unit` needs nothing running; `stack` talks to the real local stack
-// (Kafka, Connect, registry, MariaDB, stand-ins) that `make test` starts.
+// Three projects: `unit` needs nothing running; `stack` talks to the real local stack
+// (Kafka, Connect, registry, MariaDB, stand-ins) that `make test` starts; `faults` breaks
+// that stack on purpose while signups flow and accounts for every member afterwards.
 const common = {
   preset: 'ts-jest',
   testEnvironment: 'node',
@@ -9,5 +10,7 @@ module.exports = {
   projects: [
     { ...common, displayName: 'unit', testMatch: ['<rootDir>/test/unit/**/*.test.ts'] },
     { ...common, displayName: 'stack', testMatch: ['<rootDir>/test/stack/**/*.test.ts'], slowTestThreshold: 60 },
+    // Fault injection on the same stack (restarts, kills, outages): `make test-faults`.
+    { ...common, displayName: 'faults', testMatch: ['<rootDir>/test/faults/**/*.test.ts'], slowTestThreshold: 120 },
   ],
 };

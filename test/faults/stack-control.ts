@@ -1,0 +1,163 @@
+/**
+ * Control of the running stack for the fault suite, without blocking the event loop (the
+ * signup stream keeps flowing while a service restarts), plus the "supervisor" that brings
+ * the stack back to healthy after a fault: services up, connectors RUNNING, faults reset.
+ */
+import { execFile } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { ROOT, STATE_DIR, stackEnv } from '../support/env';
+import { dwFaults, sfmcFaults } from '../support/standins';
+import { waitFor } from '../support/wait';
+
+const run = promisify(execFile);
+
+export const SERVICES = ['mariadb', 'kafka', 'registry', 'connect', 'dw-standin', 'sfmc-standin', 'augmenter', 'emailer'] as const;
+export type Service = (typeof SERVICES)[number];
+/** The connectors this pipeline owns (others on the worker belong to other tests). */
+export const CONNECTORS = ['members-source', 'welcome-audit'] as const;
+
+/** `stack/bin/stack ARGS...` asynchronously; resolves with its output, rejects with it. */
+export async function stackAsync(...args: string[]): Promise<string> {
+  try {
+    const { stdout } = await run(join(ROOT, 'stack/bin/stack'), args, { env: process.env, maxBuffer: 16 << 20, timeout: 300_000 });
+    return stdout;
+  } catch (err) {
+    const e = err as { stdout?: string; stderr?: string; message: string };
+    throw new Error(`stack ${args.join(' ')} failed: ${e.message}\n${e.stdout ?? ''}\n${e.stderr ?? ''}`);
+  }
+}
+
+export function recordedPid(service: Service): number | undefined {
+  const file = join(STATE_DIR, 'pids', `${service}.pid`);
+  if (!existsSync(file)) return undefined;
+  const pid = Number(readFileSync(file, 'utf8').trim());
+  return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+}
+
+export function alive(pid: number | undefined): boolean {
+  if (pid === undefined) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export const isUp = (service: Service): boolean => alive(recordedPid(service));
+
+const HEALTH: Partial<Record<Service, string>> = {
+  augmenter: `${stackEnv.augmenterMetrics}/healthz`,
+  emailer: `${stackEnv.emailerMetrics}/healthz`,
+  'dw-standin': `${stackEnv.dwUrl}/healthz`,
+  'sfmc-standin': `${stackEnv.sfmcUrl}/healthz`,
+};
+
+async function healthy(service: Service): Promise<boolean> {
+  if (!isUp(service)) return false;
+  const url = HEALTH[service];
+  if (!url) return true;
+  try {
+    return (await fetch(url, { signal: AbortSignal.timeout(3_000) })).ok;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * `stack up SERVICE`. Other engineers restart services of the same stack: when their start
+ * races ours (both write the pid file, one of the two processes loses), the service is up
+ * all the same — that is a note, not a failure. Returns the note, if any.
+ */
+export async function bringUp(service: Service): Promise<string | undefined> {
+  try {
+    await stackAsync('up', service);
+    return undefined;
+  } catch (err) {
+    await waitFor(`${service} to be up (after: ${String(err).split('\n')[0]})`, () => healthy(service), 90_000, 500);
+    return `stack up ${service} raced with another start; ${service} is up (pid ${recordedPid(service)})`;
+  }
+}
+
+/** kill -9 by the recorded pid (never by name). Returns the pid killed. */
+export function kill9(service: Service): number {
+  const pid = recordedPid(service);
+  if (pid === undefined || !alive(pid)) throw new Error(`${service} is not running (no live recorded pid)`);
+  process.kill(pid, 'SIGKILL');
+  return pid;
+}
+
+interface TaskStatus { id: number; state: string; trace?: string }
+export interface ConnectorStatus { name: string; connector: { state: string; trace?: string }; tasks: TaskStatus[] }
+
+export async function connectorStatus(name: string): Promise<ConnectorStatus | undefined> {
+  try {
+    const res = await fetch(`${stackEnv.connectUrl}/connectors/${encodeURIComponent(name)}/status`, { signal: AbortSignal.timeout(5_000) });
+    return res.status === 200 ? ((await res.json()) as ConnectorStatus) : undefined;
+  } catch {
+    return undefined; // the worker is not answering (restarting)
+  }
+}
+
+export const connectorRunning = (s: ConnectorStatus | undefined): boolean =>
+  s !== undefined && s.connector.state === 'RUNNING' && s.tasks.length > 0 && s.tasks.every((t) => t.state === 'RUNNING');
+
+export const connectorFailed = (s: ConnectorStatus | undefined): boolean =>
+  s !== undefined && (s.connector.state === 'FAILED' || s.tasks.some((t) => t.state === 'FAILED'));
+
+/** `make connectors` semantics: PUT when changed, wait for RUNNING, restart failed tasks once. */
+export async function registerConnectors(): Promise<string> {
+  try {
+    const { stdout } = await run('node', [join(ROOT, 'dist/tools/connectors.js'), 'register'], { env: process.env, timeout: 180_000 });
+    return stdout;
+  } catch (err) {
+    const e = err as { stdout?: string; stderr?: string; message: string };
+    throw new Error(`connectors register failed: ${e.message}\n${e.stdout ?? ''}\n${e.stderr ?? ''}`);
+  }
+}
+
+/**
+ * One supervision pass, as production's supervisor (Kubernetes, systemd) and on-call would
+ * do it: a service process that is gone is started again; a FAILED connector or task gets
+ * `make connectors`. Each action is returned as a note for the summary table.
+ */
+export async function superviseOnce(): Promise<string[]> {
+  const notes: string[] = [];
+  for (const service of SERVICES) {
+    if (!isUp(service)) {
+      notes.push(`${service} was down → stack up ${service}`);
+      const raced = await bringUp(service);
+      if (raced) notes.push(raced);
+    }
+  }
+  const failed: string[] = [];
+  for (const name of CONNECTORS) {
+    const s = await connectorStatus(name);
+    if (connectorFailed(s)) failed.push(`${name} ${s?.tasks.find((t) => t.state === 'FAILED')?.trace?.split('\n')[0]?.slice(0, 120) ?? s?.connector.state}`);
+  }
+  if (failed.length > 0) {
+    notes.push(`connector task FAILED (${failed.join('; ')}) → make connectors`);
+    await registerConnectors();
+  }
+  return notes;
+}
+
+/** Leaves the stack as the suite found it: no injected faults, every service up, connectors RUNNING. */
+export async function restoreStack(): Promise<string[]> {
+  const notes: string[] = [];
+  await sfmcFaults(null).catch((err: unknown) => notes.push(`SFMC faults reset failed: ${String(err)}`));
+  await dwFaults(null).catch((err: unknown) => notes.push(`warehouse faults reset failed: ${String(err)}`));
+  notes.push(...(await superviseOnce()));
+  for (const name of CONNECTORS) {
+    if (!connectorRunning(await connectorStatus(name))) {
+      await registerConnectors();
+      break;
+    }
+  }
+  // Faults again: a restarted stand-in starts clean, but one that stayed up may have been re-faulted meanwhile.
+  await sfmcFaults(null).catch(() => undefined);
+  await dwFaults(null).catch(() => undefined);
+  return notes;
+}
