@@ -40,6 +40,10 @@ connectors: build schemas ## PUT connect/*.json to Kafka Connect and wait until 
 schemas: build ## check schemas/*.avsc (git history, registry), set subject compatibility levels, register (idempotent)
 	@$(WITH_ENV) node dist/tools/schemas.js check && node dist/tools/schemas.js register
 
+replay-dlq: build ## re-drive a stage's dead letters after fixing the cause: make replay-dlq STAGE=emailer
+	@test -n "$(STAGE)" || { echo "usage: make replay-dlq STAGE=augmenter|emailer|audit"; exit 2; }
+	@$(WITH_ENV) node dist/tools/dlq.js replay $(STAGE)
+
 demo: build ## sign up a few members and show each Welcome (and who rightly got none)
 	@$(WITH_ENV) node dist/tools/demo.js
 
@@ -47,6 +51,7 @@ status: ## services, connectors, topics and the pipeline (counts, lag, DLQ, late
 	@$(STACK) status
 	@echo; echo "CONNECTORS"; $(WITH_ENV) node dist/tools/connectors.js status || true
 	@echo; echo "TOPICS (end offsets)"; $(STACK) topics || true
+	@echo; echo "DEAD LETTERS"; $(WITH_ENV) node dist/tools/dlq.js status || true
 	@echo; $(WITH_ENV) node dist/tools/pipeline-status.js || true
 
 pipeline: ## the pipeline view of `make status`, refreshed every 5 s (Ctrl-C to leave)

@@ -51,6 +51,7 @@ export function toNewMember(change: MemberChange | null): ChangeVerdict {
 
   const createdAt = change.created_at === null ? Number.NaN : Date.parse(change.created_at);
   const optIn = change.marketing_opt_in;
+  const binlogAt = change.__source_ts_ms;
   return {
     kind: 'new-member',
     member: {
@@ -62,10 +63,20 @@ export function toNewMember(change: MemberChange | null): ChangeVerdict {
       lastName: change.last_name,
       locale: change.locale,
       memberCreatedAt: Number.isNaN(createdAt) ? null : createdAt,
-      sourceCommittedAt: change.__source_ts_ms,
+      sourceCommittedAt: commitTime(binlogAt, createdAt),
       marketingOptIn: optIn === null ? null : Boolean(optIn),
     },
   };
+}
+
+/**
+ * The binlog event time is exact on MySQL 8 (commit timestamps in microseconds) but whole
+ * seconds on MariaDB. When the row's own created_at (milliseconds, set by the server as the
+ * INSERT ran) falls inside that same second, it is the better estimate of the commit; an
+ * application-supplied or skewed created_at outside that second is ignored.
+ */
+export function commitTime(binlogAt: number, createdAt: number): number {
+  return Number.isFinite(createdAt) && createdAt >= binlogAt && createdAt < binlogAt + 1000 ? createdAt : binlogAt;
 }
 
 /** The NewMemberAugmented record (schemas/new-member-augmented.avsc) as avsc expects it. */

@@ -1,5 +1,5 @@
 import type { MemberChange } from '../../../consumers/augmenter/member-change';
-import { toAugmentedRecord, toNewMember } from '../../../consumers/augmenter/transform';
+import { commitTime, toAugmentedRecord, toNewMember } from '../../../consumers/augmenter/transform';
 
 const change = (over: Partial<MemberChange> = {}): MemberChange => ({
   id: 42,
@@ -89,6 +89,17 @@ describe('toNewMember', () => {
     expect(toNewMember(change({ created_at: '2040-02-29T12:00:00.001Z', __source_ts_ms: y2040 }))).toMatchObject({
       member: { memberCreatedAt: y2040, sourceCommittedAt: y2040 },
     });
+  });
+});
+
+describe('commitTime', () => {
+  test('a created_at inside the binlog second refines a whole-second binlog time (MariaDB)', () => {
+    expect(commitTime(1_000_000, 1_000_456)).toBe(1_000_456);
+  });
+  test('a created_at outside that second (app-supplied, skewed, or a precise MySQL binlog time) is ignored', () => {
+    expect(commitTime(1_000_000, 999_999)).toBe(1_000_000);
+    expect(commitTime(1_000_000, 1_001_000)).toBe(1_000_000);
+    expect(commitTime(1_000_123, Number.NaN)).toBe(1_000_123);
   });
 });
 

@@ -1,0 +1,135 @@
+/**
+ * Dead-letter topics, for operators.
+ *   node dist/tools/dlq.js status            counts per stage and error code (make status)
+ *   node dist/tools/dlq.js replay STAGE      re-drive a stage's dead letters (make replay-dlq STAGE=emailer)
+ *                                            (STAGE audit: WelcomeSent records the sink could not write go
+ *                                            back to welcome.sent; the sink's upsert makes that idempotent)
+ *
+ * Replay puts each dead-lettered record — original key, value and headers, byte for byte —
+ * back on the topic it came from, so the stage that failed it processes it again (after the
+ * cause was fixed, e.g. an organization added to the Welcome config). It commits its own
+ * group's offsets, so a dead letter is replayed once; if it fails again it returns to the
+ * DLQ with dlq.attempts + 1. Replays are idempotent downstream: the emailer skips members
+ * already in the audit table and SFMC refuses a reused messageKey.
+ */
+import { Kafka, logLevel, type IHeaders, type KafkaMessage } from 'kafkajs';
+import { DLQ_HEADERS } from '../consumers/shared/stage';
+
+const env = process.env;
+const brokers = (env.KAFKA_BOOTSTRAP_SERVERS ?? '127.0.0.1:9092').split(',');
+const STAGES: Record<string, string> = {
+  augmenter: env.AUGMENTER_DLQ_TOPIC ?? 'welcome.augmenter.dlq',
+  emailer: env.EMAILER_DLQ_TOPIC ?? 'welcome.emailer.dlq',
+  audit: env.AUDIT_DLQ_TOPIC ?? 'welcome.audit.dlq',
+};
+const kafka = new Kafka({ clientId: 'welcome-dlq-tool', brokers, logLevel: logLevel.NOTHING });
+const out = (line: string): void => void process.stdout.write(`${line}\n`);
+
+const header = (h: IHeaders | undefined, name: string): string | undefined => {
+  const v = h?.[name];
+  const first = Array.isArray(v) ? v[0] : v;
+  return first === undefined ? undefined : first.toString();
+};
+
+/** Why a record is in a DLQ: our stages' code, or Connect's exception class for the sink. */
+function reasonOf(h: IHeaders | undefined): string {
+  return header(h, DLQ_HEADERS.errorCode) ?? header(h, '__connect.errors.exception.class.name')?.split('.').pop() ?? 'unknown';
+}
+
+/**
+ * Reads `topic` up to the end offsets seen at the start (so it terminates), handing each
+ * message to `each`. With a groupId it resumes from, and commits, that group's offsets.
+ */
+async function readToEnd(topic: string, each: (m: KafkaMessage, partition: number) => Promise<void>, groupId?: string): Promise<number> {
+  const admin = kafka.admin();
+  await admin.connect();
+  let ends: Map<number, bigint>;
+  let start = new Map<number, bigint>();
+  try {
+    if (!(await admin.listTopics()).includes(topic)) return 0;
+    ends = new Map((await admin.fetchTopicOffsets(topic)).map((p) => [p.partition, BigInt(p.high)]));
+    const lows = new Map((await admin.fetchTopicOffsets(topic)).map((p) => [p.partition, BigInt(p.low)]));
+    if (groupId) {
+      const [committed] = await admin.fetchOffsets({ groupId, topics: [topic] });
+      start = new Map((committed?.partitions ?? []).map((p) => [p.partition, BigInt(p.offset) < 0n ? (lows.get(p.partition) ?? 0n) : BigInt(p.offset)]));
+    } else start = lows;
+  } finally {
+    await admin.disconnect();
+  }
+  const pending = [...ends].filter(([p, end]) => (start.get(p) ?? 0n) < end);
+  if (pending.length === 0) return 0;
+  const consumer = kafka.consumer({ groupId: groupId ?? `welcome-dlq-read-${Date.now()}-${process.pid}`, maxWaitTimeInMs: 200 });
+  await consumer.connect();
+  let count = 0;
+  const remaining = new Set(pending.map(([p]) => p));
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`reading ${topic} took longer than 120 s`)), 120_000);
+    consumer.subscribe({ topic, fromBeginning: true }).then(() =>
+      consumer.run({
+        autoCommit: false,
+        eachMessage: async ({ partition, message }) => {
+          const end = ends.get(partition) ?? 0n;
+          if (BigInt(message.offset) >= end) return;
+          try {
+            await each(message, partition);
+          } catch (err) {
+            // Fail loudly instead of letting kafkajs retry the same message forever.
+            clearTimeout(timer);
+            reject(err);
+            throw err;
+          }
+          count++;
+          if (groupId) await consumer.commitOffsets([{ topic, partition, offset: (BigInt(message.offset) + 1n).toString() }]);
+          if (BigInt(message.offset) + 1n >= end) remaining.delete(partition);
+          if (remaining.size === 0) {
+            clearTimeout(timer);
+            resolve();
+          }
+        },
+      }),
+    ).catch(reject);
+  });
+  await consumer.disconnect();
+  return count;
+}
+
+async function status(): Promise<void> {
+  out(`  ${'STAGE'.padEnd(10)} ${'TOPIC'.padEnd(24)} ${'RECORDS'.padStart(7)}  BY REASON`);
+  for (const [stage, topic] of Object.entries(STAGES)) {
+    const byReason = new Map<string, number>();
+    const total = await readToEnd(topic, async (m) => void byReason.set(reasonOf(m.headers), (byReason.get(reasonOf(m.headers)) ?? 0) + 1));
+    const reasons = [...byReason].sort((a, b) => b[1] - a[1]).map(([r, n]) => `${r}=${n}`).join(' ');
+    out(`  ${stage.padEnd(10)} ${topic.padEnd(24)} ${String(total).padStart(7)}  ${reasons || '-'}`);
+  }
+}
+
+async function replay(stage: string | undefined): Promise<void> {
+  if (!stage || !(stage in STAGES)) throw new Error(`usage: dlq replay ${Object.keys(STAGES).join('|')}`);
+  const topic = STAGES[stage] as string;
+  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+  await producer.connect();
+  const byTarget = new Map<string, number>();
+  try {
+    const n = await readToEnd(topic, async (m) => {
+      // Our stages name the source topic in dlq.original.topic; Connect's sink DLQ in __connect.errors.topic.
+      const target = header(m.headers, DLQ_HEADERS.topic) ?? header(m.headers, '__connect.errors.topic');
+      if (!target) throw new Error(`a record in ${topic} has no ${DLQ_HEADERS.topic} header; not replayable`);
+      // Acknowledged before its DLQ offset is committed: a crash here replays it twice, never zero times.
+      // Connect writes some headers with null values, which a producer cannot send back.
+      const headers = Object.fromEntries(Object.entries(m.headers ?? {}).filter(([, v]) => v !== null && v !== undefined)) as IHeaders;
+      await producer.send({ topic: target, acks: -1, messages: [{ key: m.key, value: m.value, headers }] });
+      byTarget.set(target, (byTarget.get(target) ?? 0) + 1);
+    }, `welcome-dlq-replay-${stage}`);
+    out(`replayed ${n} record(s) from ${topic}${n ? `: ${[...byTarget].map(([t, c]) => `${c} → ${t}`).join(', ')}` : ' (nothing new since the last replay)'}`);
+  } finally {
+    await producer.disconnect();
+  }
+}
+
+const [command, arg] = process.argv.slice(2);
+(command === 'replay' ? replay(arg) : command === 'status' || command === undefined ? status() : Promise.reject(new Error('usage: dlq status | dlq replay STAGE')))
+  .then(() => process.exit(0))
+  .catch((err: unknown) => {
+    process.stderr.write(`dlq: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exit(1);
+  });
