@@ -52,10 +52,17 @@ async function status(name: string): Promise<ConnectorStatus | undefined> {
   return res.status === 200 ? (res.json as ConnectorStatus) : undefined;
 }
 
+/** The first line of a Java trace and every "Caused by:" line: the reason, without 200 frames. */
+function summariseTrace(trace: string | undefined): string {
+  if (!trace) return '(no trace)';
+  const lines = trace.split('\n');
+  return [lines[0], ...lines.filter((l) => l.startsWith('Caused by:'))].join('\n    ');
+}
+
 function failedTraces(s: ConnectorStatus): string[] {
   const out: string[] = [];
-  if (s.connector.state === 'FAILED') out.push(`connector: ${s.connector.trace ?? '(no trace)'}`);
-  for (const t of s.tasks) if (t.state === 'FAILED') out.push(`task ${t.id}: ${t.trace ?? '(no trace)'}`);
+  if (s.connector.state === 'FAILED') out.push(`connector: ${summariseTrace(s.connector.trace)}`);
+  for (const t of s.tasks) if (t.state === 'FAILED') out.push(`task ${t.id}: ${summariseTrace(t.trace)}`);
   return out;
 }
 
@@ -70,7 +77,7 @@ async function waitRunning(name: string): Promise<void> {
     if (isRunning(s)) return;
     const traces = s ? failedTraces(s) : [];
     if (traces.length > 0) {
-      log(`${name}: FAILED\n  ${traces.map((t) => t.split('\n').slice(0, 12).join('\n    ')).join('\n  ')}`);
+      log(`${name}: FAILED\n  ${traces.join('\n  ')}`);
       if (restarted) throw new Error(`${name} failed again after a restart`);
       log(`${name}: restarting failed connector/tasks`);
       await connect('POST', `/connectors/${encodeURIComponent(name)}/restart?includeTasks=true&onlyFailed=true`);
@@ -96,7 +103,7 @@ async function printStatus(): Promise<void> {
   if (Object.keys(all).length === 0) log('  (no connectors registered: run make connectors)');
   for (const [name, { status: s }] of Object.entries(all)) {
     log(`  ${name.padEnd(18)} ${s.connector.state.padEnd(8)} tasks: ${s.tasks.map((t) => `${t.id}=${t.state}`).join(' ') || '(none)'}`);
-    for (const trace of failedTraces(s)) log(`    ${trace.split('\n').slice(0, 6).join('\n      ')}`);
+    for (const trace of failedTraces(s)) log(`    ${trace}`);
   }
 }
 

@@ -11,7 +11,7 @@ import { memberKey, memberTrace } from '../shared/member';
 import type { Metrics } from '../shared/metrics';
 import type { Registry } from '../shared/registry';
 import type { BatchHandler, InputRecord, Outcome } from '../shared/stage';
-import { memberChangeReader, type MemberChange } from './member-change';
+import { memberChangeView, type MemberChange } from './member-change';
 import { toAugmentedRecord, toNewMember, type NewMember } from './transform';
 
 export interface AugmentDeps {
@@ -29,7 +29,7 @@ async function classify(record: InputRecord, registry: Registry): Promise<Pendin
   if (record.value === null) return { kind: 'outcome', outcome: { kind: 'skip', reason: 'tombstone' } };
   let change: MemberChange;
   try {
-    change = await registry.decode<MemberChange>(record.value, (writer) => memberChangeReader(writer.name));
+    change = await registry.decode<MemberChange>(record.value, memberChangeView);
   } catch (err) {
     if (err instanceof DecodeError) return { kind: 'outcome', outcome: { kind: 'dead-letter', error: err } };
     throw err;

@@ -53,3 +53,6 @@ export function memberChangeReader(writerName: string | undefined): avro.Type {
     ],
   } as avro.Schema, { wrapUnions: false });
 }
+
+/** The augmenter's view, one instance so the registry builds each writer's resolver once. */
+export const memberChangeView = (writer: avro.Type): avro.Type => memberChangeReader(writer.name);

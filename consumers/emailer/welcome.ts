@@ -35,11 +35,12 @@ type Slot = { outcome?: Outcome; member?: AugmentedMember; definitionKey?: strin
 
 export function createWelcomeHandler(deps: WelcomeDeps): BatchHandler {
   const now = deps.now ?? Date.now;
+  const view = (): avro.Type => deps.reader;
 
   async function decode(record: InputRecord): Promise<Slot> {
     if (record.value === null) return { outcome: { kind: 'skip', reason: 'tombstone' } };
     try {
-      return { member: await deps.registry.decode<AugmentedMember>(record.value, () => deps.reader) };
+      return { member: await deps.registry.decode<AugmentedMember>(record.value, view) };
     } catch (err) {
       if (err instanceof DecodeError) return { outcome: { kind: 'dead-letter', error: err } };
       throw err;

@@ -28,14 +28,43 @@ export function ccompatUrl(registryUrl: string): string {
   return /\/apis\/ccompat\/v\d+$/.test(registryUrl) ? registryUrl : `${registryUrl.replace(/\/+$/, '')}/apis/ccompat/v7`;
 }
 
-function statusOf(err: unknown): number | undefined {
-  return typeof err === 'object' && err !== null && 'status' in err && typeof err.status === 'number' ? err.status : undefined;
-}
-
 export function createRegistry(registryUrl: string): Registry {
   const base = ccompatUrl(registryUrl);
   const client = new SchemaRegistry({ host: base, retry: { retries: 2, maxRetryTimeInSecs: 1 } });
-  const views = new Map<string, { reader: avro.Type; resolver: avro.Type }>();
+  const writers = new Map<number, Promise<avro.Type>>();
+  // Per view, per writer id: a resolver is built once, whatever number of views share this client.
+  const views = new WeakMap<ReaderView, Map<number, { reader: avro.Type; resolver: avro.Type }>>();
+
+  /**
+   * The writer schema of an id, fetched once. Our own request (not the library's) so the
+   * three outcomes stay apart: unknown id (permanent), registry down (transient), and a
+   * schema avsc cannot parse (permanent: retrying would pause the partition forever).
+   */
+  function writerSchema(id: number): Promise<avro.Type> {
+    let pending = writers.get(id);
+    if (!pending) {
+      pending = (async () => {
+        let found: { schema: string; schemaType?: string };
+        try {
+          found = (await call(`/schemas/ids/${id}`, { method: 'GET' })) as { schema: string; schemaType?: string };
+        } catch (err) {
+          // A 4xx answer (404/422) means the registry is up and has no such id.
+          if (err instanceof PipelineError && !err.transient) throw new DecodeError('UNKNOWN_SCHEMA_ID', `schema id ${id} is unknown to the registry`, err);
+          throw new PipelineError('REGISTRY_UNAVAILABLE', `registry unreachable while resolving schema id ${id}`, { transient: true, cause: err });
+        }
+        if (found.schemaType && found.schemaType !== 'AVRO') throw new DecodeError('NOT_AVRO', `schema id ${id} is ${found.schemaType}, not Avro`);
+        try {
+          return avro.Type.forSchema(JSON.parse(found.schema) as avro.Schema, { wrapUnions: false });
+        } catch (err) {
+          throw new DecodeError('UNREADABLE_WRITER_SCHEMA', `schema id ${id} cannot be parsed as Avro: ${(err as Error).message}`, err);
+        }
+      })();
+      writers.set(id, pending);
+      // Forget failures, so a transient one is retried next time.
+      pending.catch(() => writers.delete(id));
+    }
+    return pending;
+  }
 
   async function call(path: string, init: RequestInit): Promise<unknown> {
     const res = await fetch(`${base}${path}`, { ...init, signal: AbortSignal.timeout(10_000) });
@@ -66,22 +95,17 @@ export function createRegistry(registryUrl: string): Registry {
       if (bytes.length < 5) throw new DecodeError('NOT_AVRO', `value of ${bytes.length} bytes is too short for the Confluent wire format`);
       if (bytes[0] !== WIRE_MAGIC) throw new DecodeError('BAD_MAGIC_BYTE', `magic byte ${bytes[0]} (expected 0): not Confluent-framed Avro`);
       const id = bytes.readInt32BE(1);
-      let writer: avro.Type;
-      try {
-        writer = (await client.getSchema(id)) as unknown as avro.Type;
-      } catch (err) {
-        const status = statusOf(err);
-        if (status === 404 || status === 422) throw new DecodeError('UNKNOWN_SCHEMA_ID', `schema id ${id} is unknown to the registry`, err);
-        throw new PipelineError('REGISTRY_UNAVAILABLE', `registry unreachable while resolving schema id ${id}`, { transient: true, cause: err });
-      }
+      const writer = await writerSchema(id);
+      let byId = views.get(view);
+      if (!byId) views.set(view, (byId = new Map()));
       let resolved: { reader: avro.Type; resolver: avro.Type };
       try {
-        const cached = views.get(`${id}`);
+        const cached = byId.get(id);
         if (cached) resolved = cached;
         else {
           const reader = view(writer);
           resolved = { reader, resolver: reader.createResolver(writer) as unknown as avro.Type };
-          views.set(`${id}`, resolved);
+          byId.set(id, resolved);
         }
       } catch (err) {
         throw new DecodeError('SCHEMA_INCOMPATIBLE', `schema id ${id} (${writer.name ?? 'unnamed'}) cannot be read by our view: ${(err as Error).message}`, err);

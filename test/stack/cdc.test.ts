@@ -4,7 +4,7 @@
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import type { Connection, RowDataPacket } from 'mysql2/promise';
-import { memberChangeReader, type MemberChange } from '../../consumers/augmenter/member-change';
+import { memberChangeView, type MemberChange } from '../../consumers/augmenter/member-change';
 import { createRegistry } from '../../consumers/shared/registry';
 import { loadConnectorDefs } from '../../tools/connect-defs';
 import { insertMembers, query, rootDb } from '../support/db';
@@ -15,7 +15,7 @@ import { waitFor } from '../support/wait';
 jest.setTimeout(120_000);
 
 const registry = createRegistry(stackEnv.registryUrl);
-const decode = (value: Buffer): Promise<MemberChange> => registry.decode<MemberChange>(value, (w) => memberChangeReader(w.name));
+const decode = (value: Buffer): Promise<MemberChange> => registry.decode<MemberChange>(value, memberChangeView);
 
 async function changesFor(tap: TopicTap, orgMemberId: string): Promise<MemberChange[]> {
   const out: MemberChange[] = [];

@@ -13,7 +13,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import avro from 'avsc';
 import type { Connection, RowDataPacket } from 'mysql2/promise';
-import { memberChangeReader, type MemberChange } from '../../consumers/augmenter/member-change';
+import { memberChangeView, type MemberChange } from '../../consumers/augmenter/member-change';
 import { toAugmentedRecord, toNewMember } from '../../consumers/augmenter/transform';
 import { augmentedMemberReader, type AugmentedMember } from '../../consumers/emailer/augmented-member';
 import { DecodeError } from '../../consumers/shared/errors';
@@ -34,7 +34,7 @@ const MEMBER_LEVEL = loadSubjects(env.schemasDir).debezium[`${stackEnv.memberTop
 const memberRegistry = createRegistry(stackEnv.registryUrl);
 const rawRegistry = createRegistry(stackEnv.registryUrl);
 const augmentedRegistry = createRegistry(stackEnv.registryUrl);
-const asMember = (v: Buffer): Promise<MemberChange> => memberRegistry.decode<MemberChange>(v, (w) => memberChangeReader(w.name));
+const asMember = (v: Buffer): Promise<MemberChange> => memberRegistry.decode<MemberChange>(v, memberChangeView);
 /** The writer's own view: every column the record carries, including ones our view does not know. */
 const asWritten = (v: Buffer): Promise<Record<string, unknown>> => rawRegistry.decode(v, (w) => avro.Type.forSchema(w.schema() as avro.Schema, { wrapUnions: false }));
 const asAugmented = (v: Buffer): Promise<AugmentedMember> => augmentedRegistry.decode<AugmentedMember>(v, () => augmentedMemberReader());
