@@ -117,7 +117,8 @@ export async function runStage(o: StageOptions): Promise<RunningStage> {
     } catch (err) {
       const attempt = (failures.get(first.partition) ?? 0) + 1;
       failures.set(first.partition, attempt);
-      const delay = Math.max(250, backoffDelay(attempt, { attempts: Infinity, baseDelayMs: 500, maxDelayMs: 30_000 }));
+      // Capped at 10 s: a recovered dependency is noticed within seconds, yet a long outage costs few calls.
+      const delay = Math.max(250, backoffDelay(attempt, { attempts: Infinity, baseDelayMs: 500, maxDelayMs: 10_000 }));
       o.metrics.pauses.inc({ code: errorCode(err) });
       o.logger.warn({ err, partition: first.partition, offset: first.offset, attempt, resumeInMs: delay },
         'dependency unavailable: pausing partition, nothing dead-lettered');
