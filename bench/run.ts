@@ -6,7 +6,7 @@
  *  4. the same ramp with two instances of each consumer, with the exactly-once count.
  * Prints a table, writes bench/results/bench-<time>.json and .svg. BENCH_PROFILE=smoke is
  * the seconds-long version `make test` runs so this cannot rot; targets are reported, never
- * asserted. Settings: see PROFILES and the BENCH_* variables below (docs/performance.md).
+ * asserted. Settings: see PROFILES and the BENCH_* variables below (README, "Performance").
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';

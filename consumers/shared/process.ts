@@ -20,10 +20,18 @@ export function handleShutdown(logger: Logger, stop: () => Promise<void>, server
       process.exit(1);
     }, SHUTDOWN_DEADLINE_MS);
     force.unref();
+    const started = Date.now();
     stop()
-      .then(() => Promise.all(servers.map((s) => new Promise((r) => s.close(r)))))
       .then(() => {
-        logger.info('stopped cleanly');
+        logger.info({ ms: Date.now() - started }, 'consumer stopped and offsets committed');
+        // close() alone waits for idle keep-alive connections (a scraper's) to time out.
+        return Promise.all(servers.map((s) => new Promise((r) => {
+          s.close(r);
+          s.closeAllConnections();
+        })));
+      })
+      .then(() => {
+        logger.info({ ms: Date.now() - started }, 'stopped cleanly');
         process.exit(0);
       })
       .catch((err: unknown) => {

@@ -3,7 +3,7 @@
  * - A scratch copy of the members table with its own connector, topic and subjects takes the
  *   destructive experiments (and gives exact version counts): additive columns while signups
  *   flow, a widened column, and a rename the registry must reject — then the README runbook
- *   (docs/evolving-schemas.md) is followed back to a running connector with nothing lost.
+ *   (README, "Evolving schemas") is followed back to a running connector with nothing lost.
  * - The real members table gets the same ADDITIVE columns (idempotent, left in place: dropping
  *   them later would itself be a schema change) while the real augmenter and emailer keep
  *   sending, without a restart.
