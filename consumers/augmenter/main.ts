@@ -1,13 +1,10 @@
 /** Augmenter: member changes → new members with their Subscriber Key. Wiring only. */
+import { startConsumer } from '../shared/consumer-process';
 import { createDwKeyClient } from '../shared/dw-client';
-import { startHealthServer } from '../shared/health-server';
-import { createConsumer, createKafka, createProducer, ensureTopics } from '../shared/kafka';
 import { createLogger } from '../shared/logger';
 import { createMetrics } from '../shared/metrics';
-import { handleShutdown, runMain } from '../shared/process';
+import { runMain } from '../shared/process';
 import { createRegistry } from '../shared/registry';
-import { loadSchema, valueSubject } from '../shared/schemas';
-import { runStage } from '../shared/stage';
 import { createAugmentHandler } from './augment';
 import { loadAugmenterConfig } from './config';
 
@@ -27,46 +24,23 @@ runMain('augmenter', async () => {
       onRetry: (route) => metrics.retries.inc({ target: `dw-${route}` }),
     },
   );
-  const kafka = createKafka({ brokers: config.kafkaBrokers, clientId: 'welcome-augmenter' }, logger);
-  const consumer = createConsumer(kafka, config.groupId);
-  const producer = createProducer(kafka);
-  const admin = kafka.admin();
-
-  let stage: Awaited<ReturnType<typeof runStage>> | undefined;
-  let live = true;
-  const server = await startHealthServer(
-    config.httpPort,
-    {
-      live: () => live,
-      ready: async () => ({ kafka: stage?.isConnected() ?? false, registry: await registry.ping(), warehouse: await keys.health() }),
-    },
-    metrics.registry,
-  );
-
-  const augmentedSchemaId = await registry.register(valueSubject(config.augmentedTopic), loadSchema('new-member-augmented.avsc'), 'BACKWARD');
-  // Created here (if missing) so the consumer can subscribe before Debezium's first event.
-  await ensureTopics(kafka, [config.memberTopic, config.augmentedTopic, config.dlqTopic].map((topic) => ({ topic, partitions: config.topicPartitions })));
-  await Promise.all([producer.connect(), admin.connect(), consumer.connect()]);
-  stage = await runStage({
+  await startConsumer({
     stage: 'augmenter',
+    kafkaBrokers: config.kafkaBrokers,
     groupId: config.groupId,
     inputTopic: config.memberTopic,
+    outputTopic: config.augmentedTopic,
     dlqTopic: config.dlqTopic,
-    consumer,
-    producer,
-    admin,
-    logger,
-    metrics,
+    topicPartitions: config.topicPartitions,
+    httpPort: config.httpPort,
     chunkSize: config.chunkSize,
     partitionsConsumedConcurrently: config.partitionsConsumedConcurrently,
-    handler: createAugmentHandler({ registry, keys, metrics, augmentedTopic: config.augmentedTopic, augmentedSchemaId }),
+    outputSchemaFile: 'new-member-augmented.avsc',
+    logger,
+    metrics,
+    registry,
+    dependencies: async () => ({ warehouse: await keys.health() }),
+    createHandler: (augmentedSchemaId) => createAugmentHandler({ registry, keys, metrics, augmentedTopic: config.augmentedTopic, augmentedSchemaId }),
+    closeClients: () => keys.close(),
   });
-  logger.info({ input: config.memberTopic, output: config.augmentedTopic, group: config.groupId, augmentedSchemaId }, 'augmenter running');
-  const running = stage;
-  handleShutdown(logger, async () => {
-    live = false;
-    await running.stop();
-    // Nothing is in flight any more; do not wait for the pool's idle sockets.
-    await Promise.race([keys.close(), new Promise((r) => setTimeout(r, 1_000))]);
-  }, [server]);
 });

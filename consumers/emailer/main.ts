@@ -1,13 +1,10 @@
 /** Emailer: augmented new members → one Welcome each through SFMC → welcome.sent. Wiring only. */
-import { startHealthServer } from '../shared/health-server';
-import { createConsumer, createKafka, createProducer, ensureTopics } from '../shared/kafka';
+import { startConsumer } from '../shared/consumer-process';
 import { createLogger } from '../shared/logger';
 import { createMetrics } from '../shared/metrics';
-import { handleShutdown, runMain } from '../shared/process';
+import { runMain } from '../shared/process';
 import { createRegistry } from '../shared/registry';
-import { loadSchema, valueSubject } from '../shared/schemas';
 import { createSfmcClient } from '../shared/sfmc-client';
-import { runStage } from '../shared/stage';
 import { augmentedMemberReader } from './augmented-member';
 import { loadEmailerConfig } from './config';
 import { createSentRecord } from './sent-record';
@@ -30,42 +27,25 @@ runMain('emailer', async () => {
       onRetry: (target) => metrics.retries.inc({ target: `sfmc-${target}` }),
     },
   );
-  const kafka = createKafka({ brokers: config.kafkaBrokers, clientId: 'welcome-emailer' }, logger);
-  const consumer = createConsumer(kafka, config.groupId);
-  const producer = createProducer(kafka);
-  const admin = kafka.admin();
-
-  let stage: Awaited<ReturnType<typeof runStage>> | undefined;
-  let live = true;
-  const server = await startHealthServer(
-    config.httpPort,
-    { live: () => live, ready: async () => ({ kafka: stage?.isConnected() ?? false, registry: await registry.ping(), auditTable: await sent.ping() }) },
-    metrics.registry,
-  );
-
-  const sentSchemaId = await registry.register(valueSubject(config.sentTopic), loadSchema('welcome-sent.avsc'), 'BACKWARD');
-  await ensureTopics(kafka, [config.augmentedTopic, config.sentTopic, config.dlqTopic].map((topic) => ({ topic, partitions: config.topicPartitions })));
-  await Promise.all([producer.connect(), admin.connect(), consumer.connect()]);
-  stage = await runStage({
+  logger.info({ orgs: [...config.orgs.entries()].map(([org, w]) => `${org}:${w.enabled ? w.definitionKey : 'off'}`) }, 'Welcome configuration');
+  await startConsumer({
     stage: 'emailer',
+    kafkaBrokers: config.kafkaBrokers,
     groupId: config.groupId,
     inputTopic: config.augmentedTopic,
+    outputTopic: config.sentTopic,
     dlqTopic: config.dlqTopic,
-    consumer,
-    producer,
-    admin,
-    logger,
-    metrics,
+    topicPartitions: config.topicPartitions,
+    httpPort: config.httpPort,
     chunkSize: config.chunkSize,
     partitionsConsumedConcurrently: config.partitionsConsumedConcurrently,
-    handler: createWelcomeHandler({ registry, reader: augmentedMemberReader(), sfmc, sent, orgs: config.orgs, metrics, sentTopic: config.sentTopic, sentSchemaId }),
+    outputSchemaFile: 'welcome-sent.avsc',
+    logger,
+    metrics,
+    registry,
+    dependencies: async () => ({ auditTable: await sent.ping() }),
+    createHandler: (sentSchemaId) =>
+      createWelcomeHandler({ registry, reader: augmentedMemberReader(), sfmc, sent, orgs: config.orgs, metrics, sentTopic: config.sentTopic, sentSchemaId }),
+    closeClients: async () => void (await Promise.all([sfmc.close(), sent.close()])),
   });
-  logger.info({ input: config.augmentedTopic, output: config.sentTopic, group: config.groupId, orgs: [...config.orgs.keys()] }, 'emailer running');
-  const running = stage;
-  handleShutdown(logger, async () => {
-    live = false;
-    await running.stop();
-    // Nothing is in flight any more; do not wait for idle sockets longer than a second.
-    await Promise.race([Promise.all([sfmc.close(), sent.close()]), new Promise((r) => setTimeout(r, 1_000))]);
-  }, [server]);
 });
