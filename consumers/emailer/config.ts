@@ -57,7 +57,7 @@ export function loadEmailerConfig(env: Env, readFile: (p: string) => string = (p
     orgs: parseOrgConfig(orgsText, orgsFile),
     chunkSize: int(env, 'EMAILER_BATCH_SIZE', 500, 1, 2000),
     partitionsConsumedConcurrently: int(env, 'PARTITIONS_CONSUMED_CONCURRENTLY', 3, 1, 64),
-    httpPort: int(env, 'HTTP_PORT', 9465, 0, 65535),
+    httpPort: int(env, 'HTTP_PORT', 9464, 0, 65535),
     logLevel: str(env, 'LOG_LEVEL', 'info'),
   };
 }
