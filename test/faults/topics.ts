@@ -4,7 +4,7 @@
  * the decoders that tell which member a record is about.
  */
 import type { IHeaders } from 'kafkajs';
-import { memberChangeReader, type MemberChange } from '../../consumers/augmenter/member-change';
+import { memberChangeView, type MemberChange } from '../../consumers/augmenter/member-change';
 import { augmentedMemberReader, type AugmentedMember } from '../../consumers/emailer/augmented-member';
 import { createRegistry } from '../../consumers/shared/registry';
 import { runId, stackEnv } from '../support/env';
@@ -80,12 +80,14 @@ export function header(h: IHeaders, name: string): string | undefined {
 // One registry client per reader view: its decode cache is keyed by schema id.
 const memberRegistry = createRegistry(stackEnv.registryUrl);
 const augmentedRegistry = createRegistry(stackEnv.registryUrl);
+const augmentedReader = augmentedMemberReader();
+const augmentedView = (): ReturnType<typeof augmentedMemberReader> => augmentedReader;
 
 /** A change event on the member topic (also the value of an augmenter dead letter); undefined when not decodable. */
 export async function asMemberChange(value: Buffer | null): Promise<MemberChange | undefined> {
   if (!value) return undefined;
   try {
-    return await memberRegistry.decode<MemberChange>(value, (w) => memberChangeReader(w.name));
+    return await memberRegistry.decode<MemberChange>(value, memberChangeView);
   } catch {
     return undefined; // someone else's bad-input test: not one of our members
   }
@@ -95,7 +97,7 @@ export async function asMemberChange(value: Buffer | null): Promise<MemberChange
 export async function asAugmented(value: Buffer | null): Promise<AugmentedMember | undefined> {
   if (!value) return undefined;
   try {
-    return await augmentedRegistry.decode<AugmentedMember>(value, () => augmentedMemberReader());
+    return await augmentedRegistry.decode<AugmentedMember>(value, augmentedView);
   } catch {
     return undefined;
   }

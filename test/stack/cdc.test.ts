@@ -5,6 +5,7 @@ import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import type { Connection, RowDataPacket } from 'mysql2/promise';
 import { memberChangeView, type MemberChange } from '../../consumers/augmenter/member-change';
+import { DecodeError } from '../../consumers/shared/errors';
 import { createRegistry } from '../../consumers/shared/registry';
 import { loadConnectorDefs } from '../../tools/connect-defs';
 import { insertMembers, query, rootDb } from '../support/db';
@@ -15,7 +16,13 @@ import { waitFor } from '../support/wait';
 jest.setTimeout(120_000);
 
 const registry = createRegistry(stackEnv.registryUrl);
-const decode = (value: Buffer): Promise<MemberChange> => registry.decode<MemberChange>(value, memberChangeView);
+/** A member change, or a blank record for bytes that are not one (other tests' poison pills share the topic). */
+const blank = { org_member_id: null, __op: null } as unknown as MemberChange;
+const decode = (value: Buffer): Promise<MemberChange> =>
+  registry.decode<MemberChange>(value, memberChangeView).catch((err: unknown) => {
+    if (err instanceof DecodeError) return blank;
+    throw err;
+  });
 
 async function changesFor(tap: TopicTap, orgMemberId: string): Promise<MemberChange[]> {
   const out: MemberChange[] = [];

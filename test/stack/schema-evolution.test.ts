@@ -37,7 +37,9 @@ const augmentedRegistry = createRegistry(stackEnv.registryUrl);
 const asMember = (v: Buffer): Promise<MemberChange> => memberRegistry.decode<MemberChange>(v, memberChangeView);
 /** The writer's own view: every column the record carries, including ones our view does not know. */
 const asWritten = (v: Buffer): Promise<Record<string, unknown>> => rawRegistry.decode(v, (w) => avro.Type.forSchema(w.schema() as avro.Schema, { wrapUnions: false }));
-const asAugmented = (v: Buffer): Promise<AugmentedMember> => augmentedRegistry.decode<AugmentedMember>(v, () => augmentedMemberReader());
+const augmentedReader = augmentedMemberReader();
+const augmentedView = (): typeof augmentedReader => augmentedReader;
+const asAugmented = (v: Buffer): Promise<AugmentedMember> => augmentedRegistry.decode<AugmentedMember>(v, augmentedView);
 
 async function connectApi(method: string, path: string, body?: unknown): Promise<{ status: number; json: any }> {
   const res = await fetch(`${stackEnv.connectUrl}${path}`, { method, headers: { 'content-type': 'application/json' }, body: body ? JSON.stringify(body) : undefined });
