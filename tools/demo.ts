@@ -5,6 +5,7 @@
  */
 import { createConnection, type Connection, type ResultSetHeader } from 'mysql2/promise';
 import { join } from 'node:path';
+import { Kafka, logLevel } from 'kafkajs';
 import { welcomeMessageKey } from '../consumers/shared/sfmc-client';
 
 const env = process.env;
@@ -27,6 +28,30 @@ interface Send { messageKey: string; contactKey: string; definitionKey: string; 
 async function sends(): Promise<Map<string, Send>> {
   const all = (await (await fetch(`${sfmcUrl}/__standin/sends`)).json()) as Send[];
   return new Map(all.map((s) => [s.messageKey, s]));
+}
+
+const kafka = new Kafka({ clientId: 'welcome-demo', brokers: (env.KAFKA_BOOTSTRAP_SERVERS ?? '127.0.0.1:9092').split(','), logLevel: logLevel.NOTHING });
+const GROUPS: [string, string][] = [
+  [env.AUGMENTER_GROUP_ID ?? 'welcome-augmenter', env.MEMBER_TOPIC ?? 'cdc.loyalty.members'],
+  [env.EMAILER_GROUP_ID ?? 'welcome-emailer', env.AUGMENTED_TOPIC ?? 'welcome.members.augmented'],
+];
+
+async function pipelineIdle(deadline: number): Promise<void> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    for (;;) {
+      const lags = await Promise.all(GROUPS.map(async ([groupId, topic]) => {
+        const [ends, [done]] = await Promise.all([admin.fetchTopicOffsets(topic), admin.fetchOffsets({ groupId, topics: [topic] })]);
+        const committed = new Map((done?.partitions ?? []).map((p) => [p.partition, BigInt(p.offset)]));
+        return ends.some((e) => BigInt(e.high) > 0n && committed.get(e.partition) !== BigInt(e.high));
+      }));
+      if (!lags.some(Boolean) || Date.now() > deadline) return;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  } finally {
+    await admin.disconnect();
+  }
 }
 
 const pad = (s: string, n: number): string => (s.length > n ? `${s.slice(0, n - 1)}…` : s.padEnd(n));
@@ -59,8 +84,9 @@ async function main(): Promise<void> {
     await new Promise((r) => setTimeout(r, 100));
     seen = await sends();
   }
-  // The updates and the switched-off org travel the same path; give them the same time to (not) arrive.
-  await new Promise((r) => setTimeout(r, 1_500));
+  // The updates and the switched-off org travel the same path: once both stages have committed
+  // everything written so far, whatever they were going to send has been sent.
+  await pipelineIdle(Date.now() + 30_000);
   seen = await sends();
 
   process.stdout.write(`\n${pad('member', 18)} ${pad('inserted at', 13)} ${pad('Welcome at', 13)} ${pad('latency', 9)} ${pad('subscriber key', 22)} template\n`);

@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks';
-import { Pool } from 'undici';
 import { ConfigError, HttpError } from './errors';
+import { createHttpAgent, requestJson } from './http';
 import type { Logger } from './logger';
 import { parseRetryAfter, withRetry, type RetryPolicy } from './retry';
 
@@ -71,29 +71,25 @@ export function createDwKeyClient(config: DwKeyClientConfig, deps: DwKeyClientDe
   const prefix = base.pathname.replace(/\/+$/, '');
   const log = deps.logger.child({ component: 'dw-client', dwOrigin: base.origin });
   const cache = new LruCache<string, string>(config.cacheSize ?? DEFAULT_CACHE_SIZE);
-  const pool = new Pool(base.origin, {
-    connections: config.connections ?? 4,
-    keepAliveTimeout: config.keepAliveTimeoutMs ?? 4_000,
-    headersTimeout: config.requestTimeoutMs,
-    bodyTimeout: config.requestTimeoutMs,
-  });
+  const agent = createHttpAgent({ connections: config.connections ?? 4, keepAliveTimeoutMs: config.keepAliveTimeoutMs ?? 4_000 });
   // Built once; the token lives only in this header, never in a message or a log line.
   const authorization = `Bearer ${config.apiToken}`;
 
-  async function call(route: 'lookup' | 'health', method: 'GET' | 'POST', path: string, body?: string) {
+  async function call(route: 'lookup' | 'health', method: 'GET' | 'POST', path: string, body?: unknown) {
     const started = performance.now();
     try {
-      const res = await pool.request({
+      // One deadline for the whole exchange (shared http.ts), so a slow trickle cannot outlast it.
+      const res = await requestJson({
         method,
-        path: prefix + path,
-        headers: { authorization, accept: 'application/json', ...(body ? { 'content-type': 'application/json' } : {}) },
+        url: `${base.origin}${prefix}${path}`,
+        headers: { authorization },
         body,
-        // The overall deadline: headersTimeout/bodyTimeout alone would allow a slow trickle to last longer.
-        signal: AbortSignal.timeout(config.requestTimeoutMs),
+        timeoutMs: config.requestTimeoutMs,
+        dispatcher: agent,
+        target: `dw-${route}`,
       });
-      const text = await res.body.text();
-      deps.onHttp?.(route, res.statusCode, performance.now() - started);
-      return { status: res.statusCode, headers: res.headers, text };
+      deps.onHttp?.(route, res.status, performance.now() - started);
+      return res;
     } catch (err) {
       deps.onHttp?.(route, 'error', performance.now() - started);
       throw toTransportError(err, config.requestTimeoutMs);
@@ -102,7 +98,7 @@ export function createDwKeyClient(config: DwKeyClientConfig, deps: DwKeyClientDe
 
   // Lookups are idempotent (a key, once created, never changes), so retrying a POST is safe.
   async function lookupChunk(chunk: readonly Member[]): Promise<Map<string, KeyResult>> {
-    const res = await call('lookup', 'POST', '/v1/subscriber-keys:lookup', JSON.stringify({ members: chunk }));
+    const res = await call('lookup', 'POST', '/v1/subscriber-keys:lookup', { members: chunk });
     if (res.status !== 200) throw statusError(res.status, res.headers['retry-after'], res.text);
     return parseLookupResponse(chunk, res.text);
   }
@@ -147,7 +143,7 @@ export function createDwKeyClient(config: DwKeyClientConfig, deps: DwKeyClientDe
 
     async close() {
       cache.clear();
-      await pool.close();
+      await agent.close();
     },
   };
 }
@@ -219,10 +215,12 @@ function statusError(status: number, retryAfter: string | string[] | undefined, 
   return new HttpError(status >= 500 ? 'DW_UNAVAILABLE' : `DW_HTTP_${status}`, `DW key API answered ${status}`, { status, retryAfterMs });
 }
 
+/** requestJson's transport errors, in this API's own codes (what the augmenter's metrics and tests speak). */
 function toTransportError(err: unknown, timeoutMs: number): HttpError {
-  if (err instanceof HttpError) return err;
-  const { name, code } = (err ?? {}) as { name?: string; code?: string };
-  const timedOut = name === 'TimeoutError' || (code !== undefined && /TIMEOUT/.test(code));
+  if (err instanceof HttpError && err.code !== 'HTTP_TIMEOUT' && err.code !== 'HTTP_NETWORK') return err;
+  const cause = err instanceof HttpError ? err.cause : err;
+  const { name, code } = (cause ?? {}) as { name?: string; code?: string };
+  const timedOut = (err instanceof HttpError && err.code === 'HTTP_TIMEOUT') || name === 'TimeoutError' || (code !== undefined && /TIMEOUT/.test(code));
   return timedOut
     ? new HttpError('DW_TIMEOUT', `DW key API did not answer within ${timeoutMs} ms`, { transient: true, cause: err })
     : new HttpError('DW_UNAVAILABLE', `DW key API unreachable (${code ?? name ?? 'error'})`, { transient: true, cause: err });

@@ -8,7 +8,7 @@ import { memberChangeView, type MemberChange } from '../../consumers/augmenter/m
 import { augmentedMemberReader, type AugmentedMember } from '../../consumers/emailer/augmented-member';
 import { createRegistry } from '../../consumers/shared/registry';
 import { runId, stackEnv } from '../support/env';
-import { endOffsets, testKafka } from '../support/kafka';
+import { endOffsets, testKafka, topicExists } from '../support/kafka';
 import { waitFor } from '../support/wait';
 
 export interface Rec {
@@ -23,16 +23,6 @@ export interface Rec {
 export type Offsets = Map<number, bigint>;
 
 let seq = 0;
-
-async function topicExists(topic: string): Promise<boolean> {
-  const admin = testKafka.admin();
-  await admin.connect();
-  try {
-    return (await admin.listTopics()).includes(topic);
-  } finally {
-    await admin.disconnect();
-  }
-}
 
 /** End offsets now, or an empty map when the topic does not exist yet (read from 0 then). */
 export async function startOffsets(topic: string): Promise<Offsets> {

@@ -10,7 +10,7 @@ import { createRegistry } from '../../consumers/shared/registry';
 import { loadConnectorDefs } from '../../tools/connect-defs';
 import { insertMembers, query, rootDb } from '../support/db';
 import { ROOT, runId, stackEnv } from '../support/env';
-import { TopicTap, testKafka } from '../support/kafka';
+import { TopicTap, testKafka, topicExists } from '../support/kafka';
 import { waitFor } from '../support/wait';
 
 jest.setTimeout(120_000);
@@ -138,13 +138,7 @@ test('rows that existed before a connector was first registered are never emitte
     // The topic appears with the first event this connector emits.
     await waitFor('the test connector to emit its first create', async () => {
       await insertAfter();
-      const admin = testKafka.admin();
-      await admin.connect();
-      try {
-        return (await admin.listTopics()).includes(topic);
-      } finally {
-        await admin.disconnect();
-      }
+      return topicExists(topic);
     }, 60_000, 1_000);
     const testTap = await new TopicTap(topic).start();
     try {

@@ -6,7 +6,7 @@ import { welcomeMessageKey } from '../../consumers/shared/sfmc-client';
 import { insertMembers, query, rootDb, type MemberRow } from '../support/db';
 import { runId } from '../support/env';
 import { caughtUp, waitPipelineIdle, stack, pidOf } from '../support/pipeline';
-import { acceptedSends, sfmcStats, subscriberKey } from '../support/standins';
+import { acceptedSends, subscriberKey } from '../support/standins';
 import { waitFor } from '../support/wait';
 import { stackEnv } from '../support/env';
 
@@ -105,7 +105,6 @@ test('pre-existing members, updates (email change included), deletes and switche
 test('restarting the augmenter (SIGTERM) and killing the emailer (kill -9) mid-stream → still exactly N Welcomes', async () => {
   const prefix = `rs-${runId}-`;
   const rows = members(prefix, 300);
-  const duplicatesBefore = (await sfmcStats()).rejectedByCode['109110'] ?? 0;
   await insertInTransactions(rows, 10, async (i) => {
     if (i === 8) stack('restart', 'augmenter');
     if (i === 18) {
@@ -127,7 +126,6 @@ test('restarting the augmenter (SIGTERM) and killing the emailer (kill -9) mid-s
     return r.length >= 300 ? r : undefined;
   }, 30_000);
   expect(audit).toHaveLength(300);
-  // Resends after the kill are possible (at-least-once delivery); SFMC turns them into 109110.
-  const duplicatesAfter = (await sfmcStats()).rejectedByCode['109110'] ?? 0;
-  expect(duplicatesAfter).toBeGreaterThanOrEqual(duplicatesBefore);
+  // Resends after the kill are possible (at-least-once delivery); SFMC turns them into 109110,
+  // which is why the counts above are exact and not "at least".
 });

@@ -1,15 +1,10 @@
 import { Kafka, logLevel, type Consumer, type IHeaders } from 'kafkajs';
+import type { InputRecord } from '../../consumers/shared/stage';
 import { stackEnv, runId } from './env';
 import { waitFor } from './wait';
 
-export interface SeenRecord {
-  topic: string;
-  partition: number;
-  offset: string;
-  key: Buffer | null;
-  value: Buffer | null;
-  headers: IHeaders;
-}
+/** A record as a stage sees it (consumers/shared/stage.ts), without the broker timestamp. */
+export type SeenRecord = Omit<InputRecord, 'timestamp'>;
 
 export const testKafka = new Kafka({ clientId: `test-${runId}`, brokers: stackEnv.kafka, logLevel: logLevel.NOTHING });
 
@@ -17,6 +12,16 @@ export const testKafka = new Kafka({ clientId: `test-${runId}`, brokers: stackEn
  * Reads a topic from the beginning into memory with a throwaway group, so a test can
  * assert on everything a stage wrote (and on what it did NOT write).
  */
+export async function topicExists(topic: string): Promise<boolean> {
+  const admin = testKafka.admin();
+  await admin.connect();
+  try {
+    return (await admin.listTopics()).includes(topic);
+  } finally {
+    await admin.disconnect();
+  }
+}
+
 export class TopicTap {
   readonly records: SeenRecord[] = [];
   private consumer: Consumer | undefined;
@@ -25,15 +30,7 @@ export class TopicTap {
   constructor(readonly topic: string) {}
 
   async start(): Promise<this> {
-    await waitFor(`topic ${this.topic} to exist`, async () => {
-      const admin = testKafka.admin();
-      await admin.connect();
-      try {
-        return (await admin.listTopics()).includes(this.topic);
-      } finally {
-        await admin.disconnect();
-      }
-    }, 30_000, 250);
+    await waitFor(`topic ${this.topic} to exist`, () => topicExists(this.topic), 30_000, 250);
     this.consumer = testKafka.consumer({ groupId: `test-tap-${runId}-${TopicTap.seq++}`, maxWaitTimeInMs: 100 });
     await this.consumer.connect();
     await this.consumer.subscribe({ topic: this.topic, fromBeginning: true });
