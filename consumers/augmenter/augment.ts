@@ -50,10 +50,10 @@ async function classify(record: InputRecord, registry: Registry): Promise<Pendin
 
 export function createAugmentHandler(deps: AugmentDeps): BatchHandler {
   const now = deps.now ?? Date.now;
-  return async (records) => {
+  return async (records, budget) => {
     const pending = await Promise.all(records.map((r) => classify(r, deps.registry)));
     const members: Member[] = pending.flatMap((p) => (p.kind === 'member' ? [{ orgId: p.member.orgId, memberId: p.member.orgMemberId }] : []));
-    const keys = members.length > 0 ? await deps.keys.lookup(members) : new Map();
+    const keys = members.length > 0 ? await deps.keys.lookup(members, budget) : new Map();
 
     return Promise.all(
       pending.map(async (p): Promise<Outcome> => {

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { loadStageTuning, type StageTuning } from '../shared/stage-config';
 import { int, secret, str, url, type Env } from '../shared/env';
 
 export interface AugmenterConfig {
@@ -14,6 +15,7 @@ export interface AugmenterConfig {
   chunkSize: number;
   topicPartitions: number;
   partitionsConsumedConcurrently: number;
+  tuning: StageTuning;
   httpPort: number;
   logLevel: string;
 }
@@ -33,6 +35,7 @@ export function loadAugmenterConfig(env: Env, readFile: (p: string) => string = 
     chunkSize: int(env, 'AUGMENTER_BATCH_SIZE', 500, 1, 500),
     topicPartitions: int(env, 'TOPIC_PARTITIONS', 6, 1, 1000),
     partitionsConsumedConcurrently: int(env, 'PARTITIONS_CONSUMED_CONCURRENTLY', 3, 1, 64),
+    tuning: loadStageTuning(env),
     httpPort: int(env, 'HTTP_PORT', 9464, 0, 65535),
     logLevel: str(env, 'LOG_LEVEL', 'info'),
   };

@@ -8,7 +8,7 @@ import { createRegistry } from '../shared/registry';
 import { createAugmentHandler } from './augment';
 import { loadAugmenterConfig } from './config';
 
-// Retries stay well inside the consumer session (30 s); past them the partition pauses.
+// Attempts per lookup; every attempt and wait also fits the chunk's budget (CHUNK_BUDGET_MS), past it the partition pauses.
 const DW_RETRY = { attempts: 4, baseDelayMs: 100, maxDelayMs: 2_000 };
 
 runMain('augmenter', async () => {
@@ -35,6 +35,7 @@ runMain('augmenter', async () => {
     httpPort: config.httpPort,
     chunkSize: config.chunkSize,
     partitionsConsumedConcurrently: config.partitionsConsumedConcurrently,
+    tuning: config.tuning,
     outputSchemaFile: 'new-member-augmented.avsc',
     logger,
     metrics,

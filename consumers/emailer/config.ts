@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { loadStageTuning, type StageTuning } from '../shared/stage-config';
 import { int, optionalStr, secret, str, url, type Env } from '../shared/env';
 import { ConfigError } from '../shared/errors';
 import { parseOrgConfig, type OrgConfig } from './org-config';
@@ -16,6 +17,7 @@ export interface EmailerConfig {
   orgs: OrgConfig;
   chunkSize: number;
   partitionsConsumedConcurrently: number;
+  tuning: StageTuning;
   httpPort: number;
   logLevel: string;
 }
@@ -57,6 +59,7 @@ export function loadEmailerConfig(env: Env, readFile: (p: string) => string = (p
     orgs: parseOrgConfig(orgsText, orgsFile),
     chunkSize: int(env, 'EMAILER_BATCH_SIZE', 500, 1, 2000),
     partitionsConsumedConcurrently: int(env, 'PARTITIONS_CONSUMED_CONCURRENTLY', 3, 1, 64),
+    tuning: loadStageTuning(env),
     httpPort: int(env, 'HTTP_PORT', 9464, 0, 65535),
     logLevel: str(env, 'LOG_LEVEL', 'info'),
   };

@@ -10,7 +10,8 @@ import { loadEmailerConfig } from './config';
 import { createSentRecord } from './sent-record';
 import { createWelcomeHandler } from './welcome';
 
-// Retries stay well inside the consumer session (30 s); past them the partition pauses.
+// Attempts per send; every attempt, wait and Retry-After also fits the chunk's budget (CHUNK_BUDGET_MS):
+// a Retry-After longer than what is left pauses the partition for that long instead.
 const SFMC_RETRY = { attempts: 4, baseDelayMs: 200, maxDelayMs: 3_000 };
 
 runMain('emailer', async () => {
@@ -39,6 +40,7 @@ runMain('emailer', async () => {
     httpPort: config.httpPort,
     chunkSize: config.chunkSize,
     partitionsConsumedConcurrently: config.partitionsConsumedConcurrently,
+    tuning: config.tuning,
     outputSchemaFile: 'welcome-sent.avsc',
     logger,
     metrics,

@@ -9,7 +9,7 @@ import { DecodeError, PipelineError, RecordError } from '../shared/errors';
 import { memberKey, memberTrace } from '../shared/member';
 import type { Metrics } from '../shared/metrics';
 import type { Registry } from '../shared/registry';
-import type { SfmcClient, SfmcRecipient } from '../shared/sfmc-client';
+import type { SendOutcome, SfmcClient, SfmcRecipient } from '../shared/sfmc-client';
 import { welcomeMessageKey } from '../shared/sfmc-client';
 import type { BatchHandler, InputRecord, Outcome } from '../shared/stage';
 import type avro from 'avsc';
@@ -47,7 +47,7 @@ export function createWelcomeHandler(deps: WelcomeDeps): BatchHandler {
     }
   }
 
-  return async (records) => {
+  return async (records, budget) => {
     const slots = await Promise.all(records.map(decode));
     const decoded = slots.flatMap((s) => (s.member ? [s.member] : []));
     const done = await deps.sent.alreadySent(decoded.map((m) => ({ orgId: m.org_id, orgMemberId: m.org_member_id })));
@@ -71,16 +71,30 @@ export function createWelcomeHandler(deps: WelcomeDeps): BatchHandler {
       }
     }
 
-    // A thrown error here (SFMC down after retries, or our credentials refused) pauses the
-    // partition; messageKeys make the eventual resend of this chunk harmless.
+    // One request per template. A group that fails (SFMC down after retries, throttled past the
+    // budget, our credentials refused) marks only its own members failed: members SFMC already
+    // accepted in an earlier group keep their WelcomeSent (keepOnRetry), and the stage retries
+    // the rest; messageKeys make any resend harmless.
     for (const [definitionKey, group] of byTemplate) {
-      const outcomes = await deps.sfmc.sendBatch(definitionKey, group.map((s) => s.recipient as SfmcRecipient));
+      let outcomes: SendOutcome[];
+      try {
+        outcomes = await deps.sfmc.sendBatch(definitionKey, group.map((s) => s.recipient as SfmcRecipient), budget);
+      } catch (error) {
+        for (const slot of group) {
+          const m = slot.member as AugmentedMember;
+          slot.outcome = { kind: 'failed', error, trace: memberTrace(m.org_id, m.org_member_id, m.member_id) };
+        }
+        continue;
+      }
       const sentAt = now();
       for (const [i, slot] of group.entries()) {
         const m = slot.member as AugmentedMember;
         const result = outcomes[i];
         const trace = memberTrace(m.org_id, m.org_member_id, m.member_id);
-        if (!result) throw new PipelineError('SFMC_MISSING_OUTCOME', `no SFMC outcome for ${trace}`, { transient: true });
+        if (!result) {
+          slot.outcome = { kind: 'failed', error: new PipelineError('SFMC_MISSING_OUTCOME', `no SFMC outcome for ${trace}`, { transient: true }), trace };
+          continue;
+        }
         if (result.status === 'rejected') {
           slot.outcome = { kind: 'dead-letter', error: new RecordError(`SFMC_${result.errorcode ?? 'REJECTED'}`, result.message ?? 'rejected by SFMC'), trace };
           continue;
@@ -91,6 +105,7 @@ export function createWelcomeHandler(deps: WelcomeDeps): BatchHandler {
         const value = await deps.registry.encode(deps.sentSchemaId, toWelcomeSent(m, definitionKey, result, sentAt));
         slot.outcome = {
           kind: 'produce',
+          keepOnRetry: true,
           trace,
           records: [{ topic: deps.sentTopic, key: memberKey(m.org_id, m.org_member_id), value, headers: { 'welcome.trace': trace, 'welcome.outcome': result.status } }],
         };

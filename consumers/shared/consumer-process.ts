@@ -10,6 +10,7 @@ import type { Metrics } from './metrics';
 import { handleShutdown } from './process';
 import type { Registry } from './registry';
 import { loadSchema, valueSubject } from './schemas';
+import type { StageTuning } from './stage-config';
 import { runStage, type BatchHandler, type RunningStage } from './stage';
 
 export interface ConsumerSpec {
@@ -23,6 +24,7 @@ export interface ConsumerSpec {
   httpPort: number;
   chunkSize: number;
   partitionsConsumedConcurrently: number;
+  tuning: StageTuning;
   /** schemas/<file> is registered (BACKWARD, idempotent) under the output topic's subject. */
   outputSchemaFile: string;
   logger: Logger;
@@ -38,15 +40,16 @@ export interface ConsumerSpec {
 export async function startConsumer(spec: ConsumerSpec): Promise<void> {
   const { logger, registry } = spec;
   const kafka = createKafka({ brokers: spec.kafkaBrokers, clientId: `welcome-${spec.stage}` }, logger);
-  const consumer = createConsumer(kafka, spec.groupId);
+  const consumer = createConsumer(kafka, spec.groupId, spec.tuning);
   const producer = createProducer(kafka);
   const admin = kafka.admin();
 
   let stage: RunningStage | undefined;
   let live = true;
+  let deadReason: string | undefined;
   const server = await startHealthServer(
     spec.httpPort,
-    { live: () => live, ready: async () => ({ kafka: stage?.isConnected() ?? false, registry: await registry.ping(), ...(await spec.dependencies()) }) },
+    { live: () => live && deadReason === undefined, liveReason: () => deadReason ?? (live ? undefined : 'stopping'), ready: async () => ({ kafka: stage?.isConnected() ?? false, registry: await registry.ping(), ...(await spec.dependencies()) }) },
     spec.metrics.registry,
   );
 
@@ -67,6 +70,17 @@ export async function startConsumer(spec: ConsumerSpec): Promise<void> {
     chunkSize: spec.chunkSize,
     partitionsConsumedConcurrently: spec.partitionsConsumedConcurrently,
     handler: spec.createHandler(outputSchemaId),
+    heartbeatIntervalMs: spec.tuning.heartbeatIntervalMs,
+    chunkPolicy: { budgetMs: spec.tuning.chunkBudgetMs, isolateAfter: spec.tuning.isolateAfter },
+    liveness: { stallTimeoutMs: spec.tuning.stallTimeoutMs, restartGraceMs: spec.tuning.restartGraceMs },
+    onFatal: (reason) => {
+      // /healthz answers 503 with the reason from now on; exit non-zero so a supervisor starts a fresh process.
+      // Nothing uncommitted is lost: the next owner of the partitions reads it again.
+      deadReason = reason;
+      const exit = setTimeout(() => process.exit(1), 2_000);
+      exit.unref();
+      Promise.race([consumer.disconnect(), new Promise((r) => setTimeout(r, 1_500))]).finally(() => process.exit(1)).catch(() => undefined);
+    },
   });
   stage = running;
   logger.info({ input: spec.inputTopic, output: spec.outputTopic, group: spec.groupId, outputSchemaId }, `${spec.stage} running`);

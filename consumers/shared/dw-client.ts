@@ -2,7 +2,7 @@ import { performance } from 'node:perf_hooks';
 import { ConfigError, HttpError } from './errors';
 import { createHttpAgent, requestJson } from './http';
 import type { Logger } from './logger';
-import { parseRetryAfter, withRetry, type RetryPolicy } from './retry';
+import { parseRetryAfter, withRetry, type Budget, type RetryPolicy } from './retry';
 
 /**
  * Client of the warehouse Subscriber Key API (contract: shared/design/dw-key-api.md).
@@ -47,7 +47,8 @@ export interface DwKeyClientDeps {
 
 export interface DwKeyClient {
   /** One result per distinct member, keyed by memberRef(orgId, memberId). */
-  lookup(members: readonly Member[]): Promise<Map<string, KeyResult>>;
+  /** With a budget, every attempt and wait of the lookup fits inside it (or the lookup throws). */
+  lookup(members: readonly Member[], budget?: Budget): Promise<Map<string, KeyResult>>;
   health(): Promise<boolean>;
   close(): Promise<void>;
 }
@@ -75,7 +76,8 @@ export function createDwKeyClient(config: DwKeyClientConfig, deps: DwKeyClientDe
   // Built once; the token lives only in this header, never in a message or a log line.
   const authorization = `Bearer ${config.apiToken}`;
 
-  async function call(route: 'lookup' | 'health', method: 'GET' | 'POST', path: string, body?: unknown) {
+  async function call(route: 'lookup' | 'health', method: 'GET' | 'POST', path: string, body?: unknown, leftMs = Infinity) {
+    const timeoutMs = Math.max(1, Math.min(config.requestTimeoutMs, leftMs));
     const started = performance.now();
     try {
       // One deadline for the whole exchange (shared http.ts), so a slow trickle cannot outlast it.
@@ -84,7 +86,7 @@ export function createDwKeyClient(config: DwKeyClientConfig, deps: DwKeyClientDe
         url: `${base.origin}${prefix}${path}`,
         headers: { authorization },
         body,
-        timeoutMs: config.requestTimeoutMs,
+        timeoutMs,
         dispatcher: agent,
         target: `dw-${route}`,
       });
@@ -92,19 +94,19 @@ export function createDwKeyClient(config: DwKeyClientConfig, deps: DwKeyClientDe
       return res;
     } catch (err) {
       deps.onHttp?.(route, 'error', performance.now() - started);
-      throw toTransportError(err, config.requestTimeoutMs);
+      throw toTransportError(err, timeoutMs);
     }
   }
 
   // Lookups are idempotent (a key, once created, never changes), so retrying a POST is safe.
-  async function lookupChunk(chunk: readonly Member[]): Promise<Map<string, KeyResult>> {
-    const res = await call('lookup', 'POST', '/v1/subscriber-keys:lookup', { members: chunk });
+  async function lookupChunk(chunk: readonly Member[], leftMs: number): Promise<Map<string, KeyResult>> {
+    const res = await call('lookup', 'POST', '/v1/subscriber-keys:lookup', { members: chunk }, leftMs);
     if (res.status !== 200) throw statusError(res.status, res.headers['retry-after'], res.text);
     return parseLookupResponse(chunk, res.text);
   }
 
   return {
-    async lookup(members) {
+    async lookup(members, budget) {
       const wanted = new Map<string, Member>();
       for (const m of members) wanted.set(memberRef(m.orgId, m.memberId), { orgId: m.orgId, memberId: m.memberId });
       const found = new Map<string, KeyResult>();
@@ -118,12 +120,12 @@ export function createDwKeyClient(config: DwKeyClientConfig, deps: DwKeyClientDe
       // failing chunk instead of hammering the warehouse with all of them.
       for (let i = 0; i < misses.length; i += MAX_LOOKUP_ITEMS) {
         const chunk = misses.slice(i, i + MAX_LOOKUP_ITEMS);
-        const results = await withRetry(() => lookupChunk(chunk), config.retry, {
+        const results = await withRetry((_attempt, leftMs) => lookupChunk(chunk, leftMs), config.retry, {
           onRetry: (err, attempt, delayMs) => {
             deps.onRetry?.('lookup');
             log.warn({ err: summarize(err), attempt, delayMs, members: chunk.length }, 'dw key lookup failed; retrying');
           },
-        });
+        }, budget);
         for (const [ref, result] of results) {
           found.set(ref, result);
           if (result.ok) cache.set(ref, result.subscriberKey); // failures are never cached

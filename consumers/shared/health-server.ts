@@ -2,11 +2,14 @@ import { createServer, type Server } from 'node:http';
 import type { Registry } from 'prom-client';
 
 /**
- * /healthz: the process is alive (liveness). /readyz: it can do its work — Kafka joined,
+ * /healthz: the process can still work (liveness: fails when the Kafka consumer crashed or
+ * stopped, or the stage stalled with lag — and the process then exits). /readyz: it can do its work — Kafka joined,
  * registry and its HTTP dependency reachable (readiness). /metrics: Prometheus text.
  */
 export interface HealthChecks {
   live: () => boolean;
+  /** Why liveness fails (shown in the /healthz body). */
+  liveReason?: () => string | undefined;
   ready: () => Promise<Record<string, boolean>>;
 }
 
@@ -18,7 +21,9 @@ export function startHealthServer(port: number, checks: HealthChecks, metrics: R
     void (async () => {
       switch (req.url?.split('?')[0]) {
         case '/healthz':
-          return checks.live() ? reply(200, '{"status":"ok"}') : reply(503, '{"status":"stopping"}');
+          return checks.live()
+            ? reply(200, '{"status":"ok"}')
+            : reply(503, JSON.stringify(checks.liveReason?.() === undefined || checks.liveReason() === 'stopping' ? { status: 'stopping' } : { status: 'failed', reason: checks.liveReason() }));
         case '/readyz': {
           const parts = await checks.ready();
           const ok = Object.values(parts).every(Boolean);

@@ -38,13 +38,23 @@ export function createKafka(config: KafkaConfig, logger: Logger): Kafka {
   });
 }
 
-/** Consumers tuned for latency: a fetch returns as soon as one byte is there (max 100 ms wait). */
-export function createConsumer(kafka: Kafka, groupId: string): Consumer {
+export interface GroupTiming {
+  sessionTimeoutMs: number;
+  heartbeatIntervalMs: number;
+  rebalanceTimeoutMs: number;
+}
+
+/**
+ * Consumers tuned for latency: a fetch returns as soon as one byte is there (max 100 ms wait).
+ * The session timeout is short (6 s by default, stage-config.ts) so a killed member's
+ * partitions move within seconds; the stage heartbeats on a timer so slow work never expires it.
+ */
+export function createConsumer(kafka: Kafka, groupId: string, timing: GroupTiming = { sessionTimeoutMs: 30_000, heartbeatIntervalMs: 3_000, rebalanceTimeoutMs: 60_000 }): Consumer {
   return kafka.consumer({
     groupId,
-    sessionTimeout: 30_000,
-    heartbeatInterval: 3_000,
-    rebalanceTimeout: 60_000,
+    sessionTimeout: timing.sessionTimeoutMs,
+    heartbeatInterval: timing.heartbeatIntervalMs,
+    rebalanceTimeout: timing.rebalanceTimeoutMs,
     maxWaitTimeInMs: 100,
     minBytes: 1,
     maxBytesPerPartition: 1_048_576,

@@ -1,4 +1,4 @@
-import { HttpError, isTransient } from './errors';
+import { HttpError, PipelineError, isTransient } from './errors';
 
 export interface RetryPolicy {
   /** Attempts in all, the first included. */
@@ -32,18 +32,46 @@ export interface RetryHooks {
 }
 
 /**
- * Runs `fn` until it succeeds, fails permanently, or runs out of attempts.
- * A server's Retry-After wins over our own backoff (capped by maxDelayMs * 4 so a
- * misconfigured server cannot park us for hours).
+ * A time budget shared by every attempt and every wait of one unit of work (a stage's chunk).
+ * `deadline` is an epoch-ms instant; `now` is injectable for tests.
  */
-export async function withRetry<T>(fn: (attempt: number) => Promise<T>, policy: RetryPolicy = DEFAULT_RETRY, hooks: RetryHooks = {}): Promise<T> {
+export interface Budget {
+  deadline: number;
+  now?: () => number;
+}
+
+/** Below this, starting another HTTP attempt is pointless: it could not complete in time. */
+export const MIN_ATTEMPT_MS = 100;
+
+/** Milliseconds left of a budget (Infinity without one). */
+export function budgetLeft(budget: Budget | undefined): number {
+  return budget ? budget.deadline - (budget.now ?? Date.now)() : Infinity;
+}
+
+/**
+ * Runs `fn` until it succeeds, fails permanently, or runs out of attempts or budget.
+ * A server's Retry-After wins over our own backoff (capped by maxDelayMs * 4 so a
+ * misconfigured server cannot park us for hours). With a budget, each attempt gets
+ * `timeoutMs` = what is left, and a wait that would outlast the budget is not taken: the
+ * last error is thrown instead (still carrying its Retry-After, so the caller can pause the
+ * work for that long rather than hold it).
+ */
+export async function withRetry<T>(
+  fn: (attempt: number, timeoutMs: number) => Promise<T>,
+  policy: RetryPolicy = DEFAULT_RETRY,
+  hooks: RetryHooks = {},
+  budget?: Budget,
+): Promise<T> {
   for (let attempt = 1; ; attempt++) {
+    const left = budgetLeft(budget);
+    if (left < MIN_ATTEMPT_MS) throw new PipelineError('BUDGET_EXHAUSTED', `no time left in the chunk's budget for attempt ${attempt}`, { transient: true });
     try {
-      return await fn(attempt);
+      return await fn(attempt, left);
     } catch (err) {
       if (!isTransient(err) || attempt >= policy.attempts) throw err;
       const asked = err instanceof HttpError ? err.retryAfterMs : undefined;
       const delay = asked !== undefined ? Math.min(asked, policy.maxDelayMs * 4) : backoffDelay(attempt, policy);
+      if (delay + MIN_ATTEMPT_MS > budgetLeft(budget)) throw err;
       hooks.onRetry?.(err, attempt, delay);
       await sleep(delay);
     }

@@ -3,7 +3,7 @@ import type { Dispatcher } from 'undici';
 import { HttpError, PipelineError, RETRIABLE_STATUSES } from './errors';
 import { createHttpAgent, headerValue, type HttpMethod, type JsonResponse, requestJson } from './http';
 import type { Logger } from './logger';
-import { parseRetryAfter, type RetryPolicy, withRetry } from './retry';
+import { type Budget, parseRetryAfter, type RetryPolicy, withRetry } from './retry';
 
 /**
  * Salesforce Marketing Cloud client: OAuth2 client credentials + Transactional Messaging
@@ -75,7 +75,8 @@ export interface SfmcMessageStatus {
 }
 
 export interface SfmcClient {
-  sendBatch(definitionKey: string, recipients: readonly SfmcRecipient[]): Promise<SendOutcome[]>;
+  /** With a budget, every attempt, wait and Retry-After of the call fits inside it (or the call throws). */
+  sendBatch(definitionKey: string, recipients: readonly SfmcRecipient[], budget?: Budget): Promise<SendOutcome[]>;
   sendOne(definitionKey: string, recipient: SfmcRecipient): Promise<SendOutcome>;
   getStatus(messageKey: string): Promise<SfmcMessageStatus | undefined>;
   close(): Promise<void>;
@@ -205,10 +206,11 @@ export function createSfmcClient(config: SfmcClientConfig, deps: SfmcClientDeps)
   let cached: Token | undefined;
   let inflight: Promise<Token> | undefined;
 
-  async function call(target: SfmcTarget, method: HttpMethod, url: string, body?: unknown, token?: string): Promise<JsonResponse> {
+  async function call(target: SfmcTarget, method: HttpMethod, url: string, body?: unknown, token?: string, leftMs = Infinity): Promise<JsonResponse> {
     const started = now();
     try {
-      const res = await requestJson({ method, url, body, timeoutMs: config.requestTimeoutMs, dispatcher, target: `sfmc-${target}`, headers: token ? { authorization: `Bearer ${token}` } : {} });
+      // Never longer than what is left of the caller's budget: a held request must not hold the chunk.
+      const res = await requestJson({ method, url, body, timeoutMs: Math.max(1, Math.min(config.requestTimeoutMs, leftMs)), dispatcher, target: `sfmc-${target}`, headers: token ? { authorization: `Bearer ${token}` } : {} });
       deps.onHttp?.(target, res.status, now() - started);
       log.trace({ target, status: res.status, ms: now() - started }, 'SFMC answered');
       return res;
@@ -218,11 +220,11 @@ export function createSfmcClient(config: SfmcClientConfig, deps: SfmcClientDeps)
     }
   }
 
-  async function fetchToken(): Promise<Token> {
+  async function fetchToken(leftMs: number): Promise<Token> {
     const body: Json = { grant_type: 'client_credentials', client_id: config.clientId, client_secret: config.clientSecret };
     if (config.accountId !== undefined) body['account_id'] = Number(config.accountId);
     if (config.scope) body['scope'] = config.scope;
-    const res = await call('token', 'POST', tokenUrl, body);
+    const res = await call('token', 'POST', tokenUrl, body, undefined, leftMs);
     if (res.status === 401 || res.status === 400) {
       throw new HttpError('SFMC_AUTH_REJECTED', `SFMC refused our client credentials: ${describeAnswer(res)}`, { status: res.status, transient: false });
     }
@@ -241,19 +243,20 @@ export function createSfmcClient(config: SfmcClientConfig, deps: SfmcClientDeps)
   }
 
   /** Cached token; concurrent callers share one request (SFMC throttles token requests). */
-  function getToken(): Promise<Token> {
+  function getToken(leftMs: number): Promise<Token> {
     if (cached && now() < cached.renewAt) return Promise.resolve(cached);
-    inflight ??= fetchToken()
+    inflight ??= fetchToken(leftMs)
       .then((t) => (cached = t))
       .finally(() => (inflight = undefined));
     return inflight;
   }
 
   /** REST call with the bearer token; on a 401: drop the token, fetch once, retry once. */
-  async function authorized(target: SfmcTarget, method: HttpMethod, path: string, body?: unknown): Promise<JsonResponse> {
+  async function authorized(target: SfmcTarget, method: HttpMethod, path: string, body?: unknown, leftMs = Infinity): Promise<JsonResponse> {
+    const until = now() + leftMs;
     for (let attempt = 1; ; attempt++) {
-      const token = await getToken();
-      const res = await call(target, method, joinUrl(token.restBaseUrl, path), body, token.value);
+      const token = await getToken(until - now());
+      const res = await call(target, method, joinUrl(token.restBaseUrl, path), body, token.value, until - now());
       if (res.status !== 401) return res;
       // Only drop the token that failed: a concurrent caller may already have renewed it.
       if (cached === token) cached = undefined;
@@ -263,23 +266,23 @@ export function createSfmcClient(config: SfmcClientConfig, deps: SfmcClientDeps)
     }
   }
 
-  const retried = <T>(what: string, fn: () => Promise<T>): Promise<T> =>
-    withRetry(fn, config.retry, {
+  const retried = <T>(what: string, fn: (leftMs: number) => Promise<T>, budget?: Budget): Promise<T> =>
+    withRetry((_attempt, leftMs) => fn(leftMs), config.retry, {
       onRetry: (err, attempt, delayMs) => {
         deps.onRetry?.(what === 'getStatus' ? 'status' : 'send');
         log.warn({ err, attempt, delayMs, what }, 'SFMC call failed; retrying');
       },
-    });
+    }, budget && { now, ...budget });
 
-  async function sendChunk(definitionKey: string, chunk: readonly SfmcRecipient[]): Promise<SendOutcome[]> {
+  async function sendChunk(definitionKey: string, chunk: readonly SfmcRecipient[], budget?: Budget): Promise<SendOutcome[]> {
     const body = { definitionKey, recipients: chunk.map(({ contactKey, to, messageKey, attributes }) => ({ contactKey, to, messageKey, attributes: attributes ?? {} })) };
     const keys = chunk.map((r) => r.messageKey);
     // Retrying this POST is safe only because every recipient's messageKey is fixed: SFMC
     // answers 109110 for those already queued instead of sending a second email.
-    return retried('sendBatch', async () => toSendOutcomes('send', await authorized('send', 'POST', MESSAGES_PATH, body), keys, now()));
+    return retried('sendBatch', async (leftMs) => toSendOutcomes('send', await authorized('send', 'POST', MESSAGES_PATH, body, leftMs), keys, now()), budget);
   }
 
-  async function sendBatch(definitionKey: string, recipients: readonly SfmcRecipient[]): Promise<SendOutcome[]> {
+  async function sendBatch(definitionKey: string, recipients: readonly SfmcRecipient[], budget?: Budget): Promise<SendOutcome[]> {
     const outcomes = new Map<string, SendOutcome>();
     const toSend = new Map<string, SfmcRecipient>();
     const local: (SendOutcome | undefined)[] = recipients.map(localRejection);
@@ -289,7 +292,7 @@ export function createSfmcClient(config: SfmcClientConfig, deps: SfmcClientDeps)
     }
     const unique = [...toSend.values()];
     for (let i = 0; i < unique.length; i += batchSize) {
-      for (const o of await sendChunk(definitionKey, unique.slice(i, i + batchSize))) outcomes.set(o.messageKey, o);
+      for (const o of await sendChunk(definitionKey, unique.slice(i, i + batchSize), budget)) outcomes.set(o.messageKey, o);
     }
     const result = recipients.map((r, i) => local[i] ?? outcomes.get(r.messageKey)!);
     log.debug({ definitionKey, recipients: result.length, queued: result.filter((o) => o.status === 'queued').length, duplicate: result.filter((o) => o.status === 'duplicate').length, rejected: result.filter((o) => o.status === 'rejected').length }, 'SFMC batch sent');

@@ -1,18 +1,25 @@
 /**
- * The consume → process → produce → commit loop both stages share. The rules it enforces:
- * - offsets are committed explicitly as (last offset + 1), only after every output and
- *   dead-letter record of that batch is acknowledged by Kafka (acks=all);
- * - a record a handler cannot process permanently goes to the dead-letter topic with its
- *   original bytes and the reason, so it never blocks its partition;
- * - a transient failure (dependency down) pauses the partition and seeks back, so nothing
- *   is dead-lettered or lost while the dependency is away.
+ * The consume → process → produce → commit loop both stages share, on kafkajs. What one chunk
+ * goes through (budget, outputs before commit, pauses, poison isolation) is in chunk.ts; this
+ * module keeps the group membership healthy around it:
+ * - a timer heartbeats while a chunk is handled, so slow work never gets the member evicted;
+ * - a commit refused after a rebalance (unknown member, illegal generation, rebalance in
+ *   progress) is re-thrown as kafkajs's own error, which its runner answers by re-joining
+ *   (wrapped, it would crash the consumer for good);
+ * - commits go through the batch's own commit function, which still works after
+ *   consumer.stop() has begun (consumer.commitOffsets silently does nothing from then on), so
+ *   the in-flight chunk of a shutdown is committed before the group is left;
+ * - liveness (liveness.ts) fails when the consumer crashed without restarting, stopped, or
+ *   made no progress for too long while it has lag.
  */
 import type { IHeaders } from 'kafkajs';
-import { PipelineError, errorCode } from './errors';
-import { produceAll, groupLag, type Consumer, type Producer, type KafkaMessage, type OutgoingRecord, type Admin } from './kafka';
+import { createChunkProcessor, DEFAULT_CHUNK_POLICY, type ChunkPolicy } from './chunk';
+import type { PipelineError } from './errors';
+import { groupLag, type Consumer, type Producer, type KafkaMessage, type OutgoingRecord, type Admin, produceAll } from './kafka';
+import { createLiveness, type Liveness, type LivenessOptions } from './liveness';
 import type { Logger } from './logger';
 import type { Metrics } from './metrics';
-import { backoffDelay } from './retry';
+import type { Budget } from './retry';
 
 export interface InputRecord {
   topic: string;
@@ -25,12 +32,18 @@ export interface InputRecord {
 }
 
 export type Outcome =
-  | { kind: 'produce'; records: OutgoingRecord[]; trace: string }
+  /** keepOnRetry: the output records an effect that already happened (an accepted send); write it even when an earlier record of the chunk must be retried. */
+  | { kind: 'produce'; records: OutgoingRecord[]; trace: string; keepOnRetry?: boolean }
   | { kind: 'skip'; reason: string; trace?: string }
-  | { kind: 'dead-letter'; error: PipelineError; trace?: string };
+  | { kind: 'dead-letter'; error: PipelineError; trace?: string }
+  /** Not done now (the error says why); the stage decides: retry later, isolate, or dead-letter. */
+  | { kind: 'failed'; error: unknown; trace?: string };
 
-/** Returns one outcome per input record, in order. Throws only for transient failures. */
-export type BatchHandler = (records: InputRecord[]) => Promise<Outcome[]>;
+/**
+ * Returns one outcome per input record, in order. Every call it makes to the outside must fit
+ * in `budget` (pass it to the clients). A throw means every record of the call failed.
+ */
+export type BatchHandler = (records: InputRecord[], budget: Budget) => Promise<Outcome[]>;
 
 export interface StageOptions {
   stage: string;
@@ -46,6 +59,14 @@ export interface StageOptions {
   /** Records handed to the handler at once (one warehouse lookup / SFMC request each). */
   chunkSize: number;
   partitionsConsumedConcurrently: number;
+  /** How often the timer heartbeats while a chunk is handled (kafkajs skips beats closer than its own interval). */
+  heartbeatIntervalMs: number;
+  chunkPolicy?: Partial<ChunkPolicy>;
+  liveness: LivenessOptions;
+  /** Called once when liveness fails: the process must exit non-zero. */
+  onFatal: (reason: string) => void;
+  /** How often lag is measured (and liveness checked). */
+  lagIntervalMs?: number;
 }
 
 export const DLQ_HEADERS = {
@@ -61,7 +82,8 @@ export const DLQ_HEADERS = {
 } as const;
 
 /** The original key, value and headers untouched, plus why and where it came from. */
-export function deadLetterRecord(stage: string, dlqTopic: string, input: InputRecord, error: PipelineError, now: Date): OutgoingRecord {
+/** `attempts`: how many times this processing tried the record (added to the count of earlier dead-letterings). */
+export function deadLetterRecord(stage: string, dlqTopic: string, input: InputRecord, error: PipelineError, now: Date, attempts = 1): OutgoingRecord {
   const previousAttempts = Number(input.headers[DLQ_HEADERS.attempts]?.toString() ?? '0');
   const firstFailure = input.headers[DLQ_HEADERS.firstFailure]?.toString() ?? now.toISOString();
   return {
@@ -78,123 +100,152 @@ export function deadLetterRecord(stage: string, dlqTopic: string, input: InputRe
       [DLQ_HEADERS.partition]: input.headers[DLQ_HEADERS.partition]?.toString() ?? String(input.partition),
       [DLQ_HEADERS.offset]: input.headers[DLQ_HEADERS.offset]?.toString() ?? input.offset,
       [DLQ_HEADERS.firstFailure]: firstFailure,
-      [DLQ_HEADERS.attempts]: String(previousAttempts + 1),
+      [DLQ_HEADERS.attempts]: String(previousAttempts + Math.max(1, attempts)),
     },
   };
 }
-
-const next = (offset: string): string => (BigInt(offset) + 1n).toString();
 
 function toInput(topic: string, partition: number, m: KafkaMessage): InputRecord {
   return { topic, partition, offset: m.offset, key: m.key, value: m.value, headers: m.headers ?? {}, timestamp: m.timestamp };
 }
 
+/** kafkajs error types its runner answers by re-joining the group (runner.js scheduleFetchManager). */
+export const REJOIN_ERROR_TYPES: ReadonlySet<string> = new Set(['REBALANCE_IN_PROGRESS', 'ILLEGAL_GENERATION', 'NOT_COORDINATOR_FOR_GROUP', 'UNKNOWN_MEMBER_ID']);
+const errorType = (err: unknown): string | undefined => (err as { type?: string } | undefined)?.type;
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+type CommitFn = (offsets: { topics: { topic: string; partitions: { partition: number; offset: string }[] }[] }) => Promise<void>;
+
 export interface RunningStage {
+  /** Takes no new chunk, finishes and commits the in-flight ones, leaves the group. */
   stop(): Promise<void>;
   isConnected(): boolean;
+  liveness: Liveness;
 }
 
 export async function runStage(o: StageOptions): Promise<RunningStage> {
-  const failures = new Map<number, number>();
   const resumeTimers = new Set<NodeJS.Timeout>();
+  const commitFns = new Map<number, CommitFn>();
   let connected = false;
-  o.consumer.on(o.consumer.events.GROUP_JOIN, () => (connected = true));
-  o.consumer.on(o.consumer.events.CRASH, () => (connected = false));
-  o.consumer.on(o.consumer.events.STOP, () => (connected = false));
+  let stopping = false;
+  const liveness = createLiveness(o.liveness);
+  liveness.onFail((reason) => {
+    o.logger.error({ reason }, 'consumer exited: liveness failed');
+    o.onFatal(reason);
+  });
+  o.consumer.on(o.consumer.events.GROUP_JOIN, () => {
+    connected = true;
+    liveness.joined();
+  });
+  o.consumer.on(o.consumer.events.CRASH, (e) => {
+    connected = false;
+    const { error, restart } = e.payload as { error: Error; restart: boolean };
+    o.logger.error({ err: error, restart }, restart ? 'kafka consumer crashed; kafkajs restarts it' : 'kafka consumer crashed and will not restart');
+    liveness.crashed(restart, error.message);
+  });
+  o.consumer.on(o.consumer.events.STOP, () => {
+    connected = false;
+    if (!stopping) liveness.stopped();
+  });
 
   await o.consumer.subscribe({ topic: o.inputTopic, fromBeginning: true });
 
-  /** Returns false when the partition was paused and the rest of the batch must wait. */
-  async function processChunk(records: InputRecord[]): Promise<boolean> {
-    const first = records[0];
-    const last = records[records.length - 1];
-    if (!first || !last) return true;
-    const started = Date.now();
-    let outcomes: Outcome[];
-    try {
-      outcomes = await o.handler(records);
-      if (outcomes.length !== records.length) throw new Error(`handler returned ${outcomes.length} outcomes for ${records.length} records`);
-    } catch (err) {
-      const attempt = (failures.get(first.partition) ?? 0) + 1;
-      failures.set(first.partition, attempt);
-      // Capped at 10 s: a recovered dependency is noticed within seconds, yet a long outage costs few calls.
-      const delay = Math.max(250, backoffDelay(attempt, { attempts: Infinity, baseDelayMs: 500, maxDelayMs: 10_000 }));
-      o.metrics.pauses.inc({ code: errorCode(err) });
-      o.logger.warn({ err, partition: first.partition, offset: first.offset, attempt, resumeInMs: delay },
-        'dependency unavailable: pausing partition, nothing dead-lettered');
-      const tp = [{ topic: o.inputTopic, partitions: [first.partition] }];
-      o.consumer.pause(tp);
-      o.consumer.seek({ topic: o.inputTopic, partition: first.partition, offset: first.offset });
-      const timer = setTimeout(() => {
-        resumeTimers.delete(timer);
-        o.consumer.resume(tp);
-      }, delay);
-      resumeTimers.add(timer);
-      return false;
-    }
-    failures.delete(first.partition);
-
-    const now = new Date();
-    const out: OutgoingRecord[] = [];
-    const counts = { produced: 0, skipped: 0, deadLettered: 0 };
-    const traces: string[] = [];
-    outcomes.forEach((outcome, i) => {
-      const input = records[i] as InputRecord;
-      if (outcome.trace) traces.push(outcome.trace);
-      if (outcome.kind === 'produce') {
-        out.push(...outcome.records);
-        counts.produced += outcome.records.length;
-      } else if (outcome.kind === 'skip') {
-        counts.skipped++;
-        o.metrics.skipped.inc({ reason: outcome.reason });
-      } else {
-        counts.deadLettered++;
-        o.metrics.deadLettered.inc({ code: outcome.error.code });
-        o.logger.warn({ partition: input.partition, offset: input.offset, code: outcome.error.code, reason: outcome.error.message, member: outcome.trace },
-          'record dead-lettered');
-        out.push(deadLetterRecord(o.stage, o.dlqTopic, input, outcome.error, now));
+  async function commit(partition: number, offset: string): Promise<void> {
+    const fn = commitFns.get(partition);
+    if (!fn) throw new Error(`no batch in flight for partition ${partition}`);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await fn({ topics: [{ topic: o.inputTopic, partitions: [{ partition, offset }] }] });
+        liveness.progress();
+        return;
+      } catch (err) {
+        if (REJOIN_ERROR_TYPES.has(errorType(err) ?? '')) {
+          // Raw, so kafkajs's runner re-joins; the chunk's outputs are written, its next owner reads it again.
+          o.logger.warn({ partition, offset, type: errorType(err) }, 'commit refused after a rebalance: re-joining the group');
+          throw err;
+        }
+        if (attempt >= 5 || (err as { retriable?: boolean }).retriable === false) throw err;
+        await sleep(200 * attempt);
       }
-    });
-    await produceAll(o.producer, out);
-    // Only now, with every output durable, is the input done: commit last + 1.
-    await o.consumer.commitOffsets([{ topic: o.inputTopic, partition: first.partition, offset: next(last.offset) }]);
-    o.metrics.consumed.inc(records.length);
-    o.metrics.produced.inc(counts.produced);
-    o.metrics.batchSeconds.observe((Date.now() - started) / 1000);
-    o.logger.info({ topic: o.inputTopic, partition: first.partition, fromOffset: first.offset, toOffset: last.offset, records: records.length,
-      ...counts, ms: Date.now() - started, members: traces.slice(0, 50) }, 'batch done');
-    return true;
+    }
   }
+
+  const processor = createChunkProcessor({
+    stage: o.stage,
+    dlqTopic: o.dlqTopic,
+    handler: o.handler,
+    logger: o.logger,
+    metrics: o.metrics,
+    policy: { ...DEFAULT_CHUNK_POLICY, ...o.chunkPolicy },
+    io: {
+      produce: (records: OutgoingRecord[]) => produceAll(o.producer, records),
+      commit,
+      retryLater(partition, offset, pauseMs) {
+        const tp = [{ topic: o.inputTopic, partitions: [partition] }];
+        if (pauseMs > 0) o.consumer.pause(tp);
+        o.consumer.seek({ topic: o.inputTopic, partition, offset });
+        if (pauseMs <= 0) return;
+        const timer = setTimeout(() => {
+          resumeTimers.delete(timer);
+          o.consumer.resume(tp);
+        }, pauseMs);
+        resumeTimers.add(timer);
+      },
+    },
+  });
 
   await o.consumer.run({
     autoCommit: false,
     eachBatchAutoResolve: false,
     partitionsConsumedConcurrently: o.partitionsConsumedConcurrently,
-    eachBatch: async ({ batch, heartbeat, isRunning, isStale, resolveOffset }) => {
-      const all = batch.messages.map((m) => toInput(batch.topic, batch.partition, m));
-      for (let i = 0; i < all.length; i += o.chunkSize) {
-        if (!isRunning() || isStale()) return;
-        const chunk = all.slice(i, i + o.chunkSize);
-        if (!(await processChunk(chunk))) return;
-        resolveOffset((chunk[chunk.length - 1] as InputRecord).offset);
-        await heartbeat();
+    eachBatch: async ({ batch, heartbeat, isRunning, isStale, resolveOffset, commitOffsetsIfNecessary }) => {
+      commitFns.set(batch.partition, commitOffsetsIfNecessary as CommitFn);
+      let rebalancing = false;
+      // The session stays alive however long the chunk takes; a rebalance is noticed here and
+      // answered after the chunk (its commit is still accepted while the group waits for us).
+      const beat = setInterval(() => {
+        heartbeat().catch((err: unknown) => {
+          if (REJOIN_ERROR_TYPES.has(errorType(err) ?? '')) rebalancing = true;
+          o.logger.debug({ err }, 'heartbeat failed');
+        });
+      }, o.heartbeatIntervalMs);
+      try {
+        const all = batch.messages.map((m) => toInput(batch.topic, batch.partition, m));
+        for (let i = 0; i < all.length; i += o.chunkSize) {
+          // After stop(): take no new chunk (the in-flight one was committed above).
+          if (!isRunning() || isStale() || rebalancing) return;
+          const chunk = all.slice(i, i + o.chunkSize);
+          if (!(await processor.process(chunk))) return;
+          resolveOffset((chunk[chunk.length - 1] as InputRecord).offset);
+        }
+      } finally {
+        clearInterval(beat);
       }
+      if (rebalancing) await heartbeat(); // throws the rebalance error: kafkajs re-joins now
     },
   });
 
   const lagTimer = setInterval(() => {
+    liveness.check();
+    if (stopping) return;
     groupLag(o.admin, o.groupId, o.inputTopic)
-      .then((lags) => lags.forEach((l) => o.metrics.lag.set({ partition: String(l.partition) }, l.lag)))
-      .catch(() => undefined);
-  }, 5_000);
+      .then((lags) => {
+        lags.forEach((l) => o.metrics.lag.set({ partition: String(l.partition) }, l.lag));
+        liveness.lag(lags.reduce((a, l) => a + l.lag, 0));
+      })
+      .catch(() => undefined); // Kafka unreachable: no lag figure, no verdict
+  }, o.lagIntervalMs ?? 5_000);
   lagTimer.unref();
 
   return {
     isConnected: () => connected,
+    liveness,
     async stop() {
+      stopping = true;
       clearInterval(lagTimer);
       resumeTimers.forEach(clearTimeout);
-      // consumer.stop() waits for the in-flight batch, whose offsets are committed as it completes.
+      // kafkajs's stop(): the runner stops taking batches, waits for the in-flight ones (each
+      // commits through its batch's commit function, which still works now), then leaves the group.
       await o.consumer.stop();
       await o.consumer.disconnect();
       await o.producer.disconnect();
