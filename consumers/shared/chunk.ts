@@ -84,8 +84,8 @@ interface PartitionState {
   offset: string;
   /** While set, records up to this offset are handled one by one. */
   isolateUntil?: bigint;
-  /** Alone attempts per record offset (for the DLQ's attempt count). */
-  alone: Map<string, number>;
+  /** Per record offset: alone attempts (for the DLQ's attempt count) and when the first one started. */
+  alone: Map<string, { count: number; firstStartedAt: number }>;
   /** Setup errors in a row (their own backoff; they never lead to dead letters). */
   setup: number;
 }
@@ -244,12 +244,13 @@ export function createChunkProcessor(d: ChunkDeps): ChunkProcessor {
         done[i] = o;
         continue;
       }
-      st.alone.set(r.offset, (st.alone.get(r.offset) ?? 0) + 1);
+      const seen = st.alone.get(r.offset);
+      st.alone.set(r.offset, { count: (seen?.count ?? 0) + 1, firstStartedAt: seen?.firstStartedAt ?? startedAt });
       const failure = classifyFailure(o.error);
       if (failure.kind === 'permanent') {
         done[i] = { kind: 'dead-letter', error: asPipelineError(o.error), trace: o.trace };
       } else if (failure.kind === 'transient') {
-        undecided.push({ i, err: o.error, startedAt, trace: o.trace });
+        undecided.push({ i, err: o.error, startedAt: st.alone.get(r.offset)?.firstStartedAt ?? startedAt, trace: o.trace });
       } else {
         stop = { i, err: o.error, failure };
         break;
@@ -261,7 +262,7 @@ export function createChunkProcessor(d: ChunkDeps): ChunkProcessor {
       if (u.i >= upTo) break;
       if (lastSuccessStart >= u.startedAt) {
         const r = records[u.i] as InputRecord;
-        const attempts = st.attempts + (st.alone.get(r.offset) ?? 1);
+        const attempts = st.attempts + (st.alone.get(r.offset)?.count ?? 1);
         const reason = asPipelineError(u.err);
         done[u.i] = {
           kind: 'dead-letter',
