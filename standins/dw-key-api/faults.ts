@@ -16,6 +16,8 @@ export interface Faults {
   failShare: number;
   /** The next N lookups answer 200 with a body that is not JSON. */
   malformedJson: number;
+  /** Every lookup that asks for one of these member ids answers 200 with a body that is not JSON, until cleared (a record that fails "transiently" forever). */
+  malformedFor: string[];
 }
 
 export const NO_FAULTS: Readonly<Faults> = Object.freeze({
@@ -26,6 +28,7 @@ export const NO_FAULTS: Readonly<Faults> = Object.freeze({
   down: false,
   failShare: 0,
   malformedJson: 0,
+  malformedFor: [],
 });
 
 const COUNTS = ['latencyMs', 'fail429', 'retryAfterS', 'fail5xx', 'malformedJson'] as const;
@@ -46,6 +49,9 @@ export function mergeFaults(current: Faults, update: unknown): Faults | string {
     } else if (name === 'down') {
       if (typeof value !== 'boolean') return 'down must be true or false';
       next.down = value;
+    } else if (name === 'malformedFor') {
+      if (!Array.isArray(value) || !value.every((v) => typeof v === 'string')) return 'malformedFor must be an array of member ids';
+      next.malformedFor = [...value];
     } else if (name === 'failShare') {
       if (typeof value !== 'number' || !(value >= 0 && value <= 1)) return 'failShare must be a number from 0 to 1';
       next.failShare = value;
@@ -76,8 +82,9 @@ export function takeFailure(faults: Faults, random: () => number): InjectedFailu
   return undefined;
 }
 
-/** Consumes one malformed-JSON count; true when this lookup must answer garbage. */
-export function takeMalformed(faults: Faults): boolean {
+/** Consumes one malformed-JSON count; true when this lookup must answer garbage (always when it asks for a malformedFor member). */
+export function takeMalformed(faults: Faults, memberIds: readonly string[] = []): boolean {
+  if (faults.malformedFor.length > 0 && memberIds.some((id) => faults.malformedFor.includes(id))) return true;
   if (faults.malformedJson <= 0) return false;
   faults.malformedJson -= 1;
   return true;

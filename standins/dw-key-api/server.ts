@@ -88,7 +88,7 @@ export async function createDwKeyApiStandin(options: DwKeyApiStandinOptions): Pr
     counters.membersLooked += response.keys.length + response.errors.length;
     counters.keysCreated += created;
     // The keys exist (and are persisted) even when we then answer garbage: like a real proxy mangling a reply.
-    if (takeMalformed(faults)) return sendText(res, 200, '{"keys": [ <html>502 Bad Gateway', 'application/json');
+    if (takeMalformed(faults, members.map((m) => m.memberId))) return sendText(res, 200, '{"keys": [ <html>502 Bad Gateway', 'application/json');
     return sendJson(res, 200, response);
   }
 

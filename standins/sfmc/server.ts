@@ -5,6 +5,7 @@ import { createLogger, type Logger } from '../../consumers/shared/logger';
 import { int, optionalStr, secret, str, type Env } from '../../consumers/shared/env';
 import { sleep } from '../../consumers/shared/retry';
 import { DEFAULT_FAULTS, type FaultSettings, SfmcStandinState } from './state';
+import { NO_HOLD, splitHoldPatch, takeHold, type HoldFaults } from './faults';
 import { genericError, handleBatchSend, handleSingleSend, handleStatus, handleToken, type Reply } from './handlers';
 
 /**
@@ -119,6 +120,7 @@ function injectSendFault(state: SfmcStandinState, req: IncomingMessage, res: Ser
 }
 
 function createHandler(state: SfmcStandinState, options: SfmcStandinOptions) {
+  const hold: HoldFaults = { ...NO_HOLD };
   const publicBase = (req: IncomingMessage): string => options.publicUrl?.replace(/\/+$/, '') ?? `http://${req.headers.host ?? '127.0.0.1'}`;
 
   async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -129,11 +131,21 @@ function createHandler(state: SfmcStandinState, options: SfmcStandinOptions) {
     if (path === '/healthz') return write(res, { status: 200, body: { status: 'ok' } });
     if (path === '/__standin/faults') {
       if (method === 'POST') {
-        const { expireTokens, ...patch } = parseFaultPatch(await readJson(req));
+        let split: ReturnType<typeof splitHoldPatch>;
+        try {
+          split = splitHoldPatch(await readJson(req));
+        } catch (err) {
+          throw new BadRequest((err as Error).message);
+        }
+        const { expireTokens, ...patch } = parseFaultPatch(split.rest);
         state.setFaults(patch);
+        Object.assign(hold, split.hold);
         if (expireTokens) state.expireAllTokens();
-      } else if (method === 'DELETE') state.resetFaults();
-      return write(res, { status: 200, body: state.faults });
+      } else if (method === 'DELETE') {
+        state.resetFaults();
+        Object.assign(hold, NO_HOLD);
+      }
+      return write(res, { status: 200, body: { ...state.faults, ...hold } });
     }
     if (path === '/__standin/sends') {
       if (method === 'DELETE') state.clearSends();
@@ -159,6 +171,8 @@ function createHandler(state: SfmcStandinState, options: SfmcStandinOptions) {
     if (isSend) {
       state.stats.sendRequests++;
       body = await readJson(req); // read before faults so a dropped connection looks like a lost answer
+      const holdMs = takeHold(hold);
+      if (holdMs > 0) await sleep(holdMs);
       if (injectSendFault(state, req, res)) return;
     }
     const token = bearerToken(req);
