@@ -8,8 +8,9 @@
  *   counts no attempt and dead-letters nothing;
  * - a transient failure pauses with backoff; after `isolateAfter` failed attempts of the same
  *   chunk its records are retried one by one, so one record that always fails cannot block
- *   the partition: it goes to the DLQ once another record has succeeded in the meantime
- *   (proof that the dependency works and the fault is this record's), the others move on;
+ *   the partition: it goes to the DLQ after `aloneAttempts` failures alone, once another record
+ *   has succeeded since its first (proof that the dependency works and the fault is this
+ *   record's), and the others move on;
  * - a permanent failure of a record is dead-lettered at once (a chunk that fails permanently
  *   as a whole is split at once to find the record);
  * - an error about our own setup (credentials refused) pauses and dead-letters nothing.
@@ -35,6 +36,8 @@ export interface ChunkPolicy {
   budgetMs: number;
   /** Failed attempts of the same chunk after which its records are tried one by one. */
   isolateAfter: number;
+  /** Alone failures (each with proof that others succeed meanwhile) before a record is dead-lettered: one flaky answer is not enough. */
+  aloneAttempts: number;
   /** Pause between attempts of a failing chunk. */
   backoff: RetryPolicy;
   /** Longest pause a Retry-After can cause at once (the answer is asked again after it). */
@@ -44,6 +47,7 @@ export interface ChunkPolicy {
 export const DEFAULT_CHUNK_POLICY: ChunkPolicy = {
   budgetMs: 4_000,
   isolateAfter: 3,
+  aloneAttempts: 2,
   // Capped at 10 s: a recovered dependency is noticed within seconds, yet a long outage costs few calls.
   backoff: { attempts: Infinity, baseDelayMs: 500, maxDelayMs: 10_000 },
   maxPauseMs: 60_000,
@@ -88,6 +92,8 @@ interface PartitionState {
   alone: Map<string, { count: number; firstStartedAt: number }>;
   /** Setup errors in a row (their own backoff; they never lead to dead letters). */
   setup: number;
+  /** Failed tries of the chunk as a whole (each record was in them). */
+  whole: number;
 }
 
 type Failed = Extract<Outcome, { kind: 'failed' }>;
@@ -145,7 +151,7 @@ export function createChunkProcessor(d: ChunkDeps): ChunkProcessor {
         d.metrics.skipped.inc({ reason: o.reason });
       } else if (o.kind === 'dead-letter') {
         counts.deadLettered++;
-        out.push(deadLetter(input, o.error, attempts, o.trace));
+        out.push(deadLetter(input, o.error, o.attempts ?? attempts, o.trace));
       }
     });
     await d.io.produce(out);
@@ -179,7 +185,7 @@ export function createChunkProcessor(d: ChunkDeps): ChunkProcessor {
     let st = states.get(first.partition);
     // A chunk that does not start where the failing one did (rebalance, seek) starts afresh.
     if (!st || (st.isolateUntil === undefined && st.offset !== first.offset) || (st.isolateUntil !== undefined && BigInt(first.offset) > st.isolateUntil)) {
-      st = { attempts: 0, offset: first.offset, alone: new Map(), setup: 0 };
+      st = { attempts: 0, offset: first.offset, alone: new Map(), setup: 0, whole: 0 };
       states.set(first.partition, st);
     }
     return st;
@@ -201,8 +207,10 @@ export function createChunkProcessor(d: ChunkDeps): ChunkProcessor {
     const at = rest[0] as InputRecord;
     if (firstFailed > 0 || st.offset !== at.offset) {
       st.attempts = 0;
+      st.whole = 0;
       st.offset = at.offset;
     }
+    if (failure.kind === 'transient' || failure.kind === 'permanent') st.whole++;
     if (failure.kind === 'permanent' && rest.length > 1) {
       // Which record is it? Find out now, inside what is left of this chunk's budget.
       st.isolateUntil = BigInt((rest[rest.length - 1] as InputRecord).offset);
@@ -248,7 +256,7 @@ export function createChunkProcessor(d: ChunkDeps): ChunkProcessor {
       st.alone.set(r.offset, { count: (seen?.count ?? 0) + 1, firstStartedAt: seen?.firstStartedAt ?? startedAt });
       const failure = classifyFailure(o.error);
       if (failure.kind === 'permanent') {
-        done[i] = { kind: 'dead-letter', error: asPipelineError(o.error), trace: o.trace };
+        done[i] = { kind: 'dead-letter', error: asPipelineError(o.error), trace: o.trace, attempts: st.whole + (st.alone.get(r.offset)?.count ?? 1) };
       } else if (failure.kind === 'transient') {
         undecided.push({ i, err: o.error, startedAt: st.alone.get(r.offset)?.firstStartedAt ?? startedAt, trace: o.trace });
       } else {
@@ -260,12 +268,13 @@ export function createChunkProcessor(d: ChunkDeps): ChunkProcessor {
     let upTo = stop?.i ?? i;
     for (const u of undecided) {
       if (u.i >= upTo) break;
-      if (lastSuccessStart >= u.startedAt) {
-        const r = records[u.i] as InputRecord;
-        const attempts = st.attempts + (st.alone.get(r.offset)?.count ?? 1);
+      const r = records[u.i] as InputRecord;
+      if (lastSuccessStart >= u.startedAt && (st.alone.get(r.offset)?.count ?? 0) >= d.policy.aloneAttempts) {
+        const attempts = st.whole + (st.alone.get(r.offset)?.count ?? 1);
         const reason = asPipelineError(u.err);
         done[u.i] = {
           kind: 'dead-letter',
+          attempts,
           trace: u.trace,
           error: new PipelineError(reason.code, `failed ${attempts} times, the last ones alone while other records succeeded: ${reason.message}`, { transient: true }),
         };

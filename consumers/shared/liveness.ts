@@ -21,7 +21,11 @@ export interface Liveness {
   lag(total: number): void;
   crashed(restart: boolean, why: string): void;
   joined(): void;
-  /** The consumer stopped and nobody asked it to. */
+  /**
+   * The consumer stopped and nobody asked it to. kafkajs emits STOP on every crash too (its
+   * onCrash disconnects first), before CRASH says whether it restarts: so a stop is judged
+   * like a restarting crash — it must be followed by a group join within restartGraceMs.
+   */
   stopped(): void;
   /** Periodic check of the time-based conditions. */
   check(): void;
@@ -59,10 +63,12 @@ export function createLiveness(o: LivenessOptions): Liveness {
       crashedAt = undefined;
       lastProgress = Math.max(lastProgress, now() - o.stallTimeoutMs / 2); // a fresh member gets time to catch up
     },
-    stopped: () => fail('kafka consumer stopped'),
+    stopped() {
+      crashedAt ??= now();
+    },
     check() {
       if (crashedAt !== undefined && now() - crashedAt > o.restartGraceMs) {
-        fail(`kafka consumer crashed ${Math.round((now() - crashedAt) / 1000)} s ago and has not re-joined its group`);
+        fail(`kafka consumer stopped or crashed ${Math.round((now() - crashedAt) / 1000)} s ago and has not re-joined its group`);
       }
     },
     failure: () => failed,

@@ -35,7 +35,8 @@ export type Outcome =
   /** keepOnRetry: the output records an effect that already happened (an accepted send); write it even when an earlier record of the chunk must be retried. */
   | { kind: 'produce'; records: OutgoingRecord[]; trace: string; keepOnRetry?: boolean }
   | { kind: 'skip'; reason: string; trace?: string }
-  | { kind: 'dead-letter'; error: PipelineError; trace?: string }
+  /** attempts: how many times the record was tried (the stage sets it when it gives up on retries). */
+  | { kind: 'dead-letter'; error: PipelineError; trace?: string; attempts?: number }
   /** Not done now (the error says why); the stage decides: retry later, isolate, or dead-letter. */
   | { kind: 'failed'; error: unknown; trace?: string };
 
@@ -226,8 +227,8 @@ export async function runStage(o: StageOptions): Promise<RunningStage> {
   });
 
   const lagTimer = setInterval(() => {
-    liveness.check();
     if (stopping) return;
+    liveness.check();
     groupLag(o.admin, o.groupId, o.inputTopic)
       .then((lags) => {
         lags.forEach((l) => o.metrics.lag.set({ partition: String(l.partition) }, l.lag));

@@ -14,9 +14,12 @@ import { join } from 'node:path';
 import type { Connection } from 'mysql2/promise';
 import { rootDb } from '../support/db';
 import { STATE_DIR } from '../support/env';
+import { stackEnv } from '../support/env';
 import { dwFaults, sfmcFaults } from '../support/standins';
-import { killAndRestart, runScenario, sigtermAndCheck, summaryTable, type Inject, type ScenarioResult } from './scenario';
-import { restoreStack, stackAsync } from './stack-control';
+import { waitFor } from '../support/wait';
+import { memberKey } from '../../consumers/shared/member';
+import { killAndRestart, members, runScenario, sigtermAndCheck, summaryTable, type FaultContext, type Inject, type ScenarioResult } from './scenario';
+import { alive, bringUp, kill9, restoreStack, stackAsync, type Service } from './stack-control';
 
 const SIGNUPS = Number(process.env.FAULTS_SIGNUPS_PER_SCENARIO ?? '200');
 /** Scenarios that run in the full (nightly) profile only. */
@@ -43,11 +46,20 @@ afterAll(async () => {
   process.stdout.write(`\n${table}`);
 });
 
+interface Expect {
+  /** Members (memberKey, from the scenario's prefix) that must end dead-lettered with a reason. */
+  expectDeadLettered?: (prefix: string) => string[];
+  /** Worst commit → SFMC latency allowed (issue 10: ≤ 12 s for every kill -9 of a consumer at 25/s). */
+  maxLatencyS?: number;
+  /** Services that must heal without a restart (no "was down" from the supervisor). */
+  mustStayUp?: Service[];
+}
+
 /** Runs one scenario, always puts the stack back, records the row, then asserts on it. */
-async function scenario(name: string, inject: Inject, faultAt?: number): Promise<void> {
+async function scenario(name: string, inject: Inject, faultAt?: number, expected: Expect = {}): Promise<void> {
   let result: ScenarioResult | undefined;
   try {
-    result = await runScenario(db, name, { signups: SIGNUPS, inject, faultAt });
+    result = await runScenario(db, name, { signups: SIGNUPS, inject, faultAt, expectDeadLettered: expected.expectDeadLettered });
   } finally {
     const restored = await restoreStack().catch((err: unknown) => [`restoring the stack failed: ${String(err)}`]);
     if (result) {
@@ -60,11 +72,70 @@ async function scenario(name: string, inject: Inject, faultAt?: number): Promise
   expect(r.lost).toBe(0);
   expect(r.duplicates).toBe(0);
   expect(r.sent + r.skipped + r.deadLettered).toBe(r.signups);
+  if (expected.maxLatencyS !== undefined) expect(r.maxLatencyS).toBeLessThanOrEqual(expected.maxLatencyS);
+  for (const s of expected.mustStayUp ?? []) expect(r.notes.filter((n) => n.startsWith(`${s} was down`))).toEqual([]);
 }
 
-test('kill -9 the augmenter', () => scenario('kill -9 augmenter', (f) => killAndRestart('augmenter', f)));
+/** kill -9 of several services at once (by recorded pid), then all back up together, as a supervisor would. */
+async function killAllAndRestart(services: Service[], f: FaultContext): Promise<void> {
+  const pids = services.map((s) => kill9(s));
+  await waitFor(`pids ${pids.join(', ')} to be gone`, async () => pids.every((p) => !alive(p)), 10_000, 20);
+  const raced = await Promise.all(services.map((s) => bringUp(s)));
+  f.note(`kill -9 ${services.map((s, i) => `${s} (pid ${pids[i]})`).join(' + ')} at once; back up`);
+  raced.filter(Boolean).forEach((n) => f.note(n as string));
+}
 
-test('kill -9 the emailer', () => scenario('kill -9 emailer', (f) => killAndRestart('emailer', f)));
+/** 429s the SFMC stand-in has answered so far (its own count). */
+async function sfmc429s(): Promise<number> {
+  const stats = (await (await fetch(`${stackEnv.sfmcUrl}/__standin/stats`)).json()) as { injected: { fail429: number } };
+  return stats.injected.fail429;
+}
+
+/** The signup at `index` of the scenario's stream (members() decides its organization). */
+const memberAt = (prefix: string, index: number): { key: string; id: string } => {
+  const m = members(prefix, index + 1)[index];
+  if (!m) throw new Error(`no member ${index}`);
+  return { key: memberKey(m.org_id, m.org_member_id), id: m.org_member_id };
+};
+/** A member of an enabled organization written a transaction after the fault (the fault is set before it reaches the augmenter). */
+const POISON_INDEX = Math.floor((0.25 * SIGNUPS) / 10) * 10 + 15;
+
+const KILL_MAX_LATENCY_S = 12;
+
+test('kill -9 the augmenter', () => scenario('kill -9 augmenter', (f) => killAndRestart('augmenter', f), undefined, { maxLatencyS: KILL_MAX_LATENCY_S }));
+
+test('kill -9 the emailer', () => scenario('kill -9 emailer', (f) => killAndRestart('emailer', f), undefined, { maxLatencyS: KILL_MAX_LATENCY_S }));
+
+test('kill -9 both consumers at once', () =>
+  scenario('kill -9 both consumers', (f) => killAllAndRestart(['augmenter', 'emailer'], f), undefined, { maxLatencyS: KILL_MAX_LATENCY_S }));
+
+test('kill -9 the emailer while it waits inside a long SFMC retry (429, Retry-After: 3)', () =>
+  scenario('kill -9 emailer in SFMC retry', async (f) => {
+    const before = await sfmc429s();
+    await sfmcFaults({ fail429: 1, retryAfterS: 3 });
+    await waitFor('the emailer to meet the 429', async () => (await sfmc429s()) > before, 30_000, 50);
+    await new Promise((r) => setTimeout(r, 1_000)); // one second into its 3 s wait
+    await killAndRestart('emailer', f);
+  }, undefined, { maxLatencyS: KILL_MAX_LATENCY_S }));
+
+test('SFMC 429 with Retry-After longer than half the session timeout, repeated: paused, not evicted, not restarted', () =>
+  scenario('SFMC 429 Retry-After 4 s x6', async (f) => {
+    await sfmcFaults({ fail429: 6, retryAfterS: 4 });
+    f.note('6 × 429 (Retry-After: 4 s; session timeout 6 s)');
+  }, undefined, { mustStayUp: ['augmenter', 'emailer'] }));
+
+test('SFMC holds sends open longer than the session timeout (then accepts them)', () =>
+  scenario('SFMC holds sends 8 s', async (f) => {
+    await sfmcFaults({ holdSends: 3, holdMs: 8_000 });
+    f.note('3 sends held 8 s each (session timeout 6 s, chunk budget 4 s)');
+  }, undefined, { mustStayUp: ['augmenter', 'emailer'] }));
+
+test('one member whose warehouse answer is garbage forever, among good ones: that member dead-lettered, the rest sent', () =>
+  scenario('warehouse garbage for 1 member', async (f) => {
+    const poison = memberAt(f.prefix, POISON_INDEX);
+    await dwFaults({ malformedFor: [poison.id] });
+    f.note(`lookups asking for ${poison.id} answer 200 with a non-JSON body`);
+  }, undefined, { expectDeadLettered: (prefix) => [memberAt(prefix, POISON_INDEX).key], mustStayUp: ['augmenter', 'emailer'] }));
 
 test('SIGTERM the augmenter under load: exits within 10 s, commits only what is done', () =>
   scenario('SIGTERM augmenter', async (f) => void (await sigtermAndCheck('augmenter', f)), 0.4));

@@ -70,6 +70,8 @@ export interface ScenarioOptions {
   inject: Inject;
   /** Share of the stream written before the fault (default 0.25). */
   faultAt?: number;
+  /** Members (memberKey) the fault makes undeliverable: they must end dead-lettered with a reason, all others sent. */
+  expectDeadLettered?: (prefix: string) => string[];
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -94,7 +96,7 @@ const enabled = (r: MemberRow): boolean => r.org_id !== 'DL';
 async function deadLetters(prefix: string, starts: Map<string, Offsets>): Promise<Map<string, string>> {
   const out = new Map<string, string>();
   const reason = (r: Rec, stage: string): string =>
-    `${header(r.headers, 'dlq.stage') ?? stage}: ${header(r.headers, 'dlq.error.code') ?? header(r.headers, '__connect.errors.exception.class.name') ?? '?'} ${header(r.headers, 'dlq.reason') ?? header(r.headers, '__connect.errors.exception.message') ?? ''}`.trim();
+    `${header(r.headers, 'dlq.stage') ?? stage}: ${header(r.headers, 'dlq.error.code') ?? header(r.headers, '__connect.errors.exception.class.name') ?? '?'} ${header(r.headers, 'dlq.attempts') ? `[attempts ${header(r.headers, 'dlq.attempts')}] ` : ''}${header(r.headers, 'dlq.reason') ?? header(r.headers, '__connect.errors.exception.message') ?? ''}`.trim();
   for (const r of await readRange(stackEnv.augmenterDlq, starts.get(stackEnv.augmenterDlq) ?? new Map())) {
     const m = await asMemberChange(r.value);
     if (m?.org_member_id?.startsWith(prefix)) out.set(memberKey(m.org_id ?? '?', m.org_member_id), reason(r, 'augmenter'));
@@ -261,8 +263,17 @@ export async function runScenario(db: Connection, name: string, o: ScenarioOptio
   for (const [k, reason] of dlq) notes.push(`dead-lettered ${k}: ${reason.slice(0, 160)}`);
   if (lost > 0) problems.push(`${lost} member(s) lost (no send, no dead letter): ${lostIds.slice(0, 10).join(', ')}${lost > 10 ? ', …' : ''}`);
   if (duplicates > 0) problems.push(`${duplicates} duplicate accepted send(s) at SFMC`);
-  // Every fault here is transient: the design pauses on them, so nothing may be dead-lettered.
-  if (deadLettered > 0) problems.push(`${deadLettered} member(s) dead-lettered by a transient fault`);
+  // Every fault here is transient: the design pauses on them, so nothing may be dead-lettered —
+  // except the members a scenario makes undeliverable on purpose, which must be, with a reason.
+  const expectedDead = new Set(o.expectDeadLettered?.(prefix) ?? []);
+  const unexpectedDead = [...dlq.keys()].filter((k) => !expectedDead.has(k) && rows.some((r) => memberKey(r.org_id, r.org_member_id) === k));
+  if (unexpectedDead.length > 0) problems.push(`${unexpectedDead.length} member(s) dead-lettered by a transient fault: ${unexpectedDead.slice(0, 5).join(', ')}`);
+  for (const k of expectedDead) {
+    const reason = dlq.get(k);
+    if (!reason) problems.push(`${k}: expected in a dead-letter topic, is not`);
+    else if (!/\[attempts \d+\]/.test(reason) || reason.length < 30) problems.push(`${k}: dead letter without attempts or reason: ${reason}`);
+    if (sendsByKey.has(welcomeMessageKey(k.split(':')[0] ?? '', k.split(':').slice(1).join(':')))) problems.push(`${k}: dead-lettered, yet a Welcome was sent`);
+  }
   if (creates < o.signups) problems.push(`only ${creates} creates on ${stackEnv.memberTopic} for ${o.signups} signups`);
 
   return {

@@ -96,14 +96,21 @@ test('a record that fails transiently forever: after isolateAfter attempts it al
   expect(f.later.map((l) => l.offset)).toEqual(['10', '10', '10']);
   expect(f.later.every((l) => l.pauseMs >= 250)).toBe(true);
   expect(f.produced).toEqual([]);
-  // the next read of the same chunk: one by one
-  expect(await f.p.process(records)).toBe(true);
+  // the next read of the same chunk: one by one; poison fails alone once: not yet enough
+  expect(await f.p.process(records)).toBe(false);
   expect(f.calls.slice(3).map((c) => c.members)).toEqual([['a'], ['poison'], ['c']]);
+  expect(outputs(f)).toEqual(['a']);
+  expect(dlq(f)).toEqual([]);
+  expect(f.later.at(-1)?.offset).toBe('11');
+  // the re-read from poison: it fails alone a second time while c succeeds after it
+  expect(await f.p.process(records.slice(1))).toBe(true);
+  expect(f.calls.slice(6).map((c) => c.members)).toEqual([['poison'], ['c']]);
   expect(outputs(f)).toEqual(['a', 'c']);
   const [dead] = dlq(f);
   expect(dlq(f)).toHaveLength(1);
   expect(dead?.key?.toString()).toBe('poison');
-  expect(header(dead, DLQ_HEADERS.attempts)).toBe(String(DEFAULT_CHUNK_POLICY.isolateAfter + 1));
+  // 3 tries of the chunk + 2 alone
+  expect(header(dead, DLQ_HEADERS.attempts)).toBe(String(DEFAULT_CHUNK_POLICY.isolateAfter + 2));
   expect(header(dead, DLQ_HEADERS.errorCode)).toBe('DW_MALFORMED_RESPONSE');
   expect(header(dead, DLQ_HEADERS.reason)).toMatch(/alone while other records succeeded: DW key API answered 200/);
   expect(f.commits.at(-1)).toEqual({ partition: 0, offset: '13' });
@@ -125,7 +132,7 @@ test('the poison record last in its chunk is dead-lettered once a later call (an
   expect(dlq(f)).toEqual([]);
   expect(f.later.at(-1)?.offset).toBe('11');
   expect(await f.p.process([rec(50, 'x', 1)])).toBe(true); // another partition works
-  expect(await f.p.process([rec(11, 'poison')])).toBe(true);
+  expect(await f.p.process([rec(11, 'poison')])).toBe(true); // its second alone failure, with proof
   expect(dlq(f).map((r) => r.key?.toString())).toEqual(['poison']);
   expect(f.commits.at(-1)).toEqual({ partition: 0, offset: '12' });
 });
@@ -149,7 +156,8 @@ test('a permanent error of the chunk: split at once, only the record that fails 
   expect(await f.p.process(chunk('a', 'bad', 'c'))).toBe(true);
   expect(f.calls.map((c) => c.members)).toEqual([['a', 'bad', 'c'], ['a'], ['bad'], ['c']]);
   expect(outputs(f)).toEqual(['a', 'c']);
-  expect(dlq(f).map((r) => [r.key?.toString(), header(r, DLQ_HEADERS.errorClass), header(r, DLQ_HEADERS.attempts)])).toEqual([['bad', 'permanent', '1']]);
+  // tried twice: in the chunk, then alone
+  expect(dlq(f).map((r) => [r.key?.toString(), header(r, DLQ_HEADERS.errorClass), header(r, DLQ_HEADERS.attempts)])).toEqual([['bad', 'permanent', '2']]);
   expect(f.commits).toEqual([{ partition: 0, offset: '13' }]);
 });
 

@@ -49,8 +49,17 @@ test('no commit for longer than the stall timeout while there is lag fails; no l
   expect(failures).toHaveLength(1); // reported once
 });
 
-test('a consumer that stops by itself fails liveness', () => {
-  const { l } = clocked();
+test('a consumer that stops by itself (kafkajs emits STOP before CRASH) fails unless it re-joins within the grace', () => {
+  const { l, clock } = clocked();
   l.stopped();
-  expect(l.failure()).toBe('kafka consumer stopped');
+  l.crashed(true, 'KafkaJSNumberOfRetriesExceeded');
+  clock.t = 10_000;
+  l.joined();
+  clock.t = 100_000;
+  l.check();
+  expect(l.failure()).toBeUndefined();
+  l.stopped();
+  clock.t = 130_001;
+  l.check();
+  expect(l.failure()).toMatch(/stopped or crashed 30 s ago and has not re-joined/);
 });
