@@ -5,7 +5,8 @@
  *    FAILS, and the connect-watchdog brings it back RUNNING once the registry is back, with
  *    the member written meanwhile delivered;
  *  - MariaDB restarts while members sign up: the source resumes, the audit sink's own retry
- *    budget rides it out (no task FAILED, no watchdog restart needed), every audit row arrives.
+ *    budget rides out the outage (a commit cut off mid-flight fails the task once, and the
+ *    watchdog restarts it), every audit row arrives, no task stays FAILED.
  */
 import type { Connection, RowDataPacket } from 'mysql2/promise';
 import { memberKey } from '../../consumers/shared/member';
@@ -99,7 +100,7 @@ test('fault 2: the source task FAILED by a registry outage on an uncached schema
   expect(outcome.twice).toEqual([]);
 });
 
-test('fault 3: MariaDB restarts while members sign up: every audit row arrives, no task stays FAILED, the sink needs no restart', async () => {
+test('fault 3: MariaDB restarts while members sign up: every audit row arrives, no task stays FAILED', async () => {
   for (const name of ['members-source', 'welcome-audit']) expect({ name, running: running(await status(name)) }).toEqual({ name, running: true });
   const prefix = `heal3-${runId}-`;
   const rows = members(prefix, 120);
@@ -148,6 +149,13 @@ test('fault 3: MariaDB restarts while members sign up: every audit row arrives, 
     const s = await status(name);
     expect({ name, failed: s?.tasks.filter((t) => t.state === 'FAILED').map((t) => t.trace?.split('\n')[0]) }).toEqual({ name, failed: [] });
   }
-  // The sink rode out the restart with its own retries (connection.restart.on.errors, flush.max.retries).
-  expect(await watchdogMetric('welcome_connect_watchdog_restarts_total', 'welcome-audit')).toBe(sinkRestartsBefore);
+  // The sink's own retries (connection.restart.on.errors, flush.max.retries) cover a database
+  // that is not there when a flush starts. A commit that was in flight when the server went
+  // away fails as a TransactionException, which Debezium 3.5 does not retry: the task FAILS
+  // and the watchdog restarts it (the upsert makes the re-written batch harmless). Either way
+  // it must not have needed the watchdog to give up, nor more than a couple of restarts.
+  const sinkRestarts = (await watchdogMetric('welcome_connect_watchdog_restarts_total', 'welcome-audit')) - sinkRestartsBefore;
+  process.stdout.write(`audit sink restarts by the watchdog during the database restart: ${sinkRestarts}\n`);
+  expect(sinkRestarts).toBeLessThanOrEqual(2);
+  expect(await watchdogMetric('welcome_connect_watchdog_gave_up', 'welcome-audit')).toBe(0);
 });

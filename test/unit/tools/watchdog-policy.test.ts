@@ -121,7 +121,7 @@ describe('Connect watchdog config', () => {
       httpPort: 9466,
       pollIntervalMs: 5_000,
       connectors: undefined,
-      policy: { initialBackoffMs: 5_000, maxBackoffMs: 60_000, maxRestarts: 6, windowMs: 600_000 },
+      policy: { initialBackoffMs: 5_000, maxBackoffMs: 60_000, maxRestarts: 10, windowMs: 1_800_000 },
       logLevel: 'info',
     });
   });
