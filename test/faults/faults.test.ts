@@ -153,9 +153,9 @@ test('combined: kill -9 the emailer during an SFMC 5xx burst', () =>
 test('registry restart with Connect freshly restarted: the source task FAILS on an uncached schema, the watchdog brings it back', () =>
   scenario('registry down + fresh connect', async (f) => {
     const before = (await watchdogRestarts()).get('members-source') ?? 0;
-    // A fresh worker has no schema cached: its first record needs the registry.
-    await stackAsync('restart', 'connect');
+    // The registry goes first, so the fresh worker's first record surely needs it (nothing cached).
     await stackAsync('down', 'registry');
+    await stackAsync('restart', 'connect');
     // Down until the task has failed (the converter's own retries run out), or 120 s.
     const failed = await waitFor('members-source to fail without the registry', async () => connectorFailed(await connectorStatus('members-source')) || undefined, 120_000, 1_000).catch(() => false);
     await stackAsync('up', 'registry');
