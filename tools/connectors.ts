@@ -1,11 +1,15 @@
 /**
  * `make connectors`: PUTs every connector in connect/ to Kafka Connect, idempotently, then
  * waits until each connector and all its tasks are RUNNING. A FAILED task gets its trace
- * printed and one restart (Connect never restarts failed tasks by itself); if it fails
- * again the command fails.
+ * printed and one restart (Connect never restarts failed tasks by itself; in a running
+ * stack the connect-watchdog does that); if it fails again the command fails. First it
+ * creates the sinks' dead-letter topics, or sets their retention (DLQ_RETENTION_MS).
  *   node dist/tools/connectors.js register | status | validate
  */
 import { join } from 'node:path';
+import { int, retentionMs } from '../consumers/shared/env';
+import { createKafka, dlqTopicConfigs, ensureTopicConfigs } from '../consumers/shared/kafka';
+import { createLogger } from '../consumers/shared/logger';
 import { loadConnectorDefs, literalSecrets, type ConnectorDef, type Flavour } from './connect-defs';
 
 const connectUrl = (process.env.CONNECT_URL ?? 'http://127.0.0.1:8083').replace(/\/+$/, '');
@@ -88,8 +92,40 @@ async function waitRunning(name: string): Promise<void> {
   }
 }
 
+/**
+ * The dead-letter topic a sink names (errors.deadletterqueue.topic.name) keeps its records
+ * until replayed: Connect would create it with the broker's default retention (7 days) and
+ * no way to set another, so it is created here first, or its retention set if it exists.
+ */
+async function ensureDeadLetterTopics(defs: ConnectorDef[]): Promise<void> {
+  const topics = defs.map((d) => d.config['errors.deadletterqueue.topic.name']).filter((t): t is string => Boolean(t));
+  if (topics.length === 0) return;
+  const retention = retentionMs(process.env, 'DLQ_RETENTION_MS', -1);
+  const replicas = int(process.env, 'DLQ_REPLICATION_FACTOR', -1, -1, 32);
+  const brokers = (process.env.KAFKA_BOOTSTRAP_SERVERS ?? '127.0.0.1:9092').split(',').map((b) => b.trim());
+  const admin = createKafka({ brokers, clientId: 'welcome-connectors' }, createLogger('connectors', 'warn')).admin();
+  await admin.connect();
+  try {
+    const existing = new Set(await admin.listTopics());
+    for (const topic of topics) {
+      if (!existing.has(topic)) {
+        // one partition, as Connect's own DeadLetterQueueReporter would create it
+        await admin.createTopics({ waitForLeaders: true, topics: [{ topic, numPartitions: 1, replicationFactor: replicas, configEntries: Object.entries(dlqTopicConfigs(retention)).map(([name, value]) => ({ name, value })) }] });
+        log(`${topic}: created (retention.ms=${retention})`);
+      } else {
+        const changed = await ensureTopicConfigs(admin, topic, dlqTopicConfigs(retention));
+        log(`${topic}: retention.ms=${retention}${changed.length ? ` (set ${changed.join(', ')})` : ' (unchanged)'}`);
+      }
+    }
+  } finally {
+    await admin.disconnect();
+  }
+}
+
 async function register(): Promise<void> {
-  for (const def of loadConnectorDefs(connectDir, flavour)) {
+  const defs = loadConnectorDefs(connectDir, flavour);
+  await ensureDeadLetterTopics(defs);
+  for (const def of defs) {
     const outcome = await put(def);
     log(`${def.name} (${flavour}): ${outcome}`);
     await waitRunning(def.name);

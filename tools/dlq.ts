@@ -7,8 +7,9 @@
  *
  * Replay puts each dead-lettered record — original key, value and headers, byte for byte —
  * back on the topic it came from, so the stage that failed it processes it again (after the
- * cause was fixed, e.g. an organization added to the Welcome config). It commits its own
- * group's offsets, so a dead letter is replayed once; if it fails again it returns to the
+ * cause was fixed, e.g. an organization added to the Welcome config). It records how far it
+ * got on a compacted topic (welcome.dlq.replay-positions, kept forever: a consumer group's
+ * offsets would expire after 7 days idle), so a dead letter is replayed once; if it fails again it returns to the
  * DLQ with dlq.attempts + 1. Replays are idempotent downstream: the emailer skips members
  * already in the audit table and SFMC refuses a reused messageKey.
  */
@@ -37,39 +38,40 @@ function reasonOf(h: IHeaders | undefined): string {
 }
 
 /**
- * Reads `topic` up to the end offsets seen at the start (so it terminates), handing each
- * message to `each`. With a groupId it resumes from, and commits, that group's offsets.
+ * Reads `topic` from `from` (per partition; the log start when absent) up to the end offsets
+ * seen at the start (so it terminates), handing each message to `each`.
  */
-async function readToEnd(topic: string, each: (m: KafkaMessage, partition: number) => Promise<void>, groupId?: string): Promise<number> {
+async function readToEnd(topic: string, each: (m: KafkaMessage, partition: number) => Promise<void>, from?: (lows: Map<number, bigint>) => Promise<Map<number, bigint>>): Promise<number> {
   const admin = kafka.admin();
   await admin.connect();
   let ends: Map<number, bigint>;
-  let start = new Map<number, bigint>();
+  let start: Map<number, bigint>;
   try {
     if (!(await admin.listTopics()).includes(topic)) return 0;
-    ends = new Map((await admin.fetchTopicOffsets(topic)).map((p) => [p.partition, BigInt(p.high)]));
-    const lows = new Map((await admin.fetchTopicOffsets(topic)).map((p) => [p.partition, BigInt(p.low)]));
-    if (groupId) {
-      const [committed] = await admin.fetchOffsets({ groupId, topics: [topic] });
-      start = new Map((committed?.partitions ?? []).map((p) => [p.partition, BigInt(p.offset) < 0n ? (lows.get(p.partition) ?? 0n) : BigInt(p.offset)]));
-    } else start = lows;
+    const offsets = await admin.fetchTopicOffsets(topic);
+    ends = new Map(offsets.map((p) => [p.partition, BigInt(p.high)]));
+    const lows = new Map(offsets.map((p) => [p.partition, BigInt(p.low)]));
+    start = from ? await from(lows) : lows;
+    // a position below the log start (records deleted meanwhile) starts at the log start
+    for (const [p, low] of lows) if ((start.get(p) ?? 0n) < low) start.set(p, low);
   } finally {
     await admin.disconnect();
   }
   const pending = [...ends].filter(([p, end]) => (start.get(p) ?? 0n) < end);
   if (pending.length === 0) return 0;
-  const consumer = kafka.consumer({ groupId: groupId ?? `welcome-dlq-read-${Date.now()}-${process.pid}`, maxWaitTimeInMs: 200 });
+  const consumer = kafka.consumer({ groupId: `welcome-dlq-read-${Date.now()}-${process.pid}`, maxWaitTimeInMs: 200 });
   await consumer.connect();
   let count = 0;
   const remaining = new Set(pending.map(([p]) => p));
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`reading ${topic} took longer than 120 s`)), 120_000);
-    consumer.subscribe({ topic, fromBeginning: true }).then(() =>
-      consumer.run({
+    consumer.subscribe({ topic, fromBeginning: true }).then(async () => {
+      await consumer.run({
         autoCommit: false,
         eachMessage: async ({ partition, message }) => {
           const end = ends.get(partition) ?? 0n;
-          if (BigInt(message.offset) >= end) return;
+          const offset = BigInt(message.offset);
+          if (offset >= end || offset < (start.get(partition) ?? 0n)) return;
           try {
             await each(message, partition);
           } catch (err) {
@@ -79,18 +81,58 @@ async function readToEnd(topic: string, each: (m: KafkaMessage, partition: numbe
             throw err;
           }
           count++;
-          if (groupId) await consumer.commitOffsets([{ topic, partition, offset: (BigInt(message.offset) + 1n).toString() }]);
-          if (BigInt(message.offset) + 1n >= end) remaining.delete(partition);
+          if (offset + 1n >= end) remaining.delete(partition);
           if (remaining.size === 0) {
             clearTimeout(timer);
             resolve();
           }
         },
-      }),
-    ).catch(reject);
+      });
+      for (const [partition] of pending) consumer.seek({ topic, partition, offset: String(start.get(partition) ?? 0n) });
+    }).catch(reject);
   });
   await consumer.disconnect();
   return count;
+}
+
+/**
+ * Where each DLQ partition's replay stands, kept on a compacted topic (key `<dlq>:<partition>`,
+ * value the next offset to replay), never deleted. Not a consumer group's committed offsets:
+ * Kafka drops those 7 days (offsets.retention.minutes) after the group was last active, and a
+ * replay after that would re-drive every dead letter ever replayed.
+ */
+const POSITIONS_TOPIC = env.DLQ_REPLAY_POSITIONS_TOPIC ?? 'welcome.dlq.replay-positions';
+
+async function ensurePositionsTopic(): Promise<void> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    if ((await admin.listTopics()).includes(POSITIONS_TOPIC)) return;
+    await admin.createTopics({
+      waitForLeaders: true,
+      topics: [{ topic: POSITIONS_TOPIC, numPartitions: 1, configEntries: [{ name: 'cleanup.policy', value: 'compact' }, { name: 'retention.ms', value: '-1' }] }],
+    });
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+async function replayPositions(dlqTopic: string, stage: string, lows: Map<number, bigint>): Promise<Map<number, bigint>> {
+  const stored = new Map<number, bigint>();
+  await readToEnd(POSITIONS_TOPIC, async (m) => {
+    const [topic, partition] = (m.key?.toString() ?? '').split(/:(?=\d+$)/);
+    if (topic === dlqTopic && partition !== undefined && m.value) stored.set(Number(partition), BigInt(m.value.toString()));
+  });
+  // Replays of an earlier version kept their place in a consumer group: take it over once.
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const [legacy] = await admin.fetchOffsets({ groupId: `welcome-dlq-replay-${stage}`, topics: [dlqTopic] });
+    for (const p of legacy?.partitions ?? []) if (!stored.has(p.partition) && BigInt(p.offset) >= 0n) stored.set(p.partition, BigInt(p.offset));
+  } finally {
+    await admin.disconnect();
+  }
+  return new Map([...lows].map(([p, low]) => [p, stored.get(p) ?? low]));
 }
 
 async function status(): Promise<void> {
@@ -106,20 +148,22 @@ async function status(): Promise<void> {
 async function replay(stage: string | undefined): Promise<void> {
   if (!stage || !(stage in STAGES)) throw new Error(`usage: dlq replay ${Object.keys(STAGES).join('|')}`);
   const topic = STAGES[stage] as string;
+  await ensurePositionsTopic();
   const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
   await producer.connect();
   const byTarget = new Map<string, number>();
   try {
-    const n = await readToEnd(topic, async (m) => {
+    const n = await readToEnd(topic, async (m, partition) => {
       // Our stages name the source topic in dlq.original.topic; Connect's sink DLQ in __connect.errors.topic.
       const target = header(m.headers, DLQ_HEADERS.topic) ?? header(m.headers, '__connect.errors.topic');
       if (!target) throw new Error(`a record in ${topic} has no ${DLQ_HEADERS.topic} header; not replayable`);
-      // Acknowledged before its DLQ offset is committed: a crash here replays it twice, never zero times.
+      // Acknowledged before its replay position is recorded: a crash here replays it twice, never zero times.
       // Connect writes some headers with null values, which a producer cannot send back.
       const headers = Object.fromEntries(Object.entries(m.headers ?? {}).filter(([, v]) => v !== null && v !== undefined)) as IHeaders;
       await producer.send({ topic: target, acks: -1, messages: [{ key: m.key, value: m.value, headers }] });
+      await producer.send({ topic: POSITIONS_TOPIC, acks: -1, messages: [{ key: `${topic}:${partition}`, value: (BigInt(m.offset) + 1n).toString() }] });
       byTarget.set(target, (byTarget.get(target) ?? 0) + 1);
-    }, `welcome-dlq-replay-${stage}`);
+    }, (lows) => replayPositions(topic, stage, lows));
     out(`replayed ${n} record(s) from ${topic}${n ? `: ${[...byTarget].map(([t, c]) => `${c} → ${t}`).join(', ')}` : ' (nothing new since the last replay)'}`);
   } finally {
     await producer.disconnect();

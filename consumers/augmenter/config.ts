@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { loadStageTuning, type StageTuning } from '../shared/stage-config';
-import { int, secret, str, url, type Env } from '../shared/env';
+import { int, retentionMs, secret, str, url, type Env } from '../shared/env';
 
 export interface AugmenterConfig {
   kafkaBrokers: string[];
@@ -9,6 +9,8 @@ export interface AugmenterConfig {
   memberTopic: string;
   augmentedTopic: string;
   dlqTopic: string;
+  /** retention.ms of the DLQ topic, set on it at start (-1: kept until replayed). */
+  dlqRetentionMs: number;
   dwApiUrl: string;
   dwApiToken: string;
   dwTimeoutMs: number;
@@ -29,6 +31,7 @@ export function loadAugmenterConfig(env: Env, readFile: (p: string) => string = 
     memberTopic: str(env, 'MEMBER_TOPIC', 'cdc.loyalty.members'),
     augmentedTopic: str(env, 'AUGMENTED_TOPIC', 'welcome.members.augmented'),
     dlqTopic: str(env, 'AUGMENTER_DLQ_TOPIC', 'welcome.augmenter.dlq'),
+    dlqRetentionMs: retentionMs(env, 'DLQ_RETENTION_MS', -1),
     dwApiUrl: url(env, 'DW_API_URL'),
     dwApiToken: secret(env, 'DW_API_TOKEN', readFile),
     dwTimeoutMs: int(env, 'DW_API_TIMEOUT_MS', 2_000, 50, 60_000),

@@ -31,6 +31,7 @@ runMain('augmenter', async () => {
     inputTopic: config.memberTopic,
     outputTopic: config.augmentedTopic,
     dlqTopic: config.dlqTopic,
+    dlqRetentionMs: config.dlqRetentionMs,
     topicPartitions: config.topicPartitions,
     httpPort: config.httpPort,
     chunkSize: config.chunkSize,

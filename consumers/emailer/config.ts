@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { loadStageTuning, type StageTuning } from '../shared/stage-config';
-import { int, optionalStr, secret, str, url, type Env } from '../shared/env';
+import { int, optionalStr, retentionMs, secret, str, url, type Env } from '../shared/env';
 import { ConfigError } from '../shared/errors';
 import { parseOrgConfig, type OrgConfig } from './org-config';
 
@@ -11,6 +11,8 @@ export interface EmailerConfig {
   augmentedTopic: string;
   sentTopic: string;
   dlqTopic: string;
+  /** retention.ms of the DLQ topic, set on it at start (-1: kept until replayed). */
+  dlqRetentionMs: number;
   topicPartitions: number;
   sfmc: { authBaseUrl: string; clientId: string; clientSecret: string; accountId?: string; scope?: string; timeoutMs: number; batchSize: number };
   db: { host: string; port: number; user: string; password: string; database: string };
@@ -39,6 +41,7 @@ export function loadEmailerConfig(env: Env, readFile: (p: string) => string = (p
     augmentedTopic: str(env, 'AUGMENTED_TOPIC', 'welcome.members.augmented'),
     sentTopic: str(env, 'SENT_TOPIC', 'welcome.sent'),
     dlqTopic: str(env, 'EMAILER_DLQ_TOPIC', 'welcome.emailer.dlq'),
+    dlqRetentionMs: retentionMs(env, 'DLQ_RETENTION_MS', -1),
     topicPartitions: int(env, 'TOPIC_PARTITIONS', 6, 1, 1000),
     sfmc: {
       authBaseUrl: url(env, 'SFMC_AUTH_URL'),

@@ -36,6 +36,7 @@ runMain('emailer', async () => {
     inputTopic: config.augmentedTopic,
     outputTopic: config.sentTopic,
     dlqTopic: config.dlqTopic,
+    dlqRetentionMs: config.dlqRetentionMs,
     topicPartitions: config.topicPartitions,
     httpPort: config.httpPort,
     chunkSize: config.chunkSize,

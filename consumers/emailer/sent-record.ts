@@ -26,7 +26,11 @@ export interface SentRecordConfig {
 const key = (orgId: string, orgMemberId: string): string => `${orgId}:${orgMemberId}`;
 
 export function createSentRecord(config: SentRecordConfig): SentRecord {
-  const pool: Pool = createPool({ ...config, connectionLimit: 4, connectTimeout: 3_000, enableKeepAlive: true, timezone: 'Z' });
+  // A database restart closes every pooled connection: mysql2 drops a closed connection from
+  // the pool (no crash), a query that meets one fails as SENT_RECORD_UNAVAILABLE (transient: the
+  // stage pauses and retries), and the next attempt opens a fresh one. Idle connections are
+  // also retired after 30 s, so few stale ones are left to meet after a restart.
+  const pool: Pool = createPool({ ...config, connectionLimit: 4, connectTimeout: 3_000, enableKeepAlive: true, maxIdle: 2, idleTimeout: 30_000, timezone: 'Z' });
   return {
     async alreadySent(members) {
       if (members.length === 0) return new Set();
@@ -44,7 +48,7 @@ export function createSentRecord(config: SentRecordConfig): SentRecord {
     },
     async ping() {
       try {
-        await pool.query('SELECT 1');
+        await pool.query({ sql: 'SELECT 1', timeout: 2_000 });
         return true;
       } catch {
         return false;

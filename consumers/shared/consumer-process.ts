@@ -4,7 +4,7 @@
  * Each main.ts builds its own clients and handler and hands them here.
  */
 import { startHealthServer } from './health-server';
-import { createConsumer, createKafka, createProducer, ensureTopics } from './kafka';
+import { createConsumer, createKafka, createProducer, dlqTopicConfigs, ensureTopics } from './kafka';
 import type { Logger } from './logger';
 import type { Metrics } from './metrics';
 import { handleShutdown } from './process';
@@ -20,6 +20,8 @@ export interface ConsumerSpec {
   inputTopic: string;
   outputTopic: string;
   dlqTopic: string;
+  /** retention.ms set on the DLQ topic, new or existing (-1: kept until replayed). */
+  dlqRetentionMs: number;
   topicPartitions: number;
   httpPort: number;
   chunkSize: number;
@@ -55,7 +57,11 @@ export async function startConsumer(spec: ConsumerSpec): Promise<void> {
 
   const outputSchemaId = await registry.register(valueSubject(spec.outputTopic), loadSchema(spec.outputSchemaFile), 'BACKWARD');
   // Created here (if missing) so the consumer can subscribe before the first record exists.
-  await ensureTopics(kafka, [spec.inputTopic, spec.outputTopic, spec.dlqTopic].map((topic) => ({ topic, partitions: spec.topicPartitions })));
+  await ensureTopics(kafka, [
+    ...[spec.inputTopic, spec.outputTopic].map((topic) => ({ topic, partitions: spec.topicPartitions })),
+    // dead letters stay until replayed, on a topic created here or by an older version
+    { topic: spec.dlqTopic, partitions: spec.topicPartitions, configs: dlqTopicConfigs(spec.dlqRetentionMs) },
+  ]);
   await Promise.all([producer.connect(), admin.connect(), consumer.connect()]);
   const running = await runStage({
     stage: spec.stage,

@@ -72,3 +72,10 @@ export function secret(env: Env, name: string, readFile: (path: string) => strin
   }
   throw new ConfigError(`${name} (or ${name}_FILE) is required but not set`);
 }
+
+/** A topic retention in ms: -1 (keep forever) or at least an hour, so a typo cannot make a DLQ drop its records. */
+export function retentionMs(env: Env, name: string, fallback: number): number {
+  const value = int(env, name, fallback, -1);
+  if (value !== -1 && value < 3_600_000) throw new ConfigError(`${name} must be -1 (keep until replayed) or at least 3600000 (1 h), got "${value}"`);
+  return value;
+}

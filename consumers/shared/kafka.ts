@@ -3,7 +3,7 @@
  * Feb 2023); keeping every Kafka call here keeps a move to @confluentinc/kafka-javascript
  * (same API shape, librdkafka underneath) a change to one file.
  */
-import { Kafka, logLevel, CompressionTypes, type Consumer, type Producer, type EachBatchPayload, type IHeaders, type Admin } from 'kafkajs';
+import { Kafka, logLevel, CompressionTypes, ConfigResourceTypes, type Consumer, type Producer, type EachBatchPayload, type IHeaders, type Admin } from 'kafkajs';
 import type { Logger } from './logger';
 
 export type { Consumer, Producer, EachBatchPayload, Admin };
@@ -89,18 +89,58 @@ export async function produceAll(producer: Producer, records: OutgoingRecord[]):
   });
 }
 
-export async function ensureTopics(kafka: Kafka, topics: { topic: string; partitions: number }[]): Promise<void> {
+/**
+ * Creates the topics that are missing; `configs` (e.g. a DLQ's retention) are set on new
+ * topics and, through `ensureTopicConfigs`, on existing ones too.
+ */
+export async function ensureTopics(kafka: Kafka, topics: { topic: string; partitions: number; configs?: Record<string, string> }[]): Promise<void> {
   const admin = kafka.admin();
   await admin.connect();
   try {
     const existing = new Set(await admin.listTopics());
     const missing = topics.filter((t) => !existing.has(t.topic));
     if (missing.length > 0) {
-      await admin.createTopics({ waitForLeaders: true, topics: missing.map((t) => ({ topic: t.topic, numPartitions: t.partitions })) });
+      await admin.createTopics({
+        waitForLeaders: true,
+        topics: missing.map((t) => ({
+          topic: t.topic,
+          numPartitions: t.partitions,
+          configEntries: Object.entries(t.configs ?? {}).map(([name, value]) => ({ name, value })),
+        })),
+      });
     }
+    for (const t of topics.filter((x) => existing.has(x.topic) && x.configs)) await ensureTopicConfigs(admin, t.topic, t.configs ?? {});
   } finally {
     await admin.disconnect();
   }
+}
+
+/** Settings of a dead-letter topic: kept until replayed (retention.ms -1), not deleted by size either. */
+export const dlqTopicConfigs = (retentionMs: number): Record<string, string> => ({
+  'retention.ms': String(retentionMs),
+  'retention.bytes': '-1',
+  'cleanup.policy': 'delete',
+});
+
+/**
+ * Sets `wanted` on an existing topic, keeping its other topic-level settings; no request when
+ * they are already set (idempotent). kafkajs 2.2.4 has no IncrementalAlterConfigs, and the
+ * AlterConfigs it has replaces a topic's whole set of overrides: so the overrides are read
+ * first and sent back with ours merged in. Returns the names that changed.
+ */
+export async function ensureTopicConfigs(admin: Admin, topic: string, wanted: Record<string, string>): Promise<string[]> {
+  const described = await admin.describeConfigs({ includeSynonyms: false, resources: [{ type: ConfigResourceTypes.TOPIC, name: topic }] });
+  const entries = described.resources[0]?.configEntries ?? [];
+  // isDefault is false for broker-level settings too: only TOPIC_CONFIG (1) is the topic's own
+  const overrides = new Map(entries.filter((e) => !e.isDefault && e.configValue !== null && (e as { configSource?: number }).configSource === 1).map((e) => [e.configName, e.configValue]));
+  const changed = Object.entries(wanted).filter(([name, value]) => entries.find((e) => e.configName === name)?.configValue !== value).map(([name]) => name);
+  if (changed.length === 0) return [];
+  for (const [name, value] of Object.entries(wanted)) overrides.set(name, value);
+  await admin.alterConfigs({
+    validateOnly: false,
+    resources: [{ type: ConfigResourceTypes.TOPIC, name: topic, configEntries: [...overrides].map(([name, value]) => ({ name, value })) }],
+  });
+  return changed;
 }
 
 /** Lag per partition of a group: end offset minus committed offset. */

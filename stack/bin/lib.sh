@@ -20,7 +20,11 @@ load_settings() {
   : "${KAFKA_PORT:=9092}" "${KAFKA_CONTROLLER_PORT:=9093}" "${CONNECT_PORT:=8083}"
   : "${REGISTRY_PORT:=8081}" "${REGISTRY_MGMT_PORT:=9081}" "${DB_PORT:=3307}" "${DB_HOST:=127.0.0.1}"
   : "${SFMC_STANDIN_PORT:=8090}" "${DW_STANDIN_PORT:=8091}"
-  : "${AUGMENTER_HTTP_PORT:=9464}" "${EMAILER_HTTP_PORT:=9465}"
+  : "${AUGMENTER_HTTP_PORT:=9464}" "${EMAILER_HTTP_PORT:=9465}" "${WATCHDOG_HTTP_PORT:=9466}"
+  # the local watchdog restarts only the pipeline's connectors (tests put scratch connectors
+  # on the same worker and fail them on purpose); unset in production: every connector
+  : "${WATCHDOG_CONNECTORS=members-source,welcome-audit}"
+  : "${DLQ_RETENTION_MS:=-1}"
   : "${REGISTRY_JAVA_HOME:=/usr/lib/jvm/temurin-25-jdk-amd64}"
   : "${KAFKA_BOOTSTRAP_SERVERS:=127.0.0.1:$KAFKA_PORT}" "${REGISTRY_URL:=http://127.0.0.1:$REGISTRY_PORT}"
   : "${CONNECT_URL:=http://127.0.0.1:$CONNECT_PORT}" "${CONNECT_FLAVOUR:=mariadb}"
@@ -34,7 +38,8 @@ load_settings() {
   export STATE_DIR KAFKA_PORT KAFKA_CONTROLLER_PORT CONNECT_PORT REGISTRY_PORT REGISTRY_MGMT_PORT DB_PORT DB_HOST \
     SFMC_STANDIN_PORT DW_STANDIN_PORT AUGMENTER_HTTP_PORT EMAILER_HTTP_PORT KAFKA_BOOTSTRAP_SERVERS REGISTRY_URL \
     CONNECT_URL CONNECT_FLAVOUR DW_API_URL SFMC_AUTH_URL SFMC_CLIENT_ID CDC_SERVER_ID DB_SERVER_ID TOPIC_PARTITIONS \
-    CDC_DB_USER SINK_DB_USER EMAILER_DB_USER WELCOME_ORGS_FILE DIST DLQ_REPLICATION_FACTOR
+    CDC_DB_USER SINK_DB_USER EMAILER_DB_USER WELCOME_ORGS_FILE DIST DLQ_REPLICATION_FACTOR \
+    WATCHDOG_HTTP_PORT WATCHDOG_CONNECTORS DLQ_RETENTION_MS
 }
 
 # Local secrets are generated once into $STATE_DIR/secrets.env (mode 600, never in git);
@@ -86,26 +91,57 @@ spawn() {
   ) &
   local pid=$!
   echo "$pid" > "$PIDS/$service.pid"
+  # The process's start time (clock ticks since boot, constant across exec): `running` checks
+  # it, so a pid the kernel reused for another process is never taken for ours.
+  proc_field "$pid" 22 > "$PIDS/$service.start" 2>/dev/null || rm -f "$PIDS/$service.start"
   disown "$pid" 2>/dev/null || true
 }
 
+# proc_field PID N: field N of /proc/PID/stat (man 5 proc: 3 = state, 22 = starttime). The
+# command name (field 2) is in parentheses and may hold spaces, so count from after it.
+proc_field() {
+  local stat rest n=$2
+  stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+  rest=${stat##*) }
+  # shellcheck disable=SC2086
+  set -- $rest
+  [ $# -ge $((n - 2)) ] || return 1
+  shift $((n - 3))
+  echo "$1"
+}
+
+# pid_alive PID: the process exists and is not a zombie or dead (kill -0 answers for both:
+# a kill -9'd process stays a zombie until its parent reaps it).
+pid_alive() {
+  kill -0 "$1" 2>/dev/null || return 1
+  local state
+  state=$(proc_field "$1" 3) || return 0 # no /proc: trust kill -0
+  case $state in Z | X | x) return 1 ;; esac
+  return 0
+}
+
+# running SERVICE: its recorded pid is alive (not a zombie) and is still the process we started.
 running() {
-  local file="$PIDS/$1.pid" pid
+  local file="$PIDS/$1.pid" pid start
   [ -f "$file" ] || return 1
   pid=$(cat "$file")
-  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null
+  [ -n "$pid" ] && pid_alive "$pid" || return 1
+  if [ -f "$PIDS/$1.start" ] && start=$(proc_field "$pid" 22); then
+    [ "$start" = "$(cat "$PIDS/$1.start")" ] || return 1
+  fi
+  return 0
 }
 
 stop() {
   local service=$1 file="$PIDS/$1.pid" pid waited=0
   if ! running "$service"; then
-    rm -f "$file"
+    rm -f "$file" "$PIDS/$service.start"
     return 0
   fi
   pid=$(cat "$file")
   step "$service: stopping pid $pid"
   kill -TERM "$pid" 2>/dev/null || true
-  while kill -0 "$pid" 2>/dev/null; do
+  while pid_alive "$pid"; do
     sleep 0.2
     waited=$((waited + 1))
     if [ $waited -ge 150 ]; then
@@ -113,7 +149,7 @@ stop() {
       kill -KILL "$pid" 2>/dev/null || true
     fi
   done
-  rm -f "$file"
+  rm -f "$file" "$PIDS/$service.start"
 }
 
 # wait_for SERVICE SECONDS CHECK... — polls CHECK until it succeeds, the deadline passes,

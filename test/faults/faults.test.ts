@@ -19,7 +19,7 @@ import { dwFaults, sfmcFaults } from '../support/standins';
 import { waitFor } from '../support/wait';
 import { memberKey } from '../../consumers/shared/member';
 import { killAndRestart, members, runScenario, sigtermAndCheck, summaryTable, type FaultContext, type Inject, type ScenarioResult } from './scenario';
-import { alive, bringUp, kill9, restoreStack, stackAsync, type Service } from './stack-control';
+import { alive, bringUp, connectorFailed, connectorStatus, kill9, restoreStack, stackAsync, watchdogRestarts, type Service } from './stack-control';
 
 const SIGNUPS = Number(process.env.FAULTS_SIGNUPS_PER_SCENARIO ?? '200');
 /** Scenarios that run in the full (nightly) profile only. */
@@ -34,6 +34,7 @@ const suiteStart = Date.now();
 
 beforeAll(async () => {
   db = await rootDb();
+  db.on('error', () => undefined); // a database restart closes it; liveDb() opens another
   // A fault left behind by an earlier, interrupted run would distort the first scenario.
   await restoreStack();
 });
@@ -55,9 +56,22 @@ interface Expect {
   mustStayUp?: Service[];
 }
 
+/** The suite's root connection, opened again when a scenario restarted the database under it. */
+async function liveDb(): Promise<Connection> {
+  try {
+    await db.query('SELECT 1');
+  } catch {
+    await db.end().catch(() => undefined);
+    db = await rootDb();
+    db.on('error', () => undefined);
+  }
+  return db;
+}
+
 /** Runs one scenario, always puts the stack back, records the row, then asserts on it. */
 async function scenario(name: string, inject: Inject, faultAt?: number, expected: Expect = {}): Promise<void> {
   let result: ScenarioResult | undefined;
+  await liveDb();
   try {
     result = await runScenario(db, name, { signups: SIGNUPS, inject, faultAt, expectDeadLettered: expected.expectDeadLettered });
   } finally {
@@ -188,7 +202,7 @@ test('ALTER TABLE ADD COLUMN mid-stream', async () => {
   // The column ends in place (dropping it later would itself be a schema change); drop a
   // leftover of an earlier run first so that every run adds it for real, mid-stream. Both are
   // FULL-compatible for the member subject (an optional field with a default).
-  await db.query('ALTER TABLE loyalty.members DROP COLUMN IF EXISTS fault_probe');
+  await (await liveDb()).query('ALTER TABLE loyalty.members DROP COLUMN IF EXISTS fault_probe');
   await scenario('ALTER TABLE ADD COLUMN', async (f) => {
     const ddl = await rootDb();
     try {
@@ -204,4 +218,25 @@ test('combined: kill -9 the emailer during an SFMC 5xx burst', () =>
   scenario('kill -9 emailer + SFMC 5xx', async (f) => {
     await sfmcFaults({ fail5xx: 20 });
     await killAndRestart('emailer', f);
+  }));
+
+test('registry restart with Connect freshly restarted: the source task FAILS on an uncached schema, the watchdog brings it back', () =>
+  scenario('registry down + fresh connect', async (f) => {
+    const before = (await watchdogRestarts()).get('members-source') ?? 0;
+    // The registry goes first, so the fresh worker's first record surely needs it (nothing cached).
+    await stackAsync('down', 'registry');
+    await stackAsync('restart', 'connect');
+    // Down until the task has failed (the converter's own retries run out), or 120 s.
+    const failed = await waitFor('members-source to fail without the registry', async () => connectorFailed(await connectorStatus('members-source')) || undefined, 120_000, 1_000).catch(() => false);
+    await stackAsync('up', 'registry');
+    f.note(failed ? 'members-source task FAILED while the registry was down; no make connectors: the watchdog restarts it' : 'members-source did not fail within 120 s of registry downtime');
+    // The scenario only waits: recovery is the watchdog's (checked in the account: every member sent).
+    await waitFor('the watchdog to restart members-source', async () => ((await watchdogRestarts()).get('members-source') ?? 0) > before || !failed, 300_000, 1_000);
+  }));
+
+test('restart MariaDB mid-stream (source binlog, audit sink writes, emailer audit-table reads)', () =>
+  scenario('restart mariadb', async (f) => {
+    const t0 = Date.now();
+    await stackAsync('restart', 'mariadb');
+    f.note(`stack restart mariadb: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   }));

@@ -14,12 +14,12 @@ import { join } from 'node:path';
 import type { Connection, RowDataPacket } from 'mysql2/promise';
 import { memberKey } from '../../consumers/shared/member';
 import { welcomeMessageKey } from '../../consumers/shared/sfmc-client';
-import { insertMembers, query, type MemberRow } from '../support/db';
+import { insertMembers, query, rootDb, type MemberRow } from '../support/db';
 import { runId, STATE_DIR, stackEnv } from '../support/env';
 import { committedOffsets, endOffsets } from '../support/kafka';
 import { acceptedSends, type AcceptedSend } from '../support/standins';
 import { waitFor } from '../support/wait';
-import { alive, bringUp, kill9, recordedPid, superviseOnce, type Service } from './stack-control';
+import { alive, bringUp, kill9, recordedPid, superviseOnce, watchdogRestarts, type Service } from './stack-control';
 import { asAugmented, asMemberChange, header, readRange, startOffsets, type Offsets, type Rec } from './topics';
 
 export const AUDIT_DLQ = process.env.AUDIT_DLQ_TOPIC ?? 'welcome.audit.dlq';
@@ -133,6 +133,9 @@ export async function runScenario(db: Connection, name: string, o: ScenarioOptio
   const problems: string[] = [];
   const starts = new Map<string, Offsets>();
   for (const t of TOPICS) starts.set(t, await startOffsets(t));
+  const restartsBefore = await watchdogRestarts();
+  // The signups' own connection: a scenario may restart the database under it.
+  let conn = db;
 
   // ---- the stream, with the fault at `faultAt` of it
   const insertedAt = new Map<string, number>();
@@ -163,7 +166,7 @@ export async function runScenario(db: Connection, name: string, o: ScenarioOptio
       });
     }
     const chunk = rows.slice(i, i + ROWS_PER_TX);
-    await insertMembers(db, chunk);
+    conn = await insertSurvivingRestarts(conn, chunk, db);
     const at = Date.now();
     for (const r of chunk) insertedAt.set(r.org_member_id, at);
     insertedCount += chunk.length;
@@ -203,7 +206,7 @@ export async function runScenario(db: Connection, name: string, o: ScenarioOptio
       if (!(await committedPast('welcome-emailer', stackEnv.augmentedTopic, ends.augmented))) return false;
       sends = await acceptedSends(prefix);
       dlq = await deadLetters(prefix, starts);
-      audit = await auditRows(db, prefix);
+      audit = await auditRows(conn, prefix);
       const sentKeys = new Set(sends.map((s) => s.messageKey));
       const idle = expected.every((r) => {
         const k = memberKey(r.org_id, r.org_member_id);
@@ -219,7 +222,13 @@ export async function runScenario(db: Connection, name: string, o: ScenarioOptio
   // ---- the account, member by member
   sends = await acceptedSends(prefix);
   dlq = await deadLetters(prefix, starts);
-  audit = await auditRows(db, prefix);
+  audit = await auditRows(conn, prefix);
+  const restartsAfter = await watchdogRestarts();
+  for (const [connector, n] of restartsAfter) {
+    const made = n - (restartsBefore.get(connector) ?? 0);
+    if (made > 0) notes.push(`connect-watchdog restarted ${connector} ×${made}`);
+  }
+  if (conn !== db) await conn.end().catch(() => undefined);
   const sendsByKey = new Map<string, AcceptedSend[]>();
   for (const s of sends) sendsByKey.set(s.messageKey, [...(sendsByKey.get(s.messageKey) ?? []), s]);
   const welcomeSent = new Map<string, number>();
@@ -296,6 +305,30 @@ export async function runScenario(db: Connection, name: string, o: ScenarioOptio
 }
 
 // ------------------------------------------------------------------------- fault helpers
+
+/**
+ * One signup transaction, as the application writing members would do it through a database
+ * restart: on a lost connection, reconnect and try again; a duplicate key means the lost
+ * attempt had committed. Returns the connection to use next.
+ */
+async function insertSurvivingRestarts(conn: Connection, rows: MemberRow[], original: Connection): Promise<Connection> {
+  const deadline = Date.now() + RECOVER_TIMEOUT_MS;
+  for (let current = conn; ;) {
+    try {
+      await insertMembers(current, rows);
+      return current;
+    } catch (err) {
+      if ((err as { code?: string }).code === 'ER_DUP_ENTRY') return current;
+      if (Date.now() > deadline) throw err;
+      if (current !== original) await current.end().catch(() => undefined);
+      await sleep(250);
+      current = await rootDb().then((c) => {
+        c.on('error', () => undefined); // a restart closes it; the next insert notices
+        return c;
+      }).catch(() => current);
+    }
+  }
+}
 
 /** kill -9 by recorded pid, then `stack up` (what a supervisor does with a crashed process). */
 export async function killAndRestart(service: Service, ctx: FaultContext): Promise<void> {

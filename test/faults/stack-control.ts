@@ -1,7 +1,10 @@
 /**
  * Control of the running stack for the fault suite, without blocking the event loop (the
  * signup stream keeps flowing while a service restarts), plus the "supervisor" that brings
- * the stack back to healthy after a fault: services up, connectors RUNNING, faults reset.
+ * the stack back to healthy after a fault, as a process supervisor (Kubernetes, systemd,
+ * compose's restart policy) would: a process that is gone is started again. Nothing here
+ * touches a connector: a FAILED task is the connect-watchdog's to restart, and the suite
+ * only waits for it (no `make connectors`, no restart call: no operator step).
  */
 import { execFile } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
@@ -13,7 +16,7 @@ import { waitFor } from '../support/wait';
 
 const run = promisify(execFile);
 
-export const SERVICES = ['mariadb', 'kafka', 'registry', 'connect', 'dw-standin', 'sfmc-standin', 'augmenter', 'emailer'] as const;
+export const SERVICES = ['mariadb', 'kafka', 'registry', 'connect', 'connect-watchdog', 'dw-standin', 'sfmc-standin', 'augmenter', 'emailer'] as const;
 export type Service = (typeof SERVICES)[number];
 /** The connectors this pipeline owns (others on the worker belong to other tests). */
 export const CONNECTORS = ['members-source', 'welcome-audit'] as const;
@@ -107,21 +110,26 @@ export const connectorRunning = (s: ConnectorStatus | undefined): boolean =>
 export const connectorFailed = (s: ConnectorStatus | undefined): boolean =>
   s !== undefined && (s.connector.state === 'FAILED' || s.tasks.some((t) => t.state === 'FAILED'));
 
-/** `make connectors` semantics: PUT when changed, wait for RUNNING, restart failed tasks once. */
-export async function registerConnectors(): Promise<string> {
+/** One series of the watchdog's /metrics (0 when absent or the watchdog does not answer). */
+export async function watchdogMetric(name: string, connector: string): Promise<number> {
   try {
-    const { stdout } = await run('node', [join(ROOT, 'dist/tools/connectors.js'), 'register'], { env: process.env, timeout: 180_000 });
-    return stdout;
-  } catch (err) {
-    const e = err as { stdout?: string; stderr?: string; message: string };
-    throw new Error(`connectors register failed: ${e.message}\n${e.stdout ?? ''}\n${e.stderr ?? ''}`);
+    const text = await (await fetch(`http://127.0.0.1:${process.env.WATCHDOG_HTTP_PORT ?? '9466'}/metrics`, { signal: AbortSignal.timeout(3_000) })).text();
+    const line = text.split('\n').find((l) => l.startsWith(`${name}{connector="${connector}"}`));
+    return line ? Number(line.split(' ').pop()) : 0;
+  } catch {
+    return 0;
   }
 }
 
+/** Restarts the watchdog made so far, per connector (for "what healed it" notes). */
+export async function watchdogRestarts(): Promise<Map<string, number>> {
+  return new Map(await Promise.all(CONNECTORS.map(async (c) => [c, await watchdogMetric('welcome_connect_watchdog_restarts_total', c)] as [string, number])));
+}
+
 /**
- * One supervision pass, as production's supervisor (Kubernetes, systemd) and on-call would
- * do it: a service process that is gone is started again; a FAILED connector or task gets
- * `make connectors`. Each action is returned as a note for the summary table.
+ * One supervision pass, as production's process supervisor does it: a service process that
+ * is gone is started again. A FAILED connector or task is only noted: the connect-watchdog
+ * restarts it. Each action or observation is returned as a note for the summary table.
  */
 export async function superviseOnce(): Promise<string[]> {
   const notes: string[] = [];
@@ -132,14 +140,9 @@ export async function superviseOnce(): Promise<string[]> {
       if (raced) notes.push(raced);
     }
   }
-  const failed: string[] = [];
   for (const name of CONNECTORS) {
     const s = await connectorStatus(name);
-    if (connectorFailed(s)) failed.push(`${name} ${s?.tasks.find((t) => t.state === 'FAILED')?.trace?.split('\n')[0]?.slice(0, 120) ?? s?.connector.state}`);
-  }
-  if (failed.length > 0) {
-    notes.push(`connector task FAILED (${failed.join('; ')}) → make connectors`);
-    await registerConnectors();
+    if (connectorFailed(s)) notes.push(`${name} FAILED (${s?.tasks.find((t) => t.state === 'FAILED')?.trace?.split('\n')[0]?.slice(0, 120) ?? s?.connector.state}); left to the watchdog`);
   }
   return notes;
 }
@@ -150,14 +153,15 @@ export async function restoreStack(): Promise<string[]> {
   await sfmcFaults(null).catch((err: unknown) => notes.push(`SFMC faults reset failed: ${String(err)}`));
   await dwFaults(null).catch((err: unknown) => notes.push(`warehouse faults reset failed: ${String(err)}`));
   notes.push(...(await superviseOnce()));
+  // The watchdog brings FAILED connectors back (its backoff is at most 60 s a step).
   for (const name of CONNECTORS) {
-    if (!connectorRunning(await connectorStatus(name))) {
-      await registerConnectors();
-      break;
-    }
+    await waitFor(`${name} RUNNING (restarted by the connect-watchdog if it FAILED)`, async () => {
+      notes.push(...(await superviseOnce()));
+      return connectorRunning(await connectorStatus(name));
+    }, 300_000, 1_000);
   }
   // Faults again: a restarted stand-in starts clean, but one that stayed up may have been re-faulted meanwhile.
   await sfmcFaults(null).catch(() => undefined);
   await dwFaults(null).catch(() => undefined);
-  return notes;
+  return [...new Set(notes)];
 }

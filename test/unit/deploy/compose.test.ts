@@ -227,7 +227,7 @@ describe('docker-compose.yml', () => {
 
     it('builds the Node services from the project Dockerfile as one image', () => {
       const nodeServices = services.filter(([, s]) => isNodeApp(s));
-      expect(nodeServices.map(([n]) => n).sort()).toEqual(['augmenter', 'connectors', 'dw-standin', 'emailer', 'sfmc-standin']);
+      expect(nodeServices.map(([n]) => n).sort()).toEqual(['augmenter', 'connect-watchdog', 'connectors', 'dw-standin', 'emailer', 'sfmc-standin']);
       expect(new Set(nodeServices.map(([, s]) => s.image)).size).toBe(1);
       expect(new Set(nodeServices.map(([, s]) => JSON.stringify(s.build))).size).toBe(1);
       expect(existsSync(join(ROOT, 'Dockerfile'))).toBe(true);
@@ -352,6 +352,42 @@ describe('docker-compose.yml', () => {
       expect(connectors.restart).toBe('no');
       expect(dependencies(connectors)['connect']).toEqual({ condition: 'service_healthy' });
       expect(existsSync(join(ROOT, 'connect/flavours/mysql'))).toBe(true);
+    });
+  });
+
+  describe('Connect watchdog and dead letters', () => {
+    const watchdog = service('connect-watchdog');
+    const example = dotEnvExample();
+
+    it('runs the watchdog against the compose Connect, restarted unless stopped, health on its own port', () => {
+      expect(commandOf(watchdog)).toEqual(['dist/tools/connect-watchdog.js']);
+      const env = envOf(watchdog);
+      expect(env['CONNECT_URL']).toBe('http://connect:8083');
+      const raw = watchdog.healthcheck?.test ?? [];
+      expect((Array.isArray(raw) ? raw.join(' ') : raw)).toContain(`http://127.0.0.1:${env['WATCHDOG_HTTP_PORT']}/healthz`);
+      expect(watchdog.restart).toBe('unless-stopped');
+      // it must run even when the connectors one-shot failed: that is when it is needed
+      expect(dependencies(watchdog)).toEqual({ connect: { condition: 'service_healthy' } });
+    });
+
+    it('sets on the watchdog only names from .env.example, with its defaults', () => {
+      const env = envOf(watchdog);
+      const names = Object.keys(env).filter((k) => k.startsWith('WATCHDOG_') || k === 'CONNECT_URL' || k === 'LOG_LEVEL');
+      expect(Object.keys(env).filter((k) => !names.includes(k))).toEqual([]);
+      for (const name of names) expect({ name, known: example.has(name) }).toEqual({ name, known: true });
+      for (const name of names.filter((n) => /^WATCHDOG_(POLL|BACKOFF|MAX|WINDOW)/.test(n))) {
+        expect({ name, value: withDefaults(env[name] ?? '') }).toEqual({ name, value: example.get(name) });
+      }
+      // production watches every connector on the worker
+      expect(withDefaults(env['WATCHDOG_CONNECTORS'] ?? '')).toBe('');
+    });
+
+    it('keeps dead letters until replayed: the consumers and the sink\'s DLQ set DLQ_RETENTION_MS (default -1)', () => {
+      expect(example.get('DLQ_RETENTION_MS')).toBe('-1');
+      for (const name of ['augmenter', 'emailer', 'connectors']) {
+        expect({ name, value: withDefaults(envOf(service(name))['DLQ_RETENTION_MS'] ?? '') }).toEqual({ name, value: '-1' });
+      }
+      expect(envOf(service('connectors'))['KAFKA_BOOTSTRAP_SERVERS']).toBe('kafka:9092');
     });
   });
 

@@ -1,0 +1,234 @@
+/**
+ * The Connect watchdog: Kafka Connect leaves a FAILED connector or task FAILED for good, so
+ * this small process polls GET /connectors?expand=status and restarts what FAILED
+ * (POST /connectors/{name}/restart?includeTasks=true&onlyFailed=true), with backoff, logging
+ * each restart with the task's trace and counting it; after too many restarts of one
+ * connector within a window it gives up loudly (an error log line, a gauge at 1) until the
+ * connector runs again. The rules are in watchdog-policy.ts.
+ *
+ * Serves /healthz (the poll loop is alive: it ran within three intervals, whatever Connect
+ * answered) and /metrics on WATCHDOG_HTTP_PORT (default 9466):
+ *   welcome_connect_watchdog_restarts_total{connector}   restarts Connect accepted
+ *   welcome_connect_watchdog_gave_up{connector}          1 while the watchdog has given up
+ *   welcome_connect_connector_running{connector}         1 when the connector and all its tasks run
+ *   welcome_connect_task_running{connector,task}         1 per RUNNING task, 0 otherwise
+ *   welcome_connect_watchdog_connect_up                  1 when the last poll got an answer
+ *   welcome_connect_watchdog_poll_errors_total           polls that failed (Connect down, bad answer)
+ *
+ *   node dist/tools/connect-watchdog.js
+ */
+import { createServer, type Server } from 'node:http';
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { type Env, int, optionalStr, url } from '../consumers/shared/env';
+import { createHttpAgent, requestJson } from '../consumers/shared/http';
+import { createLogger, type Logger } from '../consumers/shared/logger';
+import { decide, emptyMemory, isRunning, recordRestart, type ConnectorState, type Memory, type WatchdogPolicy } from './watchdog-policy';
+
+export interface WatchdogConfig {
+  connectUrl: string;
+  httpPort: number;
+  pollIntervalMs: number;
+  /** Only these connectors (all on the worker when undefined). */
+  connectors: string[] | undefined;
+  policy: WatchdogPolicy;
+  logLevel: string;
+}
+
+export function loadConfig(env: Env): WatchdogConfig {
+  const list = optionalStr(env, 'WATCHDOG_CONNECTORS');
+  return {
+    connectUrl: url(env, 'CONNECT_URL', 'http://127.0.0.1:8083'),
+    httpPort: int(env, 'WATCHDOG_HTTP_PORT', 9466, 1, 65535),
+    pollIntervalMs: int(env, 'WATCHDOG_POLL_INTERVAL_MS', 5_000, 200, 600_000),
+    connectors: list ? list.split(',').map((s) => s.trim()).filter(Boolean) : undefined,
+    policy: {
+      initialBackoffMs: int(env, 'WATCHDOG_BACKOFF_INITIAL_MS', 5_000, 0, 3_600_000),
+      maxBackoffMs: int(env, 'WATCHDOG_BACKOFF_MAX_MS', 60_000, 0, 3_600_000),
+      maxRestarts: int(env, 'WATCHDOG_MAX_RESTARTS', 10, 1, 1_000),
+      windowMs: int(env, 'WATCHDOG_WINDOW_MS', 1_800_000, 1_000, 86_400_000),
+    },
+    logLevel: optionalStr(env, 'LOG_LEVEL') ?? 'info',
+  };
+}
+
+function createMetrics() {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  return {
+    registry,
+    restarts: new Counter({ name: 'welcome_connect_watchdog_restarts_total', help: 'Restarts of FAILED connectors/tasks the watchdog asked for and Connect accepted', labelNames: ['connector'], registers: [registry] }),
+    gaveUp: new Gauge({ name: 'welcome_connect_watchdog_gave_up', help: '1 while the watchdog has given up restarting the connector (too many failures within the window)', labelNames: ['connector'], registers: [registry] }),
+    running: new Gauge({ name: 'welcome_connect_connector_running', help: '1 when the connector and all its tasks are RUNNING', labelNames: ['connector'], registers: [registry] }),
+    taskRunning: new Gauge({ name: 'welcome_connect_task_running', help: '1 when the task is RUNNING', labelNames: ['connector', 'task'], registers: [registry] }),
+    connectUp: new Gauge({ name: 'welcome_connect_watchdog_connect_up', help: '1 when the last poll of the Connect REST API got a valid answer', registers: [registry] }),
+    pollErrors: new Counter({ name: 'welcome_connect_watchdog_poll_errors_total', help: 'Polls of the Connect REST API that failed', registers: [registry] }),
+  };
+}
+type Metrics = ReturnType<typeof createMetrics>;
+
+function asStatuses(json: unknown): ConnectorState[] {
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new Error('GET /connectors?expand=status: not an object');
+  return Object.entries(json as Record<string, { status?: ConnectorState }>).map(([name, v]) => {
+    const s = v?.status;
+    if (!s || typeof s.connector?.state !== 'string' || !Array.isArray(s.tasks)) throw new Error(`GET /connectors?expand=status: no status for ${name}`);
+    return { name, connector: s.connector, tasks: s.tasks };
+  });
+}
+
+export interface Watchdog {
+  pollOnce(): Promise<void>;
+  /** When the poll loop last finished a pass (ms since epoch). */
+  lastPollAt(): number;
+  metrics: Metrics;
+}
+
+export function createWatchdog(config: WatchdogConfig, log: Logger, now: () => number = Date.now): Watchdog {
+  const agent = createHttpAgent({ connections: 2, keepAliveTimeoutMs: 4_000 });
+  const metrics = createMetrics();
+  const memory = new Map<string, Memory>();
+  const seenTasks = new Map<string, Set<string>>();
+  let lastPoll = now();
+
+  const call = (method: 'GET' | 'POST', path: string) =>
+    requestJson({ method, url: `${config.connectUrl}${path}`, timeoutMs: 10_000, dispatcher: agent, target: 'connect' });
+
+  async function restart(name: string, attempt: number, traces: string[]): Promise<boolean> {
+    const res = await call('POST', `/connectors/${encodeURIComponent(name)}/restart?includeTasks=true&onlyFailed=true`);
+    if (res.status === 202 || res.status === 204 || res.status === 200) {
+      metrics.restarts.inc({ connector: name });
+      log.warn({ connector: name, attempt, traces }, `restarted FAILED ${name} (restart ${attempt} of at most ${config.policy.maxRestarts} within ${config.policy.windowMs / 1000} s)`);
+      return true;
+    }
+    // 409: a rebalance is under way; 404: deleted meanwhile. Either way: look again next poll.
+    log.info({ connector: name, status: res.status, body: res.text.slice(0, 300) }, `restart of ${name} not accepted (${res.status}); trying again at the next poll`);
+    return false;
+  }
+
+  function observe(s: ConnectorState): void {
+    metrics.restarts.inc({ connector: s.name }, 0); // the series exists (at 0) before the first restart, for rate() and alerts
+    metrics.running.set({ connector: s.name }, isRunning(s) ? 1 : 0);
+    const tasks = new Set(s.tasks.map((t) => String(t.id)));
+    for (const t of s.tasks) metrics.taskRunning.set({ connector: s.name, task: String(t.id) }, t.state === 'RUNNING' ? 1 : 0);
+    for (const old of seenTasks.get(s.name) ?? []) if (!tasks.has(old)) metrics.taskRunning.remove({ connector: s.name, task: old });
+    seenTasks.set(s.name, tasks);
+  }
+
+  function forget(name: string): void {
+    memory.delete(name);
+    metrics.running.remove({ connector: name });
+    metrics.restarts.remove({ connector: name });
+    metrics.gaveUp.remove({ connector: name });
+    for (const t of seenTasks.get(name) ?? []) metrics.taskRunning.remove({ connector: name, task: t });
+    seenTasks.delete(name);
+  }
+
+  async function pollOnce(): Promise<void> {
+    let statuses: ConnectorState[];
+    try {
+      const res = await call('GET', '/connectors?expand=status');
+      if (res.status !== 200) throw new Error(`GET /connectors?expand=status answered ${res.status}: ${res.text.slice(0, 200)}`);
+      statuses = asStatuses(res.json).filter((s) => !config.connectors || config.connectors.includes(s.name));
+      metrics.connectUp.set(1);
+    } catch (err) {
+      // Connect restarting or down: nothing to decide; its own supervisor restarts the worker.
+      metrics.connectUp.set(0);
+      metrics.pollErrors.inc();
+      log.warn({ err: (err as Error).message }, 'Connect REST API not answering');
+      return;
+    } finally {
+      lastPoll = now();
+    }
+    const present = new Set(statuses.map((s) => s.name));
+    for (const name of [...memory.keys()]) if (!present.has(name)) forget(name);
+    for (const s of statuses) {
+      observe(s);
+      const t = now();
+      const { decision, memory: next } = decide(config.policy, s, memory.get(s.name) ?? emptyMemory(), t);
+      memory.set(s.name, next);
+      metrics.gaveUp.set({ connector: s.name }, next.gaveUp ? 1 : 0);
+      if (!decision) continue;
+      switch (decision.kind) {
+        case 'restart':
+          try {
+            if (await restart(s.name, decision.attempt, decision.traces)) memory.set(s.name, recordRestart(next, t));
+          } catch (err) {
+            log.warn({ connector: s.name, err: (err as Error).message }, `restart of ${s.name} failed; trying again at the next poll`);
+          }
+          break;
+        case 'give-up':
+          log.error({ connector: s.name, restarts: decision.restarts, traces: decision.traces },
+            `GAVE UP on ${s.name}: FAILED again after ${decision.restarts} restarts within ${config.policy.windowMs / 1000} s; fix the cause, then make connectors (runbook: "watchdog gave up")`);
+          break;
+        case 'recovered':
+          log.info({ connector: s.name, restarts: decision.restarts, gaveUp: decision.gaveUp }, `${s.name} RUNNING again`);
+          break;
+        case 'wait':
+          log.debug({ connector: s.name, untilMs: decision.untilMs }, `${s.name} FAILED; next restart after backoff`);
+          break;
+      }
+    }
+  }
+
+  return { pollOnce, lastPollAt: () => lastPoll, metrics };
+}
+
+function serve(port: number, watchdog: Watchdog, pollIntervalMs: number): Promise<Server> {
+  const server = createServer((req, res) => {
+    void (async () => {
+      const path = req.url?.split('?')[0];
+      if (path === '/healthz') {
+        const alive = Date.now() - watchdog.lastPollAt() < 3 * pollIntervalMs + 15_000;
+        res.writeHead(alive ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify({ status: alive ? 'ok' : 'poll loop stalled' }));
+      } else if (path === '/metrics') {
+        res.writeHead(200, { 'content-type': watchdog.metrics.registry.contentType }).end(await watchdog.metrics.registry.metrics());
+      } else res.writeHead(404, { 'content-type': 'application/json' }).end('{"error":"not found"}');
+    })().catch((err: unknown) => res.writeHead(500).end(String(err)));
+  });
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, '0.0.0.0', () => resolve(server));
+  });
+}
+
+async function main(): Promise<void> {
+  let config: WatchdogConfig;
+  try {
+    config = loadConfig(process.env);
+  } catch (err) {
+    process.stderr.write(`connect-watchdog: ${(err as Error).message}\n`);
+    process.exit(2);
+  }
+  const log = createLogger('connect-watchdog', config.logLevel);
+  const watchdog = createWatchdog(config, log);
+  const server = await serve(config.httpPort, watchdog, config.pollIntervalMs);
+  log.info({ connectUrl: config.connectUrl, port: config.httpPort, pollIntervalMs: config.pollIntervalMs, connectors: config.connectors ?? 'all', policy: config.policy }, 'connect watchdog started');
+  let stopping = false;
+  let timer: NodeJS.Timeout | undefined;
+  let wake: (() => void) | undefined;
+  const stop = (signal: string): void => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'stopping');
+    if (timer) clearTimeout(timer);
+    wake?.();
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+  while (!stopping) {
+    await watchdog.pollOnce().catch((err: unknown) => log.error({ err }, 'poll failed'));
+    if (stopping) break;
+    await new Promise<void>((resolve) => {
+      wake = resolve;
+      timer = setTimeout(resolve, config.pollIntervalMs);
+    });
+  }
+  server.close();
+  process.exit(0);
+}
+
+if (require.main === module) {
+  main().catch((err: unknown) => {
+    process.stderr.write(`connect-watchdog: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exit(1);
+  });
+}
