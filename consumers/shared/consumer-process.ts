@@ -44,11 +44,9 @@ export async function startConsumer(spec: ConsumerSpec): Promise<void> {
 
   let stage: RunningStage | undefined;
   let live = true;
-  const server = await startHealthServer(
-    spec.httpPort,
-    { live: () => live, ready: async () => ({ kafka: stage?.isConnected() ?? false, registry: await registry.ping(), ...(await spec.dependencies()) }) },
-    spec.metrics.registry,
-  );
+  const ready = async (): Promise<Record<string, boolean>> => ({ kafka: stage?.isConnected() ?? false, registry: await registry.ping(), ...(await spec.dependencies()) });
+  spec.metrics.setReadiness(ready);
+  const server = await startHealthServer(spec.httpPort, { live: () => live, ready }, spec.metrics.registry);
 
   const outputSchemaId = await registry.register(valueSubject(spec.outputTopic), loadSchema(spec.outputSchemaFile), 'BACKWARD');
   // Created here (if missing) so the consumer can subscribe before the first record exists.

@@ -6,7 +6,10 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 
 const LATENCY_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.15, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300];
 
+export type Readiness = () => Promise<Record<string, boolean>>;
+
 export function createMetrics(stage: string) {
+  let readiness: Readiness | undefined;
   const registry = new Registry();
   registry.setDefaultLabels({ stage });
   collectDefaultMetrics({ register: registry });
@@ -40,6 +43,21 @@ export function createMetrics(stage: string) {
     }),
     batchSeconds: new Histogram({ name: 'welcome_batch_seconds', help: 'Time to process one fetched batch', buckets: LATENCY_BUCKETS, registers: [registry] }),
     lag: new Gauge({ name: 'welcome_consumer_lag', help: 'Records behind the end of the input topic, per partition', labelNames: ['partition'], registers: [registry] }),
+    // What /readyz says, per check, evaluated at each scrape: alerts see "alive but cannot work".
+    ready: new Gauge({
+      name: 'welcome_ready',
+      help: 'Readiness checks (1 ok, 0 failing): kafka, registry and the stage\'s own dependency',
+      labelNames: ['check'],
+      registers: [registry],
+      async collect() {
+        if (!readiness) return;
+        for (const [check, ok] of Object.entries(await readiness())) this.set({ check }, ok ? 1 : 0);
+      },
+    }),
+    /** The process's readiness checks; until set, welcome_ready has no series. */
+    setReadiness: (checks: Readiness): void => {
+      readiness = checks;
+    },
   };
   return m;
 }
