@@ -30,9 +30,9 @@ export function githubAnchor(heading: string): string {
   return heading.trim().toLowerCase().replace(/[^\p{L}\p{N} _-]/gu, '').replace(/ /g, '-');
 }
 
-/** Metric names in a PromQL expression: identifiers not followed by `(` and not keywords or label names. */
+/** Metric names in a PromQL expression: identifiers outside strings, label matchers and by/on lists, not followed by `(`. */
 function metricNames(expr: string): string[] {
-  const noStrings = expr.replace(/"(?:[^"\\]|\\.)*"/g, '""').replace(/\{[^}]*\}/g, '{}').replace(/\((?:[a-z_, ]*)\)/g, '()');
+  const noStrings = expr.replace(/"(?:[^"\\]|\\.)*"/g, '""').replace(/\{[^}]*\}/g, '{}').replace(/\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)/g, '$1()');
   const words = [...noStrings.matchAll(/\b([a-zA-Z_:][a-zA-Z0-9_:]*)\b(?!\s*\()/g)].map((m) => m[1] as string);
   const keywords = new Set(['and', 'or', 'unless', 'by', 'without', 'on', 'ignoring', 'group_left', 'group_right', 'bool', 'offset', 'le']);
   return words.filter((w) => !keywords.has(w) && !/^\d/.test(w) && /_/.test(w) || w === 'up');
