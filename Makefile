@@ -90,7 +90,7 @@ test-faults: up schemas connectors ## fault injection on the running stack (FAUL
 # every run stop a stack it had found running). The CI-sized fault suite (about 7 min here)
 # runs after the stack tests pass.
 # promtool comes from Debian's prometheus package (`stack prerequisites` installs it).
-test-rules: ## unit tests of the alert rules (promtool) and the JMX exporter rules' syntax
+test-rules: ## promtool: check monitoring/alerts.yml and run its unit tests (monitoring/tests/)
 	@$(STACK) prerequisites
 	promtool check rules monitoring/alerts.yml
 	promtool test rules monitoring/tests/alerts.test.yml
