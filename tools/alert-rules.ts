@@ -4,7 +4,7 @@
  * Prometheus loads the result (ALERT_TIME_SCALE, default 20: `for: 2m` becomes 6 s), so a
  * live test sees a rule fire in seconds while the expressions, labels and annotations stay
  * exactly the production ones. Windows never shrink below MIN_RANGE_S so a rate() still
- * holds several 2-s scrapes. A rule marked `# alert-rules: unscaled` keeps its durations (one
+ * holds several 3-s scrapes. A rule marked `# alert-rules: unscaled` keeps its durations (one
  * whose fast version would fire on any idle local stack). Text in, text out.
  *
  *   node dist/tools/alert-rules.js scale monitoring/alerts.yml 20 > alerts.local.yml
