@@ -8,8 +8,16 @@ const LATENCY_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.15, 0.25, 0.5, 1, 2, 5, 10, 3
 
 export type Readiness = () => Promise<Record<string, boolean>>;
 
+/**
+ * A scrape waits this long for the readiness checks: below every scrape timeout (3 s locally,
+ * 5 s in compose), so a hanging dependency shows as not ready instead of failing the whole
+ * scrape (which would read as the consumer being down and hide every other metric).
+ */
+export const READINESS_BUDGET_MS = 2_000;
+
 export function createMetrics(stage: string) {
   let readiness: Readiness | undefined;
+  let checkNames: string[] = [];
   const registry = new Registry();
   registry.setDefaultLabels({ stage });
   collectDefaultMetrics({ register: registry });
@@ -51,7 +59,15 @@ export function createMetrics(stage: string) {
       registers: [registry],
       async collect() {
         if (!readiness) return;
-        for (const [check, ok] of Object.entries(await readiness())) this.set({ check }, ok ? 1 : 0);
+        let timer: NodeJS.Timeout | undefined;
+        const late = new Promise<undefined>((resolve) => {
+          timer = setTimeout(() => resolve(undefined), READINESS_BUDGET_MS);
+        });
+        const result = await Promise.race([readiness().catch(() => undefined), late]);
+        clearTimeout(timer);
+        if (result) checkNames = Object.keys(result);
+        // no answer in time (or the checks threw): every check counts as failing
+        for (const check of checkNames) this.set({ check }, result?.[check] ? 1 : 0);
       },
     }),
     /** The process's readiness checks; until set, welcome_ready has no series. */

@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
-import { createMetrics } from '../../../consumers/shared/metrics';
+import { createMetrics, READINESS_BUDGET_MS } from '../../../consumers/shared/metrics';
 import { MIN_RANGE_S, parseDuration, scaleDurations } from '../../../tools/alert-rules';
 import { renderAlerts } from '../../../tools/alerts-status';
 
@@ -158,5 +158,34 @@ describe('alerts in make status (tools/alerts-status.ts)', () => {
     expect(text).toContain('(since 10 min)');
     expect(text).toContain('target watchdog (127.0.0.1:9466) is down: connection refused');
     expect(renderAlerts([], [])).toContain('none firing or pending');
+  });
+});
+
+describe('welcome_ready (consumers/shared/metrics.ts)', () => {
+  const readyLines = async (m: ReturnType<typeof createMetrics>): Promise<string[]> =>
+    (await m.registry.metrics()).split('\n').filter((l) => l.startsWith('welcome_ready{'));
+
+  it('exports each readiness check as 1 or 0 at scrape time, nothing before the checks are set', async () => {
+    const m = createMetrics('augmenter');
+    expect(await readyLines(m)).toEqual([]);
+    let warehouse = true;
+    m.setReadiness(async () => ({ kafka: true, warehouse }));
+    expect(await readyLines(m)).toEqual(['welcome_ready{check="kafka",stage="augmenter"} 1', 'welcome_ready{check="warehouse",stage="augmenter"} 1']);
+    warehouse = false;
+    expect(await readyLines(m)).toContain('welcome_ready{check="warehouse",stage="augmenter"} 0');
+  });
+
+  it('counts checks that hang past the budget as failing, without failing the scrape', async () => {
+    const m = createMetrics('emailer');
+    let hang = false;
+    m.setReadiness(() => (hang ? new Promise<Record<string, boolean>>(() => undefined) : Promise.resolve({ kafka: true, sfmc: true })));
+    expect(await readyLines(m)).toHaveLength(2);
+    hang = true;
+    const t0 = Date.now();
+    const text = await m.registry.metrics();
+    expect(Date.now() - t0).toBeLessThan(READINESS_BUDGET_MS + 1_000);
+    expect(text).toContain('welcome_ready{check="kafka",stage="emailer"} 0');
+    expect(text).toContain('welcome_ready{check="sfmc",stage="emailer"} 0');
+    expect(text).toContain('welcome_consumer_lag');
   });
 });
