@@ -8,7 +8,7 @@ WITH_ENV = ROOT=$$PWD; set -a; source stack/bin/lib.sh >/dev/null; set +a;
 # The benchmark runs from source (ts-node, no type check: `make typecheck` covers bench/).
 BENCH = node -r ts-node/register/transpile-only bench/run.ts
 
-.PHONY: help install build up down restart status logs clean connectors schemas demo test test-unit test-stack test-faults typecheck fetch
+.PHONY: help install build up down restart status logs clean connectors schemas demo test test-unit test-rules test-stack test-faults typecheck fetch
 
 help: ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -53,6 +53,7 @@ status: ## services, connectors, topics and the pipeline (counts, lag, DLQ, late
 	@echo; echo "TOPICS (end offsets)"; $(STACK) topics || true
 	@echo; echo "DEAD LETTERS"; $(WITH_ENV) node dist/tools/dlq.js status || true
 	@echo; $(WITH_ENV) node dist/tools/pipeline-status.js || true
+	@echo; $(WITH_ENV) node dist/tools/alerts-status.js || true
 
 pipeline: ## the pipeline view of `make status`, refreshed every 5 s (Ctrl-C to leave)
 	@$(WITH_ENV) node dist/tools/pipeline-status.js --watch 5
@@ -88,7 +89,13 @@ test-faults: up schemas connectors ## fault injection on the running stack (FAUL
 # started it: no `grep -q` there, whose early exit fails the pipeline under pipefail and made
 # every run stop a stack it had found running). The CI-sized fault suite (about 7 min here)
 # runs after the stack tests pass.
-test: install typecheck test-unit ## everything, from a fresh machine: install, start the stack, test, stop
+# promtool comes from Debian's prometheus package (`stack prerequisites` installs it).
+test-rules: ## promtool: check monitoring/alerts.yml and run its unit tests (monitoring/tests/)
+	@$(STACK) prerequisites
+	promtool check rules monitoring/alerts.yml
+	promtool test rules monitoring/tests/alerts.test.yml
+
+test: install typecheck test-unit test-rules ## everything, from a fresh machine: install, start the stack, test, stop
 	@started_here=0; $(STACK) status | grep ' up ' >/dev/null || started_here=1; \
 	rc=0; $(MAKE) --no-print-directory test-stack || rc=$$?; \
 	if [ $$rc = 0 ]; then FAULTS_PROFILE=ci $(MAKE) --no-print-directory test-faults || rc=$$?; fi; \

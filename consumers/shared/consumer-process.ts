@@ -49,9 +49,11 @@ export async function startConsumer(spec: ConsumerSpec): Promise<void> {
   let stage: RunningStage | undefined;
   let live = true;
   let deadReason: string | undefined;
+  const ready = async (): Promise<Record<string, boolean>> => ({ kafka: stage?.isConnected() ?? false, registry: await registry.ping(), ...(await spec.dependencies()) });
+  spec.metrics.setReadiness(ready);
   const server = await startHealthServer(
     spec.httpPort,
-    { live: () => live && deadReason === undefined, liveReason: () => deadReason ?? (live ? undefined : 'stopping'), ready: async () => ({ kafka: stage?.isConnected() ?? false, registry: await registry.ping(), ...(await spec.dependencies()) }) },
+    { live: () => live && deadReason === undefined, liveReason: () => deadReason ?? (live ? undefined : 'stopping'), ready },
     spec.metrics.registry,
   );
 

@@ -6,7 +6,18 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 
 const LATENCY_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.15, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300];
 
+export type Readiness = () => Promise<Record<string, boolean>>;
+
+/**
+ * A scrape waits this long for the readiness checks: below every scrape timeout (3 s locally,
+ * 5 s in compose), so a hanging dependency shows as not ready instead of failing the whole
+ * scrape (which would read as the consumer being down and hide every other metric).
+ */
+export const READINESS_BUDGET_MS = 2_000;
+
 export function createMetrics(stage: string) {
+  let readiness: Readiness | undefined;
+  let checkNames: string[] = [];
   const registry = new Registry();
   registry.setDefaultLabels({ stage });
   collectDefaultMetrics({ register: registry });
@@ -40,6 +51,29 @@ export function createMetrics(stage: string) {
     }),
     batchSeconds: new Histogram({ name: 'welcome_batch_seconds', help: 'Time to process one fetched batch', buckets: LATENCY_BUCKETS, registers: [registry] }),
     lag: new Gauge({ name: 'welcome_consumer_lag', help: 'Records behind the end of the input topic, per partition', labelNames: ['partition'], registers: [registry] }),
+    // What /readyz says, per check, evaluated at each scrape: alerts see "alive but cannot work".
+    ready: new Gauge({
+      name: 'welcome_ready',
+      help: 'Readiness checks (1 ok, 0 failing): kafka, registry and the stage\'s own dependency',
+      labelNames: ['check'],
+      registers: [registry],
+      async collect() {
+        if (!readiness) return;
+        let timer: NodeJS.Timeout | undefined;
+        const late = new Promise<undefined>((resolve) => {
+          timer = setTimeout(() => resolve(undefined), READINESS_BUDGET_MS);
+        });
+        const result = await Promise.race([readiness().catch(() => undefined), late]);
+        clearTimeout(timer);
+        if (result) checkNames = Object.keys(result);
+        // no answer in time (or the checks threw): every check counts as failing
+        for (const check of checkNames) this.set({ check }, result?.[check] ? 1 : 0);
+      },
+    }),
+    /** The process's readiness checks; until set, welcome_ready has no series. */
+    setReadiness: (checks: Readiness): void => {
+      readiness = checks;
+    },
   };
   return m;
 }

@@ -32,6 +32,13 @@ load_settings() {
   : "${SFMC_CLIENT_ID:=local-client}" "${CDC_SERVER_ID:=184054}" "${DB_SERVER_ID:=1}" "${TOPIC_PARTITIONS:=6}"
   : "${DLQ_REPLICATION_FACTOR:=1}" "${CDC_DB_USER:=debezium}" "${SINK_DB_USER:=welcome_audit}" "${EMAILER_DB_USER:=welcome_emailer}"
   : "${WELCOME_ORGS_FILE:=$ROOT/config/welcome-orgs.json}"
+  # Monitoring: JMX exporter agents in the broker and Connect, the local Prometheus, and the
+  # Connect watchdog's /metrics it scrapes. Not 9090: Debian's prometheus package (installed
+  # for promtool) starts a system server there under systemd; ours never shares it.
+  : "${KAFKA_METRICS_PORT:=9404}" "${CONNECT_METRICS_PORT:=9405}" "${PROMETHEUS_PORT:=9490}" "${WATCHDOG_HTTP_PORT:=9466}"
+  # Local Prometheus only: every duration in monitoring/alerts.yml (for:, [range]) divided by
+  # this, so a local alert fires in seconds; production loads the file unchanged.
+  : "${ALERT_TIME_SCALE:=20}"
   DIST="$STATE_DIR/dist" PIDS="$STATE_DIR/pids" LOGS="$STATE_DIR/logs"
   mkdir -p "$PIDS" "$LOGS"
   load_secrets
@@ -39,7 +46,7 @@ load_settings() {
     SFMC_STANDIN_PORT DW_STANDIN_PORT AUGMENTER_HTTP_PORT EMAILER_HTTP_PORT KAFKA_BOOTSTRAP_SERVERS REGISTRY_URL \
     CONNECT_URL CONNECT_FLAVOUR DW_API_URL SFMC_AUTH_URL SFMC_CLIENT_ID CDC_SERVER_ID DB_SERVER_ID TOPIC_PARTITIONS \
     CDC_DB_USER SINK_DB_USER EMAILER_DB_USER WELCOME_ORGS_FILE DIST DLQ_REPLICATION_FACTOR \
-    WATCHDOG_HTTP_PORT WATCHDOG_CONNECTORS DLQ_RETENTION_MS
+    WATCHDOG_HTTP_PORT WATCHDOG_CONNECTORS DLQ_RETENTION_MS KAFKA_METRICS_PORT CONNECT_METRICS_PORT PROMETHEUS_PORT ALERT_TIME_SCALE
 }
 
 # Local secrets are generated once into $STATE_DIR/secrets.env (mode 600, never in git);
@@ -176,7 +183,7 @@ kafka_ready() {
 # says exactly what to install.
 prerequisites() {
   local missing=() cmd
-  for cmd in mariadbd:mariadb-server mariadb:mariadb-client envsubst:gettext-base curl:curl jq:jq mvn:maven java:openjdk-17-jdk-headless; do
+  for cmd in mariadbd:mariadb-server mariadb:mariadb-client envsubst:gettext-base curl:curl jq:jq mvn:maven java:openjdk-17-jdk-headless prometheus:prometheus promtool:prometheus; do
     command -v "${cmd%%:*}" >/dev/null 2>&1 || [ -x "/usr/sbin/${cmd%%:*}" ] || missing+=("${cmd#*:}")
   done
   [ ${#missing[@]} -eq 0 ] && return 0
@@ -185,6 +192,7 @@ prerequisites() {
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" \
       || fail "apt-get install ${missing[*]} failed"
     # the Debian package starts the system server on 3306; we leave it as it is and never use it
+    # (prometheus likewise starts a system server on 9090 under systemd: ours runs on PROMETHEUS_PORT)
   else
     fail "missing: ${missing[*]}. Install them with: sudo apt-get install ${missing[*]}"
   fi

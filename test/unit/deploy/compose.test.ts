@@ -225,6 +225,18 @@ describe('docker-compose.yml', () => {
       expect(imageTag(service('mysql').image ?? '')).toEqual({ repo: 'mysql', tag: expect.stringMatching(/^8\.4\.\d+$/) });
     });
 
+    it('loads the JMX exporter agent that stack/pom.xml pins into the broker and Connect, on the ports Prometheus scrapes', () => {
+      expect(commandOf(service('jmx-agent'))).toContain(`-Dartifact=io.prometheus.jmx:jmx_prometheus_javaagent:${pomProperty('jmx.exporter.version')}`);
+      const prom = parse(read('monitoring/prometheus.yml')) as { scrape_configs: { job_name: string; static_configs?: { targets: string[] }[] }[] };
+      for (const [name, rules] of [['kafka', 'kafka.yml'], ['connect', 'connect.yml']] as const) {
+        const opts = envOf(service(name))['KAFKA_OPTS'] ?? '';
+        const m = /-javaagent:(\S+)=(\d+):(\S+)/.exec(opts);
+        expect({ name, agent: m?.[1], rules: m?.[3] }).toEqual({ name, agent: '/opt/jmx-exporter/jmx_prometheus_javaagent.jar', rules: `/etc/jmx-exporter/${rules}` });
+        expect(prom.scrape_configs.find((j) => j.job_name === name)?.static_configs?.[0]?.targets).toEqual([`${name}:${m?.[2]}`]);
+        expect(dependencies(service(name))['jmx-agent']).toEqual({ condition: 'service_completed_successfully' });
+      }
+    });
+
     it('builds the Node services from the project Dockerfile as one image', () => {
       const nodeServices = services.filter(([, s]) => isNodeApp(s));
       expect(nodeServices.map(([n]) => n).sort()).toEqual(['augmenter', 'connect-watchdog', 'connectors', 'dw-standin', 'emailer', 'sfmc-standin']);

@@ -14,7 +14,8 @@ const read = (p: string): string => readFileSync(join(ROOT, p), 'utf8');
 interface Target { expr: string; refId: string; datasource?: { uid?: string } }
 interface Panel { id: number; type: string; title: string; targets?: Target[]; datasource?: { uid?: string }; gridPos: { x: number; y: number; w: number; h: number } }
 
-const dashboard = JSON.parse(read('monitoring/grafana/dashboards/welcome.json')) as { uid: string; title: string; panels: Panel[] };
+interface Annotation { name: string; expr: string; enable: boolean; datasource?: { uid?: string } }
+const dashboard = JSON.parse(read('monitoring/grafana/dashboards/welcome.json')) as { uid: string; title: string; panels: Panel[]; annotations: { list: Annotation[] } };
 const targets = dashboard.panels.flatMap((p) => (p.targets ?? []).map((t) => ({ panel: p.title, ...t })));
 
 /** What the consumers export: metric name → type and label names (stage is a default label on every series). */
@@ -29,12 +30,21 @@ async function exported(): Promise<Map<string, { type: string; labels: Set<strin
     const declared = metric as unknown as { name?: string; labelNames?: string[] };
     if (declared.name && out.has(declared.name)) for (const l of declared.labelNames ?? []) out.get(declared.name)?.labels.add(l);
   }
+  // the broker's and Connect's, as the JMX exporter rules name them (monitoring/jmx/*.yml)
+  for (const file of ['monitoring/jmx/kafka.yml', 'monitoring/jmx/connect.yml']) {
+    for (const r of (parse(read(file)) as { rules: { name: string; type: string; labels?: Record<string, string> }[] }).rules) {
+      out.set(r.name, { type: r.type.toLowerCase(), labels: new Set(Object.keys(r.labels ?? {})) });
+    }
+  }
+  // the Connect watchdog's (built separately; these are the names it serves)
+  out.set('welcome_connect_watchdog_restarts_total', { type: 'counter', labels: new Set(['connector']) });
+  out.set('welcome_connect_watchdog_gave_up', { type: 'gauge', labels: new Set(['connector']) });
   return out;
 }
 
 /** Metric names a PromQL expression reads (identifiers followed by `{`, `[` or `)` that look like our metrics). */
 function metricsIn(expr: string): string[] {
-  return [...expr.matchAll(/\b(welcome_[a-z_]+)\b/g)].map((m) => m[1] as string);
+  return [...expr.matchAll(/\b((?:welcome|kafka|debezium)_[a-z_]+)\b/g)].map((m) => m[1] as string);
 }
 
 /** Label names in `by (...)` clauses. */
@@ -82,6 +92,22 @@ describe('Grafana dashboard (monitoring/grafana/dashboards/welcome.json)', () =>
     for (const q of ['0.5', '0.95', '0.99']) expect(all).toContain(`histogram_quantile(${q}, sum by (le) (rate(welcome_end_to_end_latency_seconds_bucket`);
     expect(all).toMatch(/welcome_consumer_lag/);
     expect(all).toMatch(/sum by \(stage, code\) \(rate\(welcome_records_dead_lettered_total/);
+  });
+
+  it('shows Connect task states, Debezium lag, queue and binlog, INSERTs against sends, and the broker', () => {
+    const all = targets.map((t) => t.expr).join('\n');
+    for (const name of ['kafka_connect_worker_connector_tasks', 'kafka_connect_connector_status', 'debezium_milliseconds_behind_source', 'debezium_milliseconds_since_last_event',
+      'debezium_queue_remaining_capacity', 'debezium_binlog_position', 'debezium_create_events_seen_total', 'kafka_connect_task_errors_total',
+      'kafka_connect_sink_records_lag_max', 'welcome_connect_watchdog_gave_up', 'kafka_server_under_replicated_partitions', 'kafka_server_messages_in_total']) {
+      expect({ name, shown: all.includes(name) }).toEqual({ name, shown: true });
+    }
+  });
+
+  it('marks firing alerts as annotations, from the same datasource', () => {
+    const alerts = dashboard.annotations.list.find((a) => a.expr.includes('ALERTS'));
+    expect(alerts).toEqual(expect.objectContaining({ enable: true, expr: 'ALERTS{alertstate="firing"}' }));
+    const ds = parse(read('monitoring/grafana/provisioning/datasources/prometheus.yml')) as { datasources: { uid: string }[] };
+    expect(alerts?.datasource?.uid).toBe(ds.datasources[0]?.uid);
   });
 
   it('uses the provisioned Prometheus datasource everywhere', () => {
