@@ -10,6 +10,8 @@ export interface EmailerConfig {
   augmentedTopic: string;
   sentTopic: string;
   dlqTopic: string;
+  skippedTopic: string;
+  heldTopic: string;
   topicPartitions: number;
   sfmc: { authBaseUrl: string; clientId: string; clientSecret: string; accountId?: string; scope?: string; timeoutMs: number; batchSize: number };
   db: { host: string; port: number; user: string; password: string; database: string };
@@ -37,6 +39,8 @@ export function loadEmailerConfig(env: Env, readFile: (p: string) => string = (p
     augmentedTopic: str(env, 'AUGMENTED_TOPIC', 'welcome.members.augmented'),
     sentTopic: str(env, 'SENT_TOPIC', 'welcome.sent'),
     dlqTopic: str(env, 'EMAILER_DLQ_TOPIC', 'welcome.emailer.dlq'),
+    skippedTopic: str(env, 'SKIPPED_TOPIC', 'welcome.skipped'),
+    heldTopic: str(env, 'HELD_TOPIC', 'welcome.held'),
     topicPartitions: int(env, 'TOPIC_PARTITIONS', 6, 1, 1000),
     sfmc: {
       authBaseUrl: url(env, 'SFMC_AUTH_URL'),

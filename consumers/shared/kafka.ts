@@ -79,14 +79,14 @@ export async function produceAll(producer: Producer, records: OutgoingRecord[]):
   });
 }
 
-export async function ensureTopics(kafka: Kafka, topics: { topic: string; partitions: number }[]): Promise<void> {
+export async function ensureTopics(kafka: Kafka, topics: { topic: string; partitions: number; configEntries?: { name: string; value: string }[] }[]): Promise<void> {
   const admin = kafka.admin();
   await admin.connect();
   try {
     const existing = new Set(await admin.listTopics());
     const missing = topics.filter((t) => !existing.has(t.topic));
     if (missing.length > 0) {
-      await admin.createTopics({ waitForLeaders: true, topics: missing.map((t) => ({ topic: t.topic, numPartitions: t.partitions })) });
+      await admin.createTopics({ waitForLeaders: true, topics: missing.map((t) => ({ topic: t.topic, numPartitions: t.partitions, ...(t.configEntries ? { configEntries: t.configEntries } : {}) })) });
     }
   } finally {
     await admin.disconnect();

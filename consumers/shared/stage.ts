@@ -26,7 +26,8 @@ export interface InputRecord {
 
 export type Outcome =
   | { kind: 'produce'; records: OutgoingRecord[]; trace: string }
-  | { kind: 'skip'; reason: string; trace?: string }
+  // records: an optional trace of the skip (e.g. on welcome.skipped / welcome.held), written with the batch's outputs
+  | { kind: 'skip'; reason: string; trace?: string; records?: OutgoingRecord[] }
   | { kind: 'dead-letter'; error: PipelineError; trace?: string };
 
 /** Returns one outcome per input record, in order. Throws only for transient failures. */
@@ -147,6 +148,7 @@ export async function runStage(o: StageOptions): Promise<RunningStage> {
       } else if (outcome.kind === 'skip') {
         counts.skipped++;
         o.metrics.skipped.inc({ reason: outcome.reason });
+        if (outcome.records) out.push(...outcome.records);
       } else {
         counts.deadLettered++;
         o.metrics.deadLettered.inc({ code: outcome.error.code });
