@@ -255,7 +255,9 @@ if (require.main === module) {
       if (args.redrive) out(`\nredriven: ${n(r.redriven)} missing member(s) put back on ${T.member}; run make reconcile again in a minute to see them welcomed`);
       out(`metrics: ${file}`);
     }
-    process.exit(r.missing > 0 && !args.redrive ? 3 : 0);
+    // Exit only once stdout is flushed: a large --json report to a pipe is written asynchronously.
+    const code = r.missing > 0 && !args.redrive ? 3 : 0;
+    process.stdout.write('', () => process.exit(code));
   })().catch((err: unknown) => {
     process.stderr.write(`reconcile: ${err instanceof Error ? err.message : String(err)}\n`);
     process.exit(1);
