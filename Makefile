@@ -44,6 +44,17 @@ replay-dlq: build ## re-drive a stage's dead letters after fixing the cause: mak
 	@test -n "$(STAGE)" || { echo "usage: make replay-dlq STAGE=augmenter|emailer|audit"; exit 2; }
 	@$(WITH_ENV) node dist/tools/dlq.js replay $(STAGE)
 
+# Member guards (docs: operations.md): pre-existing members, held Welcomes, reconciliation.
+.PHONY: seed-preexisting release-held reconcile
+seed-preexisting: build ## record every existing member as pre-existing, never welcomed (idempotent): [UNTIL=ISO-time]
+	@$(WITH_ENV) node dist/tools/seed-preexisting.js $(if $(UNTIL),--until=$(UNTIL))
+
+release-held: build ## send the Welcomes the rate breaker held for one organization: make release-held ORG=UA (no ORG: list them)
+	@$(WITH_ENV) node dist/tools/held.js $(if $(ORG),release $(ORG),status)
+
+reconcile: build ## members without a Welcome, per organization and cause: [SINCE=ISO-time] [GRACE=minutes] [ARGS=--redrive|--json]
+	@$(WITH_ENV) node dist/tools/reconcile.js $(if $(SINCE),--since=$(SINCE)) $(if $(GRACE),--grace-minutes=$(GRACE)) $(ARGS)
+
 demo: build ## sign up a few members and show each Welcome (and who rightly got none)
 	@$(WITH_ENV) node dist/tools/demo.js
 

@@ -67,6 +67,8 @@ async function main(): Promise<void> {
   const none: Signup[] = [
     { org: 'UA', memberId: `UA${run}old`, email: `old.${run}@example.com`, first: 'Old', why: 'existed before CDC (written with the binlog off)' },
     { org: 'DL', memberId: `DL${run}1`, email: `ed.${run}@example.com`, first: 'Ed', why: 'organization DL is switched off' },
+    { org: 'UA', memberId: `UA${run}pre`, email: `pre.${run}@example.com`, first: 'Pre', why: 'pre-existing (make seed-preexisting), deleted and inserted again' },
+    { org: 'UA', memberId: `UA${run}aged`, email: `aged.${run}@example.com`, first: 'Aged', why: 'too old: created_at 2 days before its commit (UA maxAgeSeconds)' },
   ];
   process.stdout.write(`signing up ${fresh.length} new members (UA, AA) and ${none.length} that must get no Welcome...\n`);
   await db.query('SET SESSION sql_log_bin = 0');
@@ -74,6 +76,19 @@ async function main(): Promise<void> {
   await db.query('SET SESSION sql_log_bin = 1');
   for (const s of fresh) await insert(db, s);
   await insert(db, none[1] as Signup);
+  // Member guards: a member from before the switch-on (recorded as the seed does) comes back
+  // through DELETE + INSERT, and a restored row with an old created_at arrives as a create.
+  const pre = none[2] as Signup;
+  await db.query('SET SESSION sql_log_bin = 0');
+  await insert(db, pre);
+  await db.query('SET SESSION sql_log_bin = 1');
+  await db.query('INSERT IGNORE INTO welcome_preexisting_members (org_id, org_member_id, member_id) SELECT org_id, org_member_id, id FROM members WHERE org_id = ? AND org_member_id = ?', [pre.org, pre.memberId]);
+  await db.query('DELETE FROM members WHERE org_id = ? AND org_member_id = ?', [pre.org, pre.memberId]);
+  await insert(db, pre);
+  const aged = none[3] as Signup;
+  await db.query('INSERT INTO members (org_id, org_member_id, email, first_name, locale, created_at) VALUES (?, ?, ?, ?, ?, NOW(3) - INTERVAL 2 DAY)', [
+    aged.org, aged.memberId, aged.email, aged.first, 'en-US',
+  ]);
   // An update of a new member: must not become a second Welcome.
   await db.query('UPDATE members SET email = ? WHERE org_member_id = ?', [`ann.changed.${run}@example.com`, fresh[0]?.memberId]);
   await db.query('UPDATE members SET first_name = ? WHERE org_member_id = ?', ['Olde', none[0]?.memberId]);

@@ -13,6 +13,8 @@ export interface EmailerConfig {
   dlqTopic: string;
   /** retention.ms of the DLQ topic, set on it at start (-1: kept until replayed). */
   dlqRetentionMs: number;
+  skippedTopic: string;
+  heldTopic: string;
   topicPartitions: number;
   sfmc: { authBaseUrl: string; clientId: string; clientSecret: string; accountId?: string; scope?: string; timeoutMs: number; batchSize: number };
   db: { host: string; port: number; user: string; password: string; database: string };
@@ -42,6 +44,8 @@ export function loadEmailerConfig(env: Env, readFile: (p: string) => string = (p
     sentTopic: str(env, 'SENT_TOPIC', 'welcome.sent'),
     dlqTopic: str(env, 'EMAILER_DLQ_TOPIC', 'welcome.emailer.dlq'),
     dlqRetentionMs: retentionMs(env, 'DLQ_RETENTION_MS', -1),
+    skippedTopic: str(env, 'SKIPPED_TOPIC', 'welcome.skipped'),
+    heldTopic: str(env, 'HELD_TOPIC', 'welcome.held'),
     topicPartitions: int(env, 'TOPIC_PARTITIONS', 6, 1, 1000),
     sfmc: {
       authBaseUrl: url(env, 'SFMC_AUTH_URL'),

@@ -1,11 +1,14 @@
 /** Emailer: augmented new members → one Welcome each through SFMC → welcome.sent. Wiring only. */
+import { Counter, Gauge } from 'prom-client';
 import { startConsumer } from '../shared/consumer-process';
+import { createKafka, ensureTopics } from '../shared/kafka';
 import { createLogger } from '../shared/logger';
 import { createMetrics } from '../shared/metrics';
 import { runMain } from '../shared/process';
 import { createRegistry } from '../shared/registry';
 import { createSfmcClient } from '../shared/sfmc-client';
 import { augmentedMemberReader } from './augmented-member';
+import { createBreaker } from './breaker';
 import { loadEmailerConfig } from './config';
 import { createSentRecord } from './sent-record';
 import { createWelcomeHandler } from './welcome';
@@ -13,6 +16,9 @@ import { createWelcomeHandler } from './welcome';
 // Attempts per send; every attempt, wait and Retry-After also fits the chunk's budget (CHUNK_BUDGET_MS):
 // a Retry-After longer than what is left pauses the partition for that long instead.
 const SFMC_RETRY = { attempts: 4, baseDelayMs: 200, maxDelayMs: 3_000 };
+// Held Welcomes wait for an operator however long that takes; skip traces serve reconciliation.
+const HELD_RETENTION = { 'retention.ms': '-1' };
+const SKIPPED_RETENTION = { 'retention.ms': String(90 * 86_400_000) };
 
 runMain('emailer', async () => {
   const config = loadEmailerConfig(process.env);
@@ -29,6 +35,23 @@ runMain('emailer', async () => {
     },
   );
   logger.info({ orgs: [...config.orgs.entries()].map(([org, w]) => `${org}:${w.enabled ? w.definitionKey : 'off'}`) }, 'Welcome configuration');
+  const breaker = createBreaker();
+  const held = new Counter({ name: 'welcome_held_total', help: 'Welcomes held by the send-rate breaker (on welcome.held until released)', labelNames: ['org'], registers: [metrics.registry] });
+  new Gauge({
+    name: 'welcome_breaker_open',
+    help: '1 while an organization is above its Welcomes-per-minute ceiling (its Welcomes are being held)',
+    labelNames: ['org'],
+    registers: [metrics.registry],
+    collect() {
+      for (const [org, w] of config.orgs) if (w.maxPerMinute !== undefined) this.set({ org }, breaker.isOpen(org, w.maxPerMinute) ? 1 : 0);
+    },
+  });
+  const guardKafka = createKafka({ brokers: config.kafkaBrokers, clientId: 'welcome-emailer-topics' }, logger);
+  await ensureTopics(guardKafka, [
+    { topic: config.heldTopic, partitions: config.topicPartitions, configs: HELD_RETENTION },
+    { topic: config.skippedTopic, partitions: config.topicPartitions, configs: SKIPPED_RETENTION },
+  ]);
+  const guards = { breaker, skippedTopic: config.skippedTopic, heldTopic: config.heldTopic, onHeld: (org: string) => held.inc({ org }) };
   await startConsumer({
     stage: 'emailer',
     kafkaBrokers: config.kafkaBrokers,
@@ -48,7 +71,7 @@ runMain('emailer', async () => {
     registry,
     dependencies: async () => ({ auditTable: await sent.ping() }),
     createHandler: (sentSchemaId) =>
-      createWelcomeHandler({ registry, reader: augmentedMemberReader(), sfmc, sent, orgs: config.orgs, metrics, sentTopic: config.sentTopic, sentSchemaId }),
+      createWelcomeHandler({ registry, reader: augmentedMemberReader(), sfmc, sent, orgs: config.orgs, metrics, sentTopic: config.sentTopic, sentSchemaId, guards }),
     closeClients: async () => void (await Promise.all([sfmc.close(), sent.close()])),
   });
 });

@@ -1,7 +1,11 @@
 /**
  * Per-organization Welcome settings from a JSON file (WELCOME_ORGS_FILE):
- *   { "UA": { "definitionKey": "welcome-ua", "enabled": true }, ... }
- * Validated once at start; an invalid file stops the process with the reason.
+ *   { "UA": { "definitionKey": "welcome-ua", "enabled": true, "maxAgeSeconds": 86400, "maxPerMinute": 600 }, ... }
+ * maxAgeSeconds (age guard): a row whose created_at is older than this at its commit time is
+ * not a signup (restore, back-dated import) and gets no Welcome. maxPerMinute (breaker):
+ * Welcomes attempted above this rate are held on welcome.held until an operator releases them.
+ * Both optional (absent: no guard). Validated once at start; an invalid file stops the
+ * process with the reason.
  */
 import { ConfigError } from '../shared/errors';
 import { ORG_ID } from '../shared/member';
@@ -9,6 +13,16 @@ import { ORG_ID } from '../shared/member';
 export interface OrgWelcome {
   definitionKey: string;
   enabled: boolean;
+  maxAgeSeconds?: number;
+  maxPerMinute?: number;
+}
+
+function optionalPositiveInt(source: string, field: string, value: unknown, max: number): number | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > max) {
+    throw new ConfigError(`${source}: ${field} must be a whole number from 1 to ${max}`);
+  }
+  return value;
 }
 
 export type OrgConfig = ReadonlyMap<string, OrgWelcome>;
@@ -32,7 +46,18 @@ export function parseOrgConfig(text: string, source: string): OrgConfig {
       throw new ConfigError(`${source}: ${orgId}.definitionKey must be a non-empty string of at most 100 characters`);
     }
     if (typeof v.enabled !== 'boolean') throw new ConfigError(`${source}: ${orgId}.enabled must be true or false`);
-    orgs.set(orgId, { definitionKey: v.definitionKey, enabled: v.enabled });
+    const known = new Set(['definitionKey', 'enabled', 'maxAgeSeconds', 'maxPerMinute']);
+    const unknown = Object.keys(v).filter((k) => !known.has(k));
+    // A misspelt guard (maxPerMinutes) would silently be no guard at all.
+    if (unknown.length > 0) throw new ConfigError(`${source}: ${orgId} has unknown setting(s) ${unknown.join(', ')} (known: ${[...known].join(', ')})`);
+    const maxAgeSeconds = optionalPositiveInt(source, `${orgId}.maxAgeSeconds`, v.maxAgeSeconds, 10 * 365 * 86_400);
+    const maxPerMinute = optionalPositiveInt(source, `${orgId}.maxPerMinute`, v.maxPerMinute, 1_000_000);
+    orgs.set(orgId, {
+      definitionKey: v.definitionKey,
+      enabled: v.enabled,
+      ...(maxAgeSeconds !== undefined ? { maxAgeSeconds } : {}),
+      ...(maxPerMinute !== undefined ? { maxPerMinute } : {}),
+    });
   }
   if (orgs.size === 0) throw new ConfigError(`${source}: no organizations configured`);
   return orgs;

@@ -9,13 +9,14 @@ import type { OrgConfig } from './org-config';
 
 export type WelcomePlan =
   | { kind: 'send'; definitionKey: string; recipient: SfmcRecipient }
-  | { kind: 'skip'; reason: 'org-disabled' }
+  | { kind: 'skip'; reason: 'org-disabled' | 'too-old' }
   | { kind: 'invalid'; code: string; message: string };
 
 export function planWelcome(member: AugmentedMember, orgs: OrgConfig, messageKey: (orgId: string, orgMemberId: string) => string): WelcomePlan {
   const org = orgs.get(member.org_id);
   if (!org) return { kind: 'invalid', code: 'UNKNOWN_ORG', message: `organization "${member.org_id}" is not in the Welcome configuration` };
   if (!org.enabled) return { kind: 'skip', reason: 'org-disabled' };
+  if (isTooOld(member, org.maxAgeSeconds)) return { kind: 'skip', reason: 'too-old' };
   if (!isPlausibleEmail(member.email)) return { kind: 'invalid', code: 'INVALID_EMAIL', message: 'email is not a plausible address' };
   if (member.subscriber_key === '' || member.subscriber_key.length > 254) {
     return { kind: 'invalid', code: 'INVALID_SUBSCRIBER_KEY', message: 'subscriber key is empty or longer than 254 characters' };
@@ -36,6 +37,17 @@ export function planWelcome(member: AugmentedMember, orgs: OrgConfig, messageKey
       },
     },
   };
+}
+
+/**
+ * Age guard: created_at against the commit time. A row created long before it was committed
+ * to the binlog is a restore or a back-dated import, not a signup. A row without created_at
+ * (the column is NOT NULL, so only a changed schema does this) cannot be judged and passes;
+ * the send-rate breaker still stands behind it.
+ */
+export function isTooOld(member: Pick<AugmentedMember, 'member_created_at' | 'source_committed_at'>, maxAgeSeconds: number | undefined): boolean {
+  if (maxAgeSeconds === undefined || member.member_created_at === null) return false;
+  return member.source_committed_at - member.member_created_at > maxAgeSeconds * 1000;
 }
 
 /** The WelcomeSent record (schemas/welcome-sent.avsc); its fields are the audit table's columns. */

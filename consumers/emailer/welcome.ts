@@ -14,6 +14,8 @@ import { welcomeMessageKey } from '../shared/sfmc-client';
 import type { BatchHandler, InputRecord, Outcome } from '../shared/stage';
 import type avro from 'avsc';
 import type { AugmentedMember } from './augmented-member';
+import type { Breaker } from './breaker';
+import { heldRecord, isReleased, skippedRecord, TRACED_SKIPS } from './guards';
 import type { OrgConfig } from './org-config';
 import type { SentRecord } from './sent-record';
 import { sentKey } from './sent-record';
@@ -28,21 +30,23 @@ export interface WelcomeDeps {
   metrics: Metrics;
   sentTopic: string;
   sentSchemaId: number;
+  /** Guards (make seed-preexisting, age, send rate): where their traces go, and the breaker's state. */
+  guards: { breaker: Breaker; skippedTopic: string; heldTopic: string; onHeld: (orgId: string) => void };
   now?: () => number;
 }
 
-type Slot = { outcome?: Outcome; member?: AugmentedMember; definitionKey?: string; recipient?: SfmcRecipient };
+type Slot = { input: InputRecord; outcome?: Outcome; member?: AugmentedMember; definitionKey?: string; recipient?: SfmcRecipient };
 
 export function createWelcomeHandler(deps: WelcomeDeps): BatchHandler {
   const now = deps.now ?? Date.now;
   const view = (): avro.Type => deps.reader;
 
   async function decode(record: InputRecord): Promise<Slot> {
-    if (record.value === null) return { outcome: { kind: 'skip', reason: 'tombstone' } };
+    if (record.value === null) return { input: record, outcome: { kind: 'skip', reason: 'tombstone' } };
     try {
-      return { member: await deps.registry.decode<AugmentedMember>(record.value, view) };
+      return { input: record, member: await deps.registry.decode<AugmentedMember>(record.value, view) };
     } catch (err) {
-      if (err instanceof DecodeError) return { outcome: { kind: 'dead-letter', error: err } };
+      if (err instanceof DecodeError) return { input: record, outcome: { kind: 'dead-letter', error: err } };
       throw err;
     }
   }
@@ -50,7 +54,15 @@ export function createWelcomeHandler(deps: WelcomeDeps): BatchHandler {
   return async (records, budget) => {
     const slots = await Promise.all(records.map(decode));
     const decoded = slots.flatMap((s) => (s.member ? [s.member] : []));
-    const done = await deps.sent.alreadySent(decoded.map((m) => ({ orgId: m.org_id, orgMemberId: m.org_member_id })));
+    const refs = decoded.map((m) => ({ orgId: m.org_id, orgMemberId: m.org_member_id }));
+    const [done, preExisting] = await Promise.all([deps.sent.alreadySent(refs), deps.sent.preExisting(refs)]);
+    const { breaker, skippedTopic, heldTopic } = deps.guards;
+    const skip = (slot: Slot, m: AugmentedMember, reason: string, trace: string): Outcome => ({
+      kind: 'skip',
+      reason,
+      trace,
+      ...(TRACED_SKIPS.has(reason) ? { records: [skippedRecord(skippedTopic, slot.input, m.org_id, memberKey(m.org_id, m.org_member_id), trace, reason, now())] } : {}),
+    });
 
     const byTemplate = new Map<string, Slot[]>();
     for (const slot of slots) {
@@ -61,10 +73,19 @@ export function createWelcomeHandler(deps: WelcomeDeps): BatchHandler {
         slot.outcome = { kind: 'skip', reason: 'already-sent', trace };
         continue;
       }
+      if (preExisting.has(sentKey(m.org_id, m.org_member_id))) {
+        slot.outcome = skip(slot, m, 'pre-existing', trace);
+        continue;
+      }
       const plan = planWelcome(m, deps.orgs, welcomeMessageKey);
-      if (plan.kind === 'skip') slot.outcome = { kind: 'skip', reason: plan.reason, trace };
+      if (plan.kind === 'skip') slot.outcome = skip(slot, m, plan.reason, trace);
       else if (plan.kind === 'invalid') slot.outcome = { kind: 'dead-letter', error: new RecordError(plan.code, plan.message), trace };
-      else {
+      else if (!isReleased(slot.input) && !breaker.admit(m.org_id, deps.orgs.get(m.org_id)?.maxPerMinute)) {
+        // Above the organization's ceiling: held, byte for byte, until an operator releases it.
+        deps.guards.onHeld(m.org_id);
+        const reason = `more than ${deps.orgs.get(m.org_id)?.maxPerMinute ?? '?'} Welcomes/min for ${m.org_id}`;
+        slot.outcome = { kind: 'skip', reason: 'held', trace, records: [heldRecord(heldTopic, slot.input, m.org_id, reason, now())] };
+      } else {
         slot.definitionKey = plan.definitionKey;
         slot.recipient = plan.recipient;
         byTemplate.set(plan.definitionKey, [...(byTemplate.get(plan.definitionKey) ?? []), slot]);

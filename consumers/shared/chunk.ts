@@ -149,6 +149,7 @@ export function createChunkProcessor(d: ChunkDeps): ChunkProcessor {
       } else if (o.kind === 'skip') {
         counts.skipped++;
         d.metrics.skipped.inc({ reason: o.reason });
+        if (o.records) out.push(...o.records);
       } else if (o.kind === 'dead-letter') {
         counts.deadLettered++;
         out.push(deadLetter(input, o.error, o.attempts ?? attempts, o.trace));

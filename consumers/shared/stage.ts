@@ -34,7 +34,8 @@ export interface InputRecord {
 export type Outcome =
   /** keepOnRetry: the output records an effect that already happened (an accepted send); write it even when an earlier record of the chunk must be retried. */
   | { kind: 'produce'; records: OutgoingRecord[]; trace: string; keepOnRetry?: boolean }
-  | { kind: 'skip'; reason: string; trace?: string }
+  /** records: an optional trace of the skip (e.g. on welcome.skipped / welcome.held), written with the batch's outputs. */
+  | { kind: 'skip'; reason: string; trace?: string; records?: OutgoingRecord[] }
   /** attempts: how many times the record was tried (the stage sets it when it gives up on retries). */
   | { kind: 'dead-letter'; error: PipelineError; trace?: string; attempts?: number }
   /** Not done now (the error says why); the stage decides: retry later, isolate, or dead-letter. */

@@ -30,6 +30,17 @@ CREATE TABLE IF NOT EXISTS loyalty.new_members_sent_to_salesforce (
   PRIMARY KEY (org_id, org_member_id)
 );
 
+-- Members that existed when the pipeline was switched on (`make seed-preexisting`): never
+-- welcomed, even if their row is deleted and inserted again (REPLACE INTO, restore). The
+-- emailer only reads it; the seed (an operator's command) writes it.
+CREATE TABLE IF NOT EXISTS loyalty.welcome_preexisting_members (
+  org_id         VARCHAR(16)  NOT NULL,
+  org_member_id  VARCHAR(64)  NOT NULL,
+  member_id      BIGINT       NULL,
+  recorded_at    TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3),
+  PRIMARY KEY (org_id, org_member_id)
+);
+
 -- A table the CDC user must NOT be able to read (least privilege is tested).
 CREATE TABLE IF NOT EXISTS loyalty.member_payment_methods (
   member_id  BIGINT UNSIGNED NOT NULL PRIMARY KEY,

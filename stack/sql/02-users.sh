@@ -21,5 +21,6 @@ GRANT SELECT, INSERT, UPDATE ON loyalty.new_members_sent_to_salesforce TO '${SIN
 CREATE USER IF NOT EXISTS '${EMAILER_DB_USER}'@'%' IDENTIFIED BY $(sql_str "$EMAILER_DB_PASSWORD");
 ALTER USER '${EMAILER_DB_USER}'@'%' IDENTIFIED BY $(sql_str "$EMAILER_DB_PASSWORD");
 GRANT SELECT ON loyalty.new_members_sent_to_salesforce TO '${EMAILER_DB_USER}'@'%';
+GRANT SELECT ON loyalty.welcome_preexisting_members TO '${EMAILER_DB_USER}'@'%';
 FLUSH PRIVILEGES;
 SQL

@@ -3,6 +3,7 @@
  * their WelcomeSent when another group of the same chunk fails, and the budget reaches SFMC.
  */
 import type { AugmentedMember } from '../../../consumers/emailer/augmented-member';
+import { createBreaker } from '../../../consumers/emailer/breaker';
 import { parseOrgConfig } from '../../../consumers/emailer/org-config';
 import type { SentRecord } from '../../../consumers/emailer/sent-record';
 import { createWelcomeHandler } from '../../../consumers/emailer/welcome';
@@ -27,7 +28,8 @@ const registry: Registry = {
   decode: async <T>(bytes: Buffer) => JSON.parse(bytes.toString()) as T,
   ping: async () => true,
 };
-const nothingSent: SentRecord = { alreadySent: async () => new Set(), ping: async () => true, close: async () => undefined };
+const nothingSent: SentRecord = { alreadySent: async () => new Set(), preExisting: async () => new Set(), ping: async () => true, close: async () => undefined };
+const guards = { breaker: createBreaker(), skippedTopic: 'welcome.skipped', heldTopic: 'welcome.held', onHeld: () => undefined };
 
 function sfmc(failFor: string, budgets: (Budget | undefined)[]): SfmcClient {
   return {
@@ -45,7 +47,7 @@ function sfmc(failFor: string, budgets: (Budget | undefined)[]): SfmcClient {
 test('a failing template group marks only its members failed; accepted members keep their WelcomeSent (keepOnRetry)', async () => {
   const budgets: (Budget | undefined)[] = [];
   const handler = createWelcomeHandler({
-    registry, reader: avro.Type.forValue({}), sfmc: sfmc('welcome-aa', budgets), sent: nothingSent, orgs, metrics: createMetrics('emailer'), sentTopic: 'welcome.sent', sentSchemaId: 1,
+    registry, reader: avro.Type.forValue({}), sfmc: sfmc('welcome-aa', budgets), sent: nothingSent, orgs, metrics: createMetrics('emailer'), sentTopic: 'welcome.sent', sentSchemaId: 1, guards,
   });
   const records = [input(member('UA', 'u1'), 1), input(member('AA', 'a1'), 2), input(member('UA', 'u2'), 3)];
   const budget = { deadline: Date.now() + 4_000 };

@@ -1,0 +1,78 @@
+/**
+ * Welcomes the send-rate breaker held (welcome.held), for operators.
+ *   node dist/tools/held.js status        held and not yet released, per organization
+ *   node dist/tools/held.js release ORG   re-drive ORG's held Welcomes (make release-held ORG=UA)
+ *
+ * Release puts each held record — original key, value and headers — back on the augmented
+ * topic with `welcome.released: true`, which the breaker lets through; everything else in
+ * the emailer still applies (audit table, pre-existing, age guard, SFMC's messageKey dedup),
+ * so a record released twice still gets one Welcome. Each organization has its own release
+ * group (welcome-held-release-ORG) that commits as it goes: a release resumes where the last
+ * one stopped, and another organization's held records stay held.
+ */
+import type { IHeaders } from 'kafkajs';
+import { GUARD_HEADERS } from '../consumers/emailer/guards';
+import { ORG_ID } from '../consumers/shared/member';
+import { committed, header, kafka, readToEnd } from './topic-read';
+
+const env = process.env;
+const HELD = env.HELD_TOPIC ?? 'welcome.held';
+const AUGMENTED = env.AUGMENTED_TOPIC ?? 'welcome.members.augmented';
+const out = (line: string): void => void process.stdout.write(`${line}\n`);
+export const releaseGroup = (org: string): string => `welcome-held-release-${org}`;
+
+/** Held records per organization that no release has passed yet. */
+export async function heldPending(): Promise<Map<string, { count: number; members: Set<string> }>> {
+  const byOrg = new Map<string, { count: number; members: Set<string> }>();
+  const releasedUpTo = new Map<string, Map<number, bigint>>();
+  const records: { org: string; partition: number; offset: bigint; key: string }[] = [];
+  await readToEnd(HELD, (m, partition) => {
+    records.push({ org: header(m.headers, GUARD_HEADERS.org) ?? '?', partition, offset: BigInt(m.offset), key: m.key?.toString() ?? '' });
+  });
+  for (const org of new Set(records.map((r) => r.org))) releasedUpTo.set(org, await committed(releaseGroup(org), HELD));
+  for (const r of records) {
+    if (r.offset < (releasedUpTo.get(r.org)?.get(r.partition) ?? 0n)) continue;
+    const e = byOrg.get(r.org) ?? { count: 0, members: new Set<string>() };
+    e.count++;
+    e.members.add(r.key);
+    byOrg.set(r.org, e);
+  }
+  return byOrg;
+}
+
+async function status(): Promise<void> {
+  const pending = await heldPending();
+  if (pending.size === 0) return out(`nothing held on ${HELD}`);
+  out(`  ${'ORG'.padEnd(8)} ${'HELD'.padStart(8)}  release with`);
+  for (const [org, e] of [...pending].sort()) out(`  ${org.padEnd(8)} ${String(e.count).padStart(8)}  make release-held ORG=${org}`);
+}
+
+async function release(org: string | undefined): Promise<void> {
+  if (!org || !ORG_ID.test(org)) throw new Error('usage: held release ORG (e.g. make release-held ORG=UA)');
+  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+  await producer.connect();
+  let released = 0;
+  try {
+    const read = await readToEnd(HELD, async (m) => {
+      if (header(m.headers, GUARD_HEADERS.org) !== org) return;
+      const headers = Object.fromEntries(Object.entries(m.headers ?? {}).filter(([, v]) => v !== null && v !== undefined)) as IHeaders;
+      // Acknowledged before the release group commits past it: a crash re-releases (harmless), never drops.
+      await producer.send({ topic: AUGMENTED, acks: -1, messages: [{ key: m.key, value: m.value, headers: { ...headers, [GUARD_HEADERS.released]: 'true', 'welcome.released.at': new Date().toISOString() } }] });
+      released++;
+      if (released % 1000 === 0) out(`  ... ${released} released`);
+    }, { groupId: releaseGroup(org), progress: (d, t) => out(`  ... ${d}/${t} held records read`) });
+    out(`released ${released} held Welcome(s) of ${org} to ${AUGMENTED} (${read} held record(s) read${read ? '' : ': nothing new since the last release'})`);
+  } finally {
+    await producer.disconnect();
+  }
+}
+
+if (require.main === module) {
+  const [command, arg] = process.argv.slice(2);
+  (command === 'release' ? release(arg) : command === 'status' || command === undefined ? status() : Promise.reject(new Error('usage: held status | held release ORG')))
+    .then(() => process.exit(0))
+    .catch((err: unknown) => {
+      process.stderr.write(`held: ${err instanceof Error ? err.message : String(err)}\n`);
+      process.exit(1);
+    });
+}
