@@ -9,6 +9,8 @@ import { ORG_ID } from '../shared/member';
 export interface OrgWelcome {
   definitionKey: string;
   enabled: boolean;
+  /** The organization's SFMC business unit (MID); absent: SFMC_ACCOUNT_ID, or the package's default BU. */
+  accountId?: number;
 }
 
 export type OrgConfig = ReadonlyMap<string, OrgWelcome>;
@@ -32,7 +34,12 @@ export function parseOrgConfig(text: string, source: string): OrgConfig {
       throw new ConfigError(`${source}: ${orgId}.definitionKey must be a non-empty string of at most 100 characters`);
     }
     if (typeof v.enabled !== 'boolean') throw new ConfigError(`${source}: ${orgId}.enabled must be true or false`);
-    orgs.set(orgId, { definitionKey: v.definitionKey, enabled: v.enabled });
+    const account: unknown = v.accountId;
+    const accountId = typeof account === 'string' && /^\d+$/.test(account) ? Number(account) : account;
+    if (accountId !== undefined && (typeof accountId !== 'number' || !Number.isSafeInteger(accountId) || accountId <= 0)) {
+      throw new ConfigError(`${source}: ${orgId}.accountId must be the business unit's MID, a positive integer`);
+    }
+    orgs.set(orgId, { definitionKey: v.definitionKey, enabled: v.enabled, ...(accountId !== undefined ? { accountId } : {}) });
   }
   if (orgs.size === 0) throw new ConfigError(`${source}: no organizations configured`);
   return orgs;

@@ -10,7 +10,7 @@ import { memberKey, memberTrace } from '../shared/member';
 import type { Metrics } from '../shared/metrics';
 import type { Registry } from '../shared/registry';
 import type { SfmcClient, SfmcRecipient } from '../shared/sfmc-client';
-import { welcomeMessageKey } from '../shared/sfmc-client';
+import { SFMC_INVALID_DEFINITION_KEY, SFMC_MISSING_DEFINITION_KEY, welcomeMessageKey } from '../shared/sfmc-client';
 import type { BatchHandler, InputRecord, Outcome } from '../shared/stage';
 import type avro from 'avsc';
 import type { AugmentedMember } from './augmented-member';
@@ -31,7 +31,7 @@ export interface WelcomeDeps {
   now?: () => number;
 }
 
-type Slot = { outcome?: Outcome; member?: AugmentedMember; definitionKey?: string; recipient?: SfmcRecipient };
+type Slot = { outcome?: Outcome; member?: AugmentedMember; definitionKey?: string; accountId?: number; recipient?: SfmcRecipient };
 
 export function createWelcomeHandler(deps: WelcomeDeps): BatchHandler {
   const now = deps.now ?? Date.now;
@@ -44,6 +44,21 @@ export function createWelcomeHandler(deps: WelcomeDeps): BatchHandler {
     } catch (err) {
       if (err instanceof DecodeError) return { outcome: { kind: 'dead-letter', error: err } };
       throw err;
+    }
+  }
+
+  /**
+   * SFMC refusing the send definition itself (unknown or missing definitionKey) is our setup,
+   * not the members: like refused credentials, hold (the thrown error pauses the partition,
+   * nothing is dead-lettered or lost, the batch is retried with backoff and goes through once
+   * the definition exists) and raise welcome_sfmc_definition_refused for the alert.
+   */
+  function holdIfDefinitionRefused(definitionKey: string, group: Slot[], outcomes: { status: string; errorcode?: number; message?: string }[]): void {
+    const orgIds = [...new Set(group.map((s) => (s.member as AugmentedMember).org_id))];
+    const refused = outcomes.find((o) => o.status === 'rejected' && (o.errorcode === SFMC_INVALID_DEFINITION_KEY || o.errorcode === SFMC_MISSING_DEFINITION_KEY));
+    for (const org of orgIds) deps.metrics.definitionRefused.set({ org, definition_key: definitionKey }, refused ? 1 : 0);
+    if (refused) {
+      throw new PipelineError('SFMC_DEFINITION_REFUSED', `SFMC refused send definition "${definitionKey}" of ${orgIds.join(', ')} (errorcode ${refused.errorcode}): holding these Welcomes until it is fixed. ${refused.message ?? ''}`.trim(), { transient: true });
     }
   }
 
@@ -66,15 +81,20 @@ export function createWelcomeHandler(deps: WelcomeDeps): BatchHandler {
       else if (plan.kind === 'invalid') slot.outcome = { kind: 'dead-letter', error: new RecordError(plan.code, plan.message), trace };
       else {
         slot.definitionKey = plan.definitionKey;
+        slot.accountId = plan.accountId;
         slot.recipient = plan.recipient;
-        byTemplate.set(plan.definitionKey, [...(byTemplate.get(plan.definitionKey) ?? []), slot]);
+        // One request per (business unit, definition): a definition lives in one BU.
+        const group = `${plan.accountId ?? ''}\0${plan.definitionKey}`;
+        byTemplate.set(group, [...(byTemplate.get(group) ?? []), slot]);
       }
     }
 
     // A thrown error here (SFMC down after retries, or our credentials refused) pauses the
     // partition; messageKeys make the eventual resend of this chunk harmless.
-    for (const [definitionKey, group] of byTemplate) {
-      const outcomes = await deps.sfmc.sendBatch(definitionKey, group.map((s) => s.recipient as SfmcRecipient));
+    for (const group of byTemplate.values()) {
+      const { definitionKey = '', accountId } = group[0] as Slot;
+      const outcomes = await deps.sfmc.sendBatch(definitionKey, group.map((s) => s.recipient as SfmcRecipient), accountId);
+      holdIfDefinitionRefused(definitionKey, group, outcomes);
       const sentAt = now();
       for (const [i, slot] of group.entries()) {
         const m = slot.member as AugmentedMember;
