@@ -135,3 +135,20 @@ describe('SFMC client: one token per business unit', () => {
     expect(await c.getStatus(member(2).messageKey, 5200)).toBeUndefined(); // another BU does not see it
   });
 });
+
+describe('SFMC stand-in: delivery status', () => {
+  test('EmailQueued first, then EmailSent — or EmailNotSent with a reason for unsubscribed and held addresses; forgotten after 3 days', async () => {
+    let clock = Date.parse('2026-05-01T12:00:00Z');
+    const s = await standin({ now: () => clock, queuedMs: 1_000 });
+    const c = client(s.url);
+    const [plain, unsub, held] = [member(1), { ...member(2), to: 'x@unsubscribed.example' }, { ...member(3), to: 'Y@Held.Example' }];
+    await c.sendBatch('welcome-ua', [plain, unsub, held]);
+    expect((await c.getStatus(plain.messageKey))?.eventCategoryType).toBe('TransactionalSendEvents.EmailQueued');
+    clock += 1_000;
+    expect(await c.getStatus(plain.messageKey)).toMatchObject({ eventCategoryType: 'TransactionalSendEvents.EmailSent' });
+    expect(await c.getStatus(unsub.messageKey)).toMatchObject({ eventCategoryType: 'TransactionalSendEvents.EmailNotSent', statusCode: 1, statusMessage: 'Unsubscribed' });
+    expect(await c.getStatus(held.messageKey)).toMatchObject({ eventCategoryType: 'TransactionalSendEvents.EmailNotSent', statusCode: 2, statusMessage: 'Held' });
+    clock += 3 * 24 * 3600_000;
+    expect(await c.getStatus(plain.messageKey)).toBeUndefined();
+  });
+});
