@@ -22,7 +22,7 @@ import type { SfmcClient, SfmcMessageStatus } from '../shared/sfmc-client';
 import { sleep } from '../shared/retry';
 import type { BatchHandler, InputRecord, Outcome } from '../shared/stage';
 import type { StatusTable } from './status-table';
-import { toStatusRecord, type DeliveryStatusRecord, type Recheck, type SentWelcome } from './transform';
+import { STATUS_WINDOW_MS, toStatusRecord, type DeliveryStatusRecord, type Recheck, type SentWelcome } from './transform';
 
 export interface CheckerDeps {
   registry: Registry;
@@ -68,7 +68,8 @@ export function createStatusChecker(deps: CheckerDeps, delivery: DeliveryMetrics
   const now = deps.now ?? Date.now;
 
   async function check(sent: SentWelcome, checks: number): Promise<DeliveryStatusRecord> {
-    const answer: SfmcMessageStatus | undefined = await deps.sfmc.getStatus(sent.message_key, deps.accountOf(sent.org_id));
+    // Past SFMC's 3-day window there is nothing to ask (first start over old history, a late replay).
+    const answer: SfmcMessageStatus | undefined = now() - sent.sent_at >= STATUS_WINDOW_MS ? undefined : await deps.sfmc.getStatus(sent.message_key, deps.accountOf(sent.org_id));
     const record = toStatusRecord(sent, answer, checks, now(), deps.recheck);
     delivery.statuses.inc({ status: record.status });
     return record;
