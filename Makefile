@@ -65,6 +65,7 @@ status: ## services, connectors, topics and the pipeline (counts, lag, DLQ, late
 	@echo; echo "DEAD LETTERS"; $(WITH_ENV) node dist/tools/dlq.js status || true
 	@echo; $(WITH_ENV) node dist/tools/pipeline-status.js || true
 	@echo; $(WITH_ENV) node dist/tools/alerts-status.js || true
+	@echo; $(WITH_ENV) node dist/tools/delivery-status.js || true
 
 pipeline: ## the pipeline view of `make status`, refreshed every 5 s (Ctrl-C to leave)
 	@$(WITH_ENV) node dist/tools/pipeline-status.js --watch 5

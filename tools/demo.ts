@@ -63,6 +63,8 @@ async function main(): Promise<void> {
     { org: 'UA', memberId: `UA${run}2`, email: `bo.${run}@example.com`, first: 'Bo' },
     { org: 'AA', memberId: `AA${run}1`, email: `cy.${run}@example.com`, first: 'Cy' },
     { org: 'AA', memberId: `AA${run}2`, email: `di.${run}@example.com`, first: 'Di' },
+    // SFMC accepts her Welcome but does not send it: the address is on the stand-in's unsubscribed list.
+    { org: 'AA', memberId: `AA${run}3`, email: `eve.${run}@unsubscribed.example`, first: 'Eve' },
   ];
   const none: Signup[] = [
     { org: 'UA', memberId: `UA${run}old`, email: `old.${run}@example.com`, first: 'Old', why: 'existed before CDC (written with the binlog off)' },
@@ -125,8 +127,30 @@ async function main(): Promise<void> {
     process.stdout.write(`  ${pad(`${s.org}/${s.memberId}`, 18)} ${got ? 'GOT A WELCOME (wrong!)' : 'none'}  — ${s.why}\n`);
   }
   process.stdout.write(`  ${pad(`${fresh[0]?.org}/${fresh[0]?.memberId}`, 18)} one Welcome only — its email UPDATE is not a signup\n`);
+  missing += await showDeliveryStatus(db, fresh);
   await db.end();
   if (missing > 0 || wrong > 0) process.exit(1);
+}
+
+/** What SFMC did with each Welcome (delivery-status stage → welcome_audit view); 1 if Eve's EmailNotSent never shows. */
+async function showDeliveryStatus(db: Connection, members: Signup[]): Promise<number> {
+  const deadline = Date.now() + 30_000;
+  let rows: { org_member_id: string; delivery_status: string | null; delivery_status_code: number | null; delivery_status_message: string | null }[] = [];
+  for (;;) {
+    const [result] = await db.query('SELECT org_member_id, delivery_status, delivery_status_code, delivery_status_message FROM welcome_audit WHERE org_member_id IN (?)', [members.map((m) => m.memberId)]);
+    rows = result as typeof rows;
+    const final = rows.filter((r) => r.delivery_status === 'EmailSent' || r.delivery_status === 'EmailNotSent');
+    if (final.length === members.length || Date.now() > deadline) break;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  process.stdout.write('\ndelivery status (SFMC\'s status call, as marketing reads it in loyalty.welcome_audit):\n');
+  for (const m of members) {
+    const r = rows.find((x) => x.org_member_id === m.memberId);
+    const reason = r?.delivery_status_code != null ? ` (${r.delivery_status_code} ${r.delivery_status_message ?? ''})` : '';
+    process.stdout.write(`  ${pad(`${m.org}/${m.memberId}`, 18)} ${r?.delivery_status ?? 'not checked yet'}${reason}\n`);
+  }
+  const eve = rows.find((x) => x.org_member_id === members[members.length - 1]?.memberId);
+  return eve?.delivery_status === 'EmailNotSent' ? 0 : 1;
 }
 
 main().catch((err: unknown) => {

@@ -13,6 +13,8 @@ import { ORG_ID } from '../shared/member';
 export interface OrgWelcome {
   definitionKey: string;
   enabled: boolean;
+  /** The organization's SFMC business unit (MID); absent: SFMC_ACCOUNT_ID, or the package's default BU. */
+  accountId?: number;
   maxAgeSeconds?: number;
   maxPerMinute?: number;
 }
@@ -46,15 +48,21 @@ export function parseOrgConfig(text: string, source: string): OrgConfig {
       throw new ConfigError(`${source}: ${orgId}.definitionKey must be a non-empty string of at most 100 characters`);
     }
     if (typeof v.enabled !== 'boolean') throw new ConfigError(`${source}: ${orgId}.enabled must be true or false`);
-    const known = new Set(['definitionKey', 'enabled', 'maxAgeSeconds', 'maxPerMinute']);
+    const known = new Set(['definitionKey', 'enabled', 'accountId', 'maxAgeSeconds', 'maxPerMinute']);
     const unknown = Object.keys(v).filter((k) => !known.has(k));
     // A misspelt guard (maxPerMinutes) would silently be no guard at all.
     if (unknown.length > 0) throw new ConfigError(`${source}: ${orgId} has unknown setting(s) ${unknown.join(', ')} (known: ${[...known].join(', ')})`);
+    const account: unknown = v.accountId;
+    const accountId = typeof account === 'string' && /^\d+$/.test(account) ? Number(account) : account;
+    if (accountId !== undefined && (typeof accountId !== 'number' || !Number.isSafeInteger(accountId) || accountId <= 0)) {
+      throw new ConfigError(`${source}: ${orgId}.accountId must be the business unit's MID, a positive integer`);
+    }
     const maxAgeSeconds = optionalPositiveInt(source, `${orgId}.maxAgeSeconds`, v.maxAgeSeconds, 10 * 365 * 86_400);
     const maxPerMinute = optionalPositiveInt(source, `${orgId}.maxPerMinute`, v.maxPerMinute, 1_000_000);
     orgs.set(orgId, {
       definitionKey: v.definitionKey,
       enabled: v.enabled,
+      ...(accountId !== undefined ? { accountId } : {}),
       ...(maxAgeSeconds !== undefined ? { maxAgeSeconds } : {}),
       ...(maxPerMinute !== undefined ? { maxPerMinute } : {}),
     });

@@ -8,7 +8,7 @@ import type { AugmentedMember } from './augmented-member';
 import type { OrgConfig } from './org-config';
 
 export type WelcomePlan =
-  | { kind: 'send'; definitionKey: string; recipient: SfmcRecipient }
+  | { kind: 'send'; definitionKey: string; accountId?: number; recipient: SfmcRecipient }
   | { kind: 'skip'; reason: 'org-disabled' | 'too-old' }
   | { kind: 'invalid'; code: string; message: string };
 
@@ -24,6 +24,7 @@ export function planWelcome(member: AugmentedMember, orgs: OrgConfig, messageKey
   return {
     kind: 'send',
     definitionKey: org.definitionKey,
+    ...(org.accountId !== undefined ? { accountId: org.accountId } : {}),
     recipient: {
       contactKey: member.subscriber_key,
       to: member.email,

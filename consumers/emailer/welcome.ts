@@ -10,7 +10,7 @@ import { memberKey, memberTrace } from '../shared/member';
 import type { Metrics } from '../shared/metrics';
 import type { Registry } from '../shared/registry';
 import type { SendOutcome, SfmcClient, SfmcRecipient } from '../shared/sfmc-client';
-import { welcomeMessageKey } from '../shared/sfmc-client';
+import { SFMC_INVALID_DEFINITION_KEY, SFMC_MISSING_DEFINITION_KEY, welcomeMessageKey } from '../shared/sfmc-client';
 import type { BatchHandler, InputRecord, Outcome } from '../shared/stage';
 import type avro from 'avsc';
 import type { AugmentedMember } from './augmented-member';
@@ -35,7 +35,7 @@ export interface WelcomeDeps {
   now?: () => number;
 }
 
-type Slot = { input: InputRecord; outcome?: Outcome; member?: AugmentedMember; definitionKey?: string; recipient?: SfmcRecipient };
+type Slot = { input: InputRecord; outcome?: Outcome; member?: AugmentedMember; definitionKey?: string; accountId?: number; recipient?: SfmcRecipient };
 
 export function createWelcomeHandler(deps: WelcomeDeps): BatchHandler {
   const now = deps.now ?? Date.now;
@@ -48,6 +48,21 @@ export function createWelcomeHandler(deps: WelcomeDeps): BatchHandler {
     } catch (err) {
       if (err instanceof DecodeError) return { input: record, outcome: { kind: 'dead-letter', error: err } };
       throw err;
+    }
+  }
+
+  /**
+   * SFMC refusing the send definition itself (unknown or missing definitionKey) is our setup,
+   * not the members: like refused credentials, hold (the thrown error pauses the partition,
+   * nothing is dead-lettered or lost, the batch is retried with backoff and goes through once
+   * the definition exists) and raise welcome_sfmc_definition_refused for the alert.
+   */
+  function holdIfDefinitionRefused(definitionKey: string, group: Slot[], outcomes: { status: string; errorcode?: number; message?: string }[]): void {
+    const orgIds = [...new Set(group.map((s) => (s.member as AugmentedMember).org_id))];
+    const refused = outcomes.find((o) => o.status === 'rejected' && (o.errorcode === SFMC_INVALID_DEFINITION_KEY || o.errorcode === SFMC_MISSING_DEFINITION_KEY));
+    for (const org of orgIds) deps.metrics.definitionRefused.set({ org, definition_key: definitionKey }, refused ? 1 : 0);
+    if (refused) {
+      throw new PipelineError('SFMC_DEFINITION_REFUSED', `SFMC refused send definition "${definitionKey}" of ${orgIds.join(', ')} (errorcode ${refused.errorcode}): holding these Welcomes until it is fixed. ${refused.message ?? ''}`.trim(), { transient: true });
     }
   }
 
@@ -87,19 +102,25 @@ export function createWelcomeHandler(deps: WelcomeDeps): BatchHandler {
         slot.outcome = { kind: 'skip', reason: 'held', trace, records: [heldRecord(heldTopic, slot.input, m.org_id, reason, now())] };
       } else {
         slot.definitionKey = plan.definitionKey;
+        slot.accountId = plan.accountId;
         slot.recipient = plan.recipient;
-        byTemplate.set(plan.definitionKey, [...(byTemplate.get(plan.definitionKey) ?? []), slot]);
+        // One request per (business unit, definition): a definition lives in one BU.
+        const group = `${plan.accountId ?? ''}\0${plan.definitionKey}`;
+        byTemplate.set(group, [...(byTemplate.get(group) ?? []), slot]);
       }
     }
 
-    // One request per template. A group that fails (SFMC down after retries, throttled past the
-    // budget, our credentials refused) marks only its own members failed: members SFMC already
-    // accepted in an earlier group keep their WelcomeSent (keepOnRetry), and the stage retries
-    // the rest; messageKeys make any resend harmless.
-    for (const [definitionKey, group] of byTemplate) {
+    // One request per (business unit, template). A group that fails (SFMC down after retries,
+    // throttled past the budget, our credentials or the send definition refused) marks only its
+    // own members failed: members SFMC already accepted in an earlier group keep their
+    // WelcomeSent (keepOnRetry), and the stage retries the rest; messageKeys make any resend
+    // harmless. A refused definition is a setup error: the stage holds, never dead-letters.
+    for (const group of byTemplate.values()) {
+      const { definitionKey = '', accountId } = group[0] as Slot;
       let outcomes: SendOutcome[];
       try {
-        outcomes = await deps.sfmc.sendBatch(definitionKey, group.map((s) => s.recipient as SfmcRecipient), budget);
+        outcomes = await deps.sfmc.sendBatch(definitionKey, group.map((s) => s.recipient as SfmcRecipient), accountId, budget);
+        holdIfDefinitionRefused(definitionKey, group, outcomes);
       } catch (error) {
         for (const slot of group) {
           const m = slot.member as AugmentedMember;

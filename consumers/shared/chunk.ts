@@ -55,7 +55,7 @@ export const DEFAULT_CHUNK_POLICY: ChunkPolicy = {
 
 /** Errors that are about our configuration, not the records: never a reason to dead-letter. */
 export const SETUP_ERROR_CODES: ReadonlySet<string> = new Set([
-  'CONFIG', 'SFMC_AUTH_REJECTED', 'SFMC_UNAUTHORIZED', 'SFMC_BAD_TOKEN_RESPONSE', 'SFMC_BAD_INSTANCE_URL', 'DW_UNAUTHORIZED',
+  'CONFIG', 'SFMC_DEFINITION_REFUSED', 'SFMC_AUTH_REJECTED', 'SFMC_UNAUTHORIZED', 'SFMC_BAD_TOKEN_RESPONSE', 'SFMC_BAD_INSTANCE_URL', 'DW_UNAUTHORIZED',
 ]);
 
 export type Failure =

@@ -50,6 +50,7 @@ export function createMetrics(stage: string) {
       registers: [registry],
     }),
     batchSeconds: new Histogram({ name: 'welcome_batch_seconds', help: 'Time to process one fetched batch', buckets: LATENCY_BUCKETS, registers: [registry] }),
+    definitionRefused: new Gauge({ name: 'welcome_sfmc_definition_refused', help: '1 while SFMC refuses an organization\'s send definition (109107/109111): its Welcomes are held, alert', labelNames: ['org', 'definition_key'], registers: [registry] }),
     lag: new Gauge({ name: 'welcome_consumer_lag', help: 'Records behind the end of the input topic, per partition', labelNames: ['partition'], registers: [registry] }),
     // What /readyz says, per check, evaluated at each scrape: alerts see "alive but cannot work".
     ready: new Gauge({

@@ -21,7 +21,7 @@ export interface SfmcClientConfig {
   authBaseUrl: string;
   clientId: string;
   clientSecret: string;
-  /** Business-unit MID. */
+  /** Business-unit MID used when a call names none (an organization may name its own). */
   accountId?: string | number;
   /** Space separated. */
   scope?: string;
@@ -74,15 +74,37 @@ export interface SfmcMessageStatus {
   statusMessage?: string;
 }
 
+/**
+ * `accountId` = the business unit (MID) to act in; tokens are requested and cached per
+ * business unit (the token body's account_id). Omitted: the client's default.
+ */
 export interface SfmcClient {
-  /** With a budget, every attempt, wait and Retry-After of the call fits inside it (or the call throws). */
-  sendBatch(definitionKey: string, recipients: readonly SfmcRecipient[], budget?: Budget): Promise<SendOutcome[]>;
-  sendOne(definitionKey: string, recipient: SfmcRecipient): Promise<SendOutcome>;
-  getStatus(messageKey: string): Promise<SfmcMessageStatus | undefined>;
+  /**
+   * With a budget, every attempt, wait and Retry-After of the call fits inside it (or the call
+   * throws). `accountId`: the business unit (MID) to act in; omitted, the client's default.
+   */
+  sendBatch(definitionKey: string, recipients: readonly SfmcRecipient[], accountId?: string | number, budget?: Budget): Promise<SendOutcome[]>;
+  sendOne(definitionKey: string, recipient: SfmcRecipient, accountId?: string | number, budget?: Budget): Promise<SendOutcome>;
+  getStatus(messageKey: string, accountId?: string | number): Promise<SfmcMessageStatus | undefined>;
   close(): Promise<void>;
 }
 
+/**
+ * An answer that does not tell, for one recipient, whether SFMC queued it: a whole-request
+ * 109110 for several recipients (SFMC names no key), or an item without any error code in a
+ * 202 that carries a top-level error. sendBatch resolves it by sending that recipient alone.
+ */
+export interface UnresolvedOutcome {
+  messageKey: string;
+  status: 'unresolved';
+  errorcode?: number;
+  message: string;
+}
+
 export const SFMC_DUPLICATE_MESSAGE_KEY = 109110;
+/** Whole-request codes that are about our setup (the organization's send definition), not the recipients. */
+export const SFMC_MISSING_DEFINITION_KEY = 109107;
+export const SFMC_INVALID_DEFINITION_KEY = 109111;
 const PARTIAL_FAILURE = 109001;
 const MAX_MESSAGE_KEY_LENGTH = 100;
 const MAX_BATCH = 2000;
@@ -146,6 +168,11 @@ function errorForStatus(target: SfmcTarget, res: JsonResponse, now: number): Htt
   return new HttpError(code, `SFMC ${target} answered ${describeAnswer(res)}`, { status: res.status, retryAfterMs, transient });
 }
 
+/** SFMC documents `errorcode`; some answers (and other clients) use `errorCode`: read both. */
+function errorCodeOf(item: Json | undefined): number | undefined {
+  return asNumber(item?.['errorcode']) ?? asNumber(item?.['errorCode']);
+}
+
 function outcomeFor(messageKey: string, errorcode: number | undefined, message: string | undefined, requestId: string | undefined): SendOutcome {
   if (errorcode === undefined || errorcode === 0) return { messageKey, status: 'queued', requestId };
   const status: SendStatus = errorcode === SFMC_DUPLICATE_MESSAGE_KEY ? 'duplicate' : 'rejected';
@@ -156,13 +183,17 @@ function outcomeFor(messageKey: string, errorcode: number | undefined, message: 
  * Reads a send answer (batch or single, 202-with-codes or 400 form) into one outcome per
  * messageKey. Every item's errorcode is read: a 202 may carry 109001 with failed items.
  */
-export function toSendOutcomes(target: SfmcTarget, res: JsonResponse, messageKeys: readonly string[], now: number): SendOutcome[] {
+export function toSendOutcomes(target: SfmcTarget, res: JsonResponse, messageKeys: readonly string[], now: number): (SendOutcome | UnresolvedOutcome)[] {
   const body = asRecord(res.json);
   const requestId = asString(body?.['requestId']);
   if (res.status === 400 || res.status === 422) {
     // Whole request refused (109107, 109111, 109110 on a single send...): same verdict for each recipient.
-    const code = asNumber(body?.['errorcode']);
+    const code = errorCodeOf(body);
     const message = describeAnswer(res);
+    // A whole-request duplicate names no key: trusted as "already sent" only when there is one recipient.
+    if (code === SFMC_DUPLICATE_MESSAGE_KEY && messageKeys.length > 1) {
+      return messageKeys.map((key) => ({ messageKey: key, status: 'unresolved', errorcode: code, message: `whole-request ${message}` }));
+    }
     return messageKeys.map((key) =>
       code ? outcomeFor(key, code, message, requestId) : { messageKey: key, status: 'rejected', message, requestId },
     );
@@ -172,7 +203,7 @@ export function toSendOutcomes(target: SfmcTarget, res: JsonResponse, messageKey
   // fixed — anything already queued comes back as 109110 (duplicate) on the retry.
   const unreadable = (why: string): HttpError => new HttpError('SFMC_BAD_RESPONSE', `SFMC ${target} answered HTTP ${res.status} ${why}`, { status: res.status, transient: true });
   if (!body) throw unreadable('with a body that is not a JSON object');
-  const top = asNumber(body['errorcode']) ?? 0;
+  const top = errorCodeOf(body) ?? 0;
   const items = Array.isArray(body['responses']) ? body['responses'] : [];
   const byKey = new Map<string, Json>();
   items.forEach((raw, i) => {
@@ -182,7 +213,16 @@ export function toSendOutcomes(target: SfmcTarget, res: JsonResponse, messageKey
   });
   return messageKeys.map((key) => {
     const item = byKey.get(key);
-    if (item) return outcomeFor(key, asNumber(item['errorcode']), asString(item['message']), requestId);
+    if (item) {
+      const code = errorCodeOf(item);
+      // "Items without errorcode were queued" is SFMC's rule for a clean 202 and for 109001
+      // (partial failure). Under any other top-level error an item without a code tells
+      // nothing, so it is not counted as queued.
+      if (code === undefined && top !== 0 && top !== PARTIAL_FAILURE) {
+        return { messageKey: key, status: 'unresolved', errorcode: top, message: `202 with top-level errorcode ${top} and no code for this recipient` };
+      }
+      return outcomeFor(key, code, asString(item['message']), requestId);
+    }
     if (top === 0) return outcomeFor(key, 0, undefined, requestId);
     if (top !== PARTIAL_FAILURE) return outcomeFor(key, top, asString(body['message']), requestId);
     throw unreadable(`109001 without an item for messageKey ${key}`);
@@ -203,8 +243,16 @@ export function createSfmcClient(config: SfmcClientConfig, deps: SfmcClientDeps)
   const tokenUrl = joinUrl(normaliseInstanceUrl(config.authBaseUrl), 'v2/token');
   const batchSize = Math.min(Math.max(1, config.batchSize ?? 500), MAX_BATCH);
   interface Token { value: string; restBaseUrl: string; renewAt: number }
-  let cached: Token | undefined;
-  let inflight: Promise<Token> | undefined;
+  /** One token per business unit ("" = none named): a token only acts in the MID it was issued for. */
+  interface TokenSlot { cached?: Token; inflight?: Promise<Token> }
+  const tokens = new Map<string, TokenSlot>();
+  const slotFor = (accountId: string | number | undefined): TokenSlot => {
+    const key = accountId === undefined ? '' : String(accountId);
+    let slot = tokens.get(key);
+    if (!slot) tokens.set(key, (slot = {}));
+    return slot;
+  };
+  const defaultAccount = config.accountId;
 
   async function call(target: SfmcTarget, method: HttpMethod, url: string, body?: unknown, token?: string, leftMs = Infinity): Promise<JsonResponse> {
     const started = now();
@@ -220,9 +268,9 @@ export function createSfmcClient(config: SfmcClientConfig, deps: SfmcClientDeps)
     }
   }
 
-  async function fetchToken(leftMs: number): Promise<Token> {
+  async function fetchToken(accountId: string | number | undefined, leftMs: number): Promise<Token> {
     const body: Json = { grant_type: 'client_credentials', client_id: config.clientId, client_secret: config.clientSecret };
-    if (config.accountId !== undefined) body['account_id'] = Number(config.accountId);
+    if (accountId !== undefined) body['account_id'] = Number(accountId);
     if (config.scope) body['scope'] = config.scope;
     const res = await call('token', 'POST', tokenUrl, body, undefined, leftMs);
     if (res.status === 401 || res.status === 400) {
@@ -238,28 +286,30 @@ export function createSfmcClient(config: SfmcClientConfig, deps: SfmcClientDeps)
     }
     // Renew 2 min early as SFMC asks; for short lifetimes (tests) halfway, so the cache still works.
     const renewAt = now() + expiresInS * 1000 - Math.min(RENEW_EARLY_MS, (expiresInS * 1000) / 2);
-    log.debug({ expiresInS }, 'SFMC token obtained');
+    log.debug({ expiresInS, accountId }, 'SFMC token obtained');
     return { value, restBaseUrl: normaliseInstanceUrl(rest), renewAt };
   }
 
-  /** Cached token; concurrent callers share one request (SFMC throttles token requests). */
-  function getToken(leftMs: number): Promise<Token> {
+  /** Cached token per business unit; concurrent callers share one request (SFMC throttles token requests). */
+  function getToken(slot: TokenSlot, accountId: string | number | undefined, leftMs: number): Promise<Token> {
+    const { cached } = slot;
     if (cached && now() < cached.renewAt) return Promise.resolve(cached);
-    inflight ??= fetchToken(leftMs)
-      .then((t) => (cached = t))
-      .finally(() => (inflight = undefined));
-    return inflight;
+    slot.inflight ??= fetchToken(accountId, leftMs)
+      .then((t) => (slot.cached = t))
+      .finally(() => (slot.inflight = undefined));
+    return slot.inflight;
   }
 
-  /** REST call with the bearer token; on a 401: drop the token, fetch once, retry once. */
-  async function authorized(target: SfmcTarget, method: HttpMethod, path: string, body?: unknown, leftMs = Infinity): Promise<JsonResponse> {
+  /** REST call with the bearer token of that business unit; on a 401: drop the token, fetch once, retry once. */
+  async function authorized(target: SfmcTarget, method: HttpMethod, path: string, body: unknown, accountId: string | number | undefined, leftMs = Infinity): Promise<JsonResponse> {
+    const slot = slotFor(accountId);
     const until = now() + leftMs;
     for (let attempt = 1; ; attempt++) {
-      const token = await getToken(until - now());
+      const token = await getToken(slot, accountId, until - now());
       const res = await call(target, method, joinUrl(token.restBaseUrl, path), body, token.value, until - now());
       if (res.status !== 401) return res;
       // Only drop the token that failed: a concurrent caller may already have renewed it.
-      if (cached === token) cached = undefined;
+      if (slot.cached === token) slot.cached = undefined;
       if (attempt >= 2) throw new HttpError('SFMC_UNAUTHORIZED', `SFMC ${target} refused a freshly issued token: ${describeAnswer(res)}`, { status: 401, transient: false });
       deps.onRetry?.('token');
       log.debug({ target }, 'SFMC token refused; fetching a new one');
@@ -274,15 +324,15 @@ export function createSfmcClient(config: SfmcClientConfig, deps: SfmcClientDeps)
       },
     }, budget && { now, ...budget });
 
-  async function sendChunk(definitionKey: string, chunk: readonly SfmcRecipient[], budget?: Budget): Promise<SendOutcome[]> {
+  async function sendChunk(definitionKey: string, chunk: readonly SfmcRecipient[], accountId: string | number | undefined, budget?: Budget): Promise<(SendOutcome | UnresolvedOutcome)[]> {
     const body = { definitionKey, recipients: chunk.map(({ contactKey, to, messageKey, attributes }) => ({ contactKey, to, messageKey, attributes: attributes ?? {} })) };
     const keys = chunk.map((r) => r.messageKey);
     // Retrying this POST is safe only because every recipient's messageKey is fixed: SFMC
     // answers 109110 for those already queued instead of sending a second email.
-    return retried('sendBatch', async (leftMs) => toSendOutcomes('send', await authorized('send', 'POST', MESSAGES_PATH, body, leftMs), keys, now()), budget);
+    return retried('sendBatch', async (leftMs) => toSendOutcomes('send', await authorized('send', 'POST', MESSAGES_PATH, body, accountId, leftMs), keys, now()), budget);
   }
 
-  async function sendBatch(definitionKey: string, recipients: readonly SfmcRecipient[], budget?: Budget): Promise<SendOutcome[]> {
+  async function sendBatch(definitionKey: string, recipients: readonly SfmcRecipient[], accountId: string | number | undefined = defaultAccount, budget?: Budget): Promise<SendOutcome[]> {
     const outcomes = new Map<string, SendOutcome>();
     const toSend = new Map<string, SfmcRecipient>();
     const local: (SendOutcome | undefined)[] = recipients.map(localRejection);
@@ -292,27 +342,39 @@ export function createSfmcClient(config: SfmcClientConfig, deps: SfmcClientDeps)
     }
     const unique = [...toSend.values()];
     for (let i = 0; i < unique.length; i += batchSize) {
-      for (const o of await sendChunk(definitionKey, unique.slice(i, i + batchSize), budget)) outcomes.set(o.messageKey, o);
+      for (const o of await sendChunk(definitionKey, unique.slice(i, i + batchSize), accountId, budget)) {
+        if (o.status !== 'unresolved') {
+          outcomes.set(o.messageKey, o);
+          continue;
+        }
+        // Resolve it alone, with the same messageKey: SFMC answers 109110 if it was queued
+        // before (now a trustworthy single-recipient duplicate), or queues it now.
+        log.warn({ messageKey: o.messageKey, errorcode: o.errorcode, why: o.message }, 'SFMC answer did not settle this recipient; sending it alone');
+        outcomes.set(o.messageKey, await sendOne(definitionKey, toSend.get(o.messageKey)!, accountId, budget));
+      }
     }
     const result = recipients.map((r, i) => local[i] ?? outcomes.get(r.messageKey)!);
     log.debug({ definitionKey, recipients: result.length, queued: result.filter((o) => o.status === 'queued').length, duplicate: result.filter((o) => o.status === 'duplicate').length, rejected: result.filter((o) => o.status === 'rejected').length }, 'SFMC batch sent');
     return result;
   }
 
-  async function sendOne(definitionKey: string, r: SfmcRecipient): Promise<SendOutcome> {
+  async function sendOne(definitionKey: string, r: SfmcRecipient, accountId: string | number | undefined = defaultAccount, budget?: Budget): Promise<SendOutcome> {
     const local = localRejection(r);
     if (local) return local;
     const body = { definitionKey, recipient: { contactKey: r.contactKey, to: r.to, attributes: r.attributes ?? {} } };
     // Same idempotency argument as sendChunk: the messageKey in the path is fixed.
-    const [outcome] = await retried('sendOne', async () =>
-      toSendOutcomes('send', await authorized('send', 'POST', `${MESSAGES_PATH}${encodeURIComponent(r.messageKey)}`, body), [r.messageKey], now()),
-    );
+    const [outcome] = await retried('sendOne', async (leftMs) =>
+      toSendOutcomes('send', await authorized('send', 'POST', `${MESSAGES_PATH}${encodeURIComponent(r.messageKey)}`, body, accountId, leftMs), [r.messageKey], now()),
+    budget);
+    // A single send that still does not say: not counted as queued (dead-lettered with the
+    // reason; a re-drive is harmless because the messageKey is fixed).
+    if (outcome!.status === 'unresolved') return { messageKey: r.messageKey, status: 'rejected', errorcode: outcome!.errorcode, message: outcome!.message };
     return outcome!;
   }
 
-  async function getStatus(messageKey: string): Promise<SfmcMessageStatus | undefined> {
+  async function getStatus(messageKey: string, accountId: string | number | undefined = defaultAccount): Promise<SfmcMessageStatus | undefined> {
     const res = await retried('getStatus', async () => {
-      const answer = await authorized('status', 'GET', `${MESSAGES_PATH}${encodeURIComponent(messageKey)}`);
+      const answer = await authorized('status', 'GET', `${MESSAGES_PATH}${encodeURIComponent(messageKey)}`, undefined, accountId);
       if (answer.status === 200 || answer.status === 404) return answer;
       throw errorForStatus('status', answer, now()); // transient for 429/5xx, so retried
     });
@@ -324,7 +386,8 @@ export function createSfmcClient(config: SfmcClientConfig, deps: SfmcClientDeps)
       messageKey,
       eventCategoryType: asString(body['eventCategoryType']) ?? 'unknown',
       timestamp: asString(body['timestamp']),
-      statusCode: asNumber(info?.['statusCode']),
+      // SFMC's examples show the code as a number; accept a numeric string too.
+      statusCode: asNumber(info?.['statusCode']) ?? (typeof info?.['statusCode'] === 'string' && /^\d+$/.test(info['statusCode']) ? Number(info['statusCode']) : undefined),
       statusMessage: asString(info?.['statusMessage']),
     };
   }

@@ -20,7 +20,7 @@ load_settings() {
   : "${KAFKA_PORT:=9092}" "${KAFKA_CONTROLLER_PORT:=9093}" "${CONNECT_PORT:=8083}"
   : "${REGISTRY_PORT:=8081}" "${REGISTRY_MGMT_PORT:=9081}" "${DB_PORT:=3307}" "${DB_HOST:=127.0.0.1}"
   : "${SFMC_STANDIN_PORT:=8090}" "${DW_STANDIN_PORT:=8091}"
-  : "${AUGMENTER_HTTP_PORT:=9464}" "${EMAILER_HTTP_PORT:=9465}" "${WATCHDOG_HTTP_PORT:=9466}"
+  : "${AUGMENTER_HTTP_PORT:=9464}" "${EMAILER_HTTP_PORT:=9465}" "${WATCHDOG_HTTP_PORT:=9466}" "${DELIVERY_STATUS_HTTP_PORT:=9467}" "${DELIVERY_DB_USER:=welcome_delivery}"
   # the local watchdog restarts only the pipeline's connectors (tests put scratch connectors
   # on the same worker and fail them on purpose); unset in production: every connector
   : "${WATCHDOG_CONNECTORS=members-source,welcome-audit}"
@@ -46,12 +46,12 @@ load_settings() {
     SFMC_STANDIN_PORT DW_STANDIN_PORT AUGMENTER_HTTP_PORT EMAILER_HTTP_PORT KAFKA_BOOTSTRAP_SERVERS REGISTRY_URL \
     CONNECT_URL CONNECT_FLAVOUR DW_API_URL SFMC_AUTH_URL SFMC_CLIENT_ID CDC_SERVER_ID DB_SERVER_ID TOPIC_PARTITIONS \
     CDC_DB_USER SINK_DB_USER EMAILER_DB_USER WELCOME_ORGS_FILE DIST DLQ_REPLICATION_FACTOR \
-    WATCHDOG_HTTP_PORT WATCHDOG_CONNECTORS DLQ_RETENTION_MS KAFKA_METRICS_PORT CONNECT_METRICS_PORT PROMETHEUS_PORT ALERT_TIME_SCALE
+    WATCHDOG_HTTP_PORT WATCHDOG_CONNECTORS DLQ_RETENTION_MS KAFKA_METRICS_PORT CONNECT_METRICS_PORT PROMETHEUS_PORT ALERT_TIME_SCALE DELIVERY_STATUS_HTTP_PORT DELIVERY_DB_USER
 }
 
 # Local secrets are generated once into $STATE_DIR/secrets.env (mode 600, never in git);
 # a value already in the environment wins, which is how production passes its own.
-SECRET_NAMES=(CDC_DB_PASSWORD SINK_DB_PASSWORD EMAILER_DB_PASSWORD DW_API_TOKEN SFMC_CLIENT_SECRET)
+SECRET_NAMES=(CDC_DB_PASSWORD SINK_DB_PASSWORD EMAILER_DB_PASSWORD DW_API_TOKEN SFMC_CLIENT_SECRET DELIVERY_DB_PASSWORD)
 load_secrets() {
   local file="$STATE_DIR/secrets.env" name
   if [ ! -f "$file" ]; then
@@ -59,6 +59,10 @@ load_secrets() {
         printf '%s=%s\n' "$name" "$(head -c 18 /dev/urandom | base64 | tr '+/' 'xy')"
       done > "$file" )
   fi
+  # A secret added after the file was made (a new component) is appended, never regenerated.
+  for name in "${SECRET_NAMES[@]}"; do
+    grep -q "^$name=" "$file" || ( umask 077; printf '%s=%s\n' "$name" "$(head -c 18 /dev/urandom | base64 | tr '+/' 'xy')" >> "$file" )
+  done
   while IFS='=' read -r name value; do
     [ -n "${!name:-}" ] || export "$name=$value"
   done < "$file"

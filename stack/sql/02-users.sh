@@ -5,6 +5,7 @@
 set -euo pipefail
 : "${CDC_DB_USER:=debezium}" "${SINK_DB_USER:=welcome_audit}" "${EMAILER_DB_USER:=welcome_emailer}"
 : "${CDC_DB_PASSWORD:?CDC_DB_PASSWORD is required}" "${SINK_DB_PASSWORD:?SINK_DB_PASSWORD is required}" "${EMAILER_DB_PASSWORD:?EMAILER_DB_PASSWORD is required}"
+: "${DELIVERY_DB_USER:=welcome_delivery}" "${DELIVERY_DB_PASSWORD:?DELIVERY_DB_PASSWORD is required}"
 client=${DB_ROOT_CLIENT:-mysql -uroot -p${MYSQL_ROOT_PASSWORD:-}}
 sql_str() { printf "'%s'" "${1//\'/\'\'}"; }
 $client <<SQL
@@ -22,5 +23,12 @@ CREATE USER IF NOT EXISTS '${EMAILER_DB_USER}'@'%' IDENTIFIED BY $(sql_str "$EMA
 ALTER USER '${EMAILER_DB_USER}'@'%' IDENTIFIED BY $(sql_str "$EMAILER_DB_PASSWORD");
 GRANT SELECT ON loyalty.new_members_sent_to_salesforce TO '${EMAILER_DB_USER}'@'%';
 GRANT SELECT ON loyalty.welcome_preexisting_members TO '${EMAILER_DB_USER}'@'%';
+
+-- Delivery status: the sink writes the status table; the delivery-status stage only reads it
+-- (what is still queued and due); marketing's welcome_audit view joins both tables.
+GRANT SELECT, INSERT, UPDATE ON loyalty.welcome_delivery_status TO '${SINK_DB_USER}'@'%';
+CREATE USER IF NOT EXISTS '${DELIVERY_DB_USER}'@'%' IDENTIFIED BY $(sql_str "$DELIVERY_DB_PASSWORD");
+ALTER USER '${DELIVERY_DB_USER}'@'%' IDENTIFIED BY $(sql_str "$DELIVERY_DB_PASSWORD");
+GRANT SELECT ON loyalty.welcome_delivery_status TO '${DELIVERY_DB_USER}'@'%';
 FLUSH PRIVILEGES;
 SQL

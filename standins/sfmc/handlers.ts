@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { SfmcStandinState } from './state';
+import { STATUS_WINDOW_MS, type SfmcStandinState } from './state';
 import { ERR, isRecord, type Rejection, validateBatchShape, validateDefinitionKey, validateRecipient } from './validation';
 
 /**
@@ -36,7 +36,13 @@ export function handleToken(state: SfmcStandinState, body: unknown, publicBaseUr
       body: { error: 'invalid_client', error_description: 'Client authentication failed. Make sure that the client ID and client secret are valid.' },
     };
   }
-  const { token, expiresInS } = state.issueToken();
+  // account_id (the business unit's MID) is optional; SFMC wants an integer (a numeric string passes).
+  const rawAccount = body['account_id'];
+  const accountId = typeof rawAccount === 'string' && /^\d+$/.test(rawAccount) ? Number(rawAccount) : rawAccount;
+  if (accountId !== undefined && (typeof accountId !== 'number' || !Number.isSafeInteger(accountId) || accountId <= 0)) {
+    return { status: 400, body: { error: 'invalid_request', error_description: 'account_id must be the MID of a business unit (an integer).' } };
+  }
+  const { token, expiresInS } = state.issueToken(accountId);
   const scope = typeof body['scope'] === 'string' ? body['scope'] : 'email_read email_send data_extensions_read';
   return {
     status: 200,
@@ -53,7 +59,7 @@ export function handleToken(state: SfmcStandinState, body: unknown, publicBaseUr
 }
 
 /** Batch: POST /messaging/v1/email/messages/. Whole-request problems → 400; per-item → 202 + 109001. */
-export function handleBatchSend(state: SfmcStandinState, body: unknown): Reply {
+export function handleBatchSend(state: SfmcStandinState, body: unknown, accountId?: number): Reply {
   if (!isRecord(body)) return rejected(state, 400, { errorcode: ERR.NO_SUBSCRIBERS, message: 'Request body must be a JSON object' });
   const whole = validateBatchShape(body) ?? validateDefinitionKey(body['definitionKey'], state.definitionKeys);
   if (whole) return rejected(state, 400, whole);
@@ -63,7 +69,9 @@ export function handleBatchSend(state: SfmcStandinState, body: unknown): Reply {
   const recipients = body['recipients'] as unknown[];
   const responses: Record<string, unknown>[] = [];
   let failed = 0;
-  for (const raw of recipients) {
+  for (const given of recipients) {
+    // SFMC generates a messageKey for a batch recipient that has none, and answers with it.
+    const raw = isRecord(given) && (given['messageKey'] === undefined || given['messageKey'] === null) ? { ...given, messageKey: randomUUID() } : given;
     const verdict = validateRecipient(raw);
     let rejection: Rejection | undefined;
     if (!verdict.ok) rejection = verdict.rejection;
@@ -77,7 +85,7 @@ export function handleBatchSend(state: SfmcStandinState, body: unknown): Reply {
       responses.push({ messageKey, errorcode: rejection.errorcode, message: rejection.message });
     } else if (verdict.ok) {
       const { recipient } = verdict;
-      state.accept({ ...recipient, attributes: { ...shared, ...recipient.attributes }, definitionKey, receivedAt: new Date(state.now()).toISOString(), requestId });
+      state.accept({ ...recipient, attributes: { ...shared, ...recipient.attributes }, definitionKey, receivedAt: new Date(state.now()).toISOString(), requestId, ...(accountId !== undefined ? { accountId } : {}) });
       responses.push({ messageKey });
     }
   }
@@ -92,7 +100,7 @@ export function handleBatchSend(state: SfmcStandinState, body: unknown): Reply {
  * 400 for those two (and other whole-request faults) and 202 + 109001 for recipient-field
  * problems, so a client is exercised on both forms.
  */
-export function handleSingleSend(state: SfmcStandinState, rawKey: string, body: unknown): Reply {
+export function handleSingleSend(state: SfmcStandinState, rawKey: string, body: unknown, accountId?: number): Reply {
   let messageKey: string;
   try {
     messageKey = decodeURIComponent(rawKey);
@@ -122,7 +130,7 @@ export function handleSingleSend(state: SfmcStandinState, rawKey: string, body: 
   if (state.findRecent(messageKey)) {
     return rejected(state, 400, { errorcode: ERR.DUPLICATE_MESSAGE_KEY, message: 'MCMS_UTM_Validation_DuplicateMessageKey: messageKey reused within the past 2 days' });
   }
-  state.accept({ ...verdict.recipient, definitionKey: body['definitionKey'] as string, receivedAt: new Date(state.now()).toISOString(), requestId });
+  state.accept({ ...verdict.recipient, definitionKey: body['definitionKey'] as string, receivedAt: new Date(state.now()).toISOString(), requestId, ...(accountId !== undefined ? { accountId } : {}) });
   return { status: 202, body: { requestId, errorcode: ERR.OK, responses: [{ messageKey }] } };
 }
 
@@ -131,8 +139,12 @@ function toSfmcTimestamp(iso: string): string {
   return new Date(Date.parse(iso) - 6 * 3600_000).toISOString().replace('Z', '');
 }
 
-/** GET /messaging/v1/email/messages/{messageKey}: everything accepted counts as EmailSent here. */
-export function handleStatus(state: SfmcStandinState, rawKey: string): Reply {
+/**
+ * GET /messaging/v1/email/messages/{messageKey}: EmailQueued for `queuedMs` after it was
+ * accepted, then EmailSent — or EmailNotSent for an address on the configured lists
+ * (unsubscribed, held...). Like SFMC, a status is only kept for 3 days: older → 404.
+ */
+export function handleStatus(state: SfmcStandinState, rawKey: string, accountId?: number): Reply {
   state.stats.statusRequests++;
   let messageKey: string;
   try {
@@ -141,15 +153,23 @@ export function handleStatus(state: SfmcStandinState, rawKey: string): Reply {
     return genericError(400, ERR.INVALID_MESSAGE_KEY, 'MCMS_UTM_Validation_InvalidMessageKey');
   }
   const send = state.find(messageKey);
-  if (!send) return genericError(404, 0, 'No message found for this messageKey');
+  const age = send ? state.now() - Date.parse(send.receivedAt) : Infinity;
+  // Messages belong to a business unit: a token of another BU does not see them.
+  const otherUnit = send?.accountId !== undefined && accountId !== undefined && send.accountId !== accountId;
+  if (!send || otherUnit || age >= STATUS_WINDOW_MS) return genericError(404, 0, 'No message found for this messageKey');
+  const queued = age < (state.options.queuedMs ?? 0);
+  const notSent = queued ? undefined : state.notSentReason(send.to);
+  const info: Record<string, unknown> = { messageKey: send.messageKey, contactKey: send.contactKey, to: send.to, definitionKey: send.definitionKey };
+  if (notSent) Object.assign(info, notSent);
+  const event = queued ? 'EmailQueued' : notSent ? 'EmailNotSent' : 'EmailSent';
   return {
     status: 200,
     body: {
       requestId: randomUUID(),
-      eventCategoryType: 'TransactionalSendEvents.EmailSent',
-      timestamp: toSfmcTimestamp(send.receivedAt),
+      eventCategoryType: `TransactionalSendEvents.${event}`,
+      timestamp: toSfmcTimestamp(queued ? send.receivedAt : new Date(Date.parse(send.receivedAt) + (state.options.queuedMs ?? 0)).toISOString()),
       compositeId: `${send.requestId}.${send.messageKey}`,
-      info: { messageKey: send.messageKey, contactKey: send.contactKey, to: send.to, definitionKey: send.definitionKey },
+      info,
     },
   };
 }

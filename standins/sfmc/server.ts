@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { createLogger, type Logger } from '../../consumers/shared/logger';
 import { int, optionalStr, secret, str, type Env } from '../../consumers/shared/env';
 import { sleep } from '../../consumers/shared/retry';
-import { DEFAULT_FAULTS, type FaultSettings, SfmcStandinState } from './state';
+import { DEFAULT_FAULTS, type FaultSettings, type NotSentReason, SfmcStandinState } from './state';
 import { NO_HOLD, splitHoldPatch, takeHold, type HoldFaults } from './faults';
 import { genericError, handleBatchSend, handleSingleSend, handleStatus, handleToken, type Reply } from './handlers';
 
@@ -30,6 +30,10 @@ export interface SfmcStandinOptions {
   publicUrl?: string;
   keepAliveTimeoutMs?: number;
   faults?: Partial<FaultSettings>;
+  /** Addresses (or @domains) accepted but reported EmailNotSent by the status call. */
+  notSent?: ReadonlyMap<string, NotSentReason>;
+  /** How long a message reports EmailQueued before its final status (default 0). */
+  queuedMs?: number;
   now?: () => number;
   logger?: Logger;
 }
@@ -47,6 +51,19 @@ export const DEFAULT_DEFINITION_KEYS = ['welcome-ua', 'welcome-aa', 'welcome-dl'
 const TWO_DAYS_MS = 2 * 24 * 3600_000;
 const MAX_BODY_BYTES = 16 * 1024 * 1024;
 const MESSAGES_PATH = '/messaging/v1/email/messages';
+/** EmailNotSent reasons the stand-in reports (SFMC's info.statusCode / statusMessage). */
+export const UNSUBSCRIBED: NotSentReason = { statusCode: 1, statusMessage: 'Unsubscribed' };
+export const HELD: NotSentReason = { statusCode: 2, statusMessage: 'Held' };
+/** Defaults of the lists: any address of these (reserved, never routable) domains. */
+export const DEFAULT_UNSUBSCRIBED = ['@unsubscribed.example'];
+export const DEFAULT_HELD = ['@held.example'];
+
+/** address-or-@domain lists → the lookup the state uses; later lists win on overlap. */
+export function notSentLists(lists: readonly [readonly string[], NotSentReason][]): Map<string, NotSentReason> {
+  const map = new Map<string, NotSentReason>();
+  for (const [entries, reason] of lists) for (const e of entries) if (e.trim()) map.set(e.trim().toLowerCase(), reason);
+  return map;
+}
 
 class BadRequest extends Error {}
 
@@ -124,8 +141,11 @@ function createHandler(state: SfmcStandinState, options: SfmcStandinOptions) {
   const publicBase = (req: IncomingMessage): string => options.publicUrl?.replace(/\/+$/, '') ?? `http://${req.headers.host ?? '127.0.0.1'}`;
 
   async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const url = new URL(req.url ?? '/', 'http://standin');
-    const path = url.pathname;
+    // "//v2/token" would parse as a protocol-relative URL (host "v2"): collapse leading slashes first.
+    const url = new URL((req.url ?? '/').replace(/^\/{2,}/, '/'), 'http://standin');
+    // SFMC tolerates doubled and trailing slashes: Salesforce's own SDK joins
+    // rest_instance_url (ending in "/") with paths starting with "/", giving "//v2/token".
+    const path = url.pathname.replace(/\/{2,}/g, '/').replace(/(.)\/+$/, '$1');
     const method = req.method ?? 'GET';
 
     if (path === '/healthz') return write(res, { status: 200, body: { status: 'ok' } });
@@ -163,7 +183,7 @@ function createHandler(state: SfmcStandinState, options: SfmcStandinOptions) {
     }
     if (path === '/v2/token' && method === 'POST') return write(res, handleToken(state, await readJson(req), publicBase(req)));
 
-    const isSend = method === 'POST' && path.startsWith(MESSAGES_PATH);
+    const isSend = method === 'POST' && (path === MESSAGES_PATH || path.startsWith(`${MESSAGES_PATH}/`));
     const isStatus = method === 'GET' && path.startsWith(`${MESSAGES_PATH}/`) && path.length > MESSAGES_PATH.length + 1;
     if (!isSend && !isStatus) return write(res, genericError(404, 0, `No route for ${method} ${path}`));
 
@@ -181,8 +201,9 @@ function createHandler(state: SfmcStandinState, options: SfmcStandinOptions) {
       return write(res, genericError(401, 0, 'Not Authorized'));
     }
     const key = path.slice(MESSAGES_PATH.length + 1);
-    if (isStatus) return write(res, handleStatus(state, key));
-    return write(res, key === '' ? handleBatchSend(state, body) : handleSingleSend(state, key, body));
+    const accountId = state.tokenAccount(token);
+    if (isStatus) return write(res, handleStatus(state, key, accountId));
+    return write(res, key === '' ? handleBatchSend(state, body, accountId) : handleSingleSend(state, key, body, accountId));
   }
 
   return (req: IncomingMessage, res: ServerResponse): void => {
@@ -204,6 +225,8 @@ export async function createSfmcStandin(options: SfmcStandinOptions = {}): Promi
     dedupWindowMs: options.dedupWindowMs ?? TWO_DAYS_MS,
     dataFile: options.dataFile,
     now: options.now ?? Date.now,
+    notSent: options.notSent ?? notSentLists([[DEFAULT_UNSUBSCRIBED, UNSUBSCRIBED], [DEFAULT_HELD, HELD]]),
+    queuedMs: options.queuedMs ?? 0,
   });
   if (options.faults) state.setFaults(options.faults);
   const server = createServer(createHandler(state, options));
@@ -229,6 +252,9 @@ export async function createSfmcStandin(options: SfmcStandinOptions = {}): Promi
   };
 }
 
+const list = (env: Env, name: string, fallback: readonly string[]): string[] =>
+  (env[name] ?? fallback.join(',')).split(',').map((e) => e.trim()).filter(Boolean);
+
 /** Entry point: configuration from the environment, read once here. */
 export async function main(env: Env = process.env): Promise<SfmcStandin> {
   const logger = createLogger('sfmc-standin', str(env, 'LOG_LEVEL', 'info'));
@@ -251,6 +277,12 @@ export async function main(env: Env = process.env): Promise<SfmcStandin> {
     dataFile: optionalStr(env, 'SFMC_STANDIN_DATA_FILE'),
     publicUrl: optionalStr(env, 'SFMC_STANDIN_PUBLIC_URL'),
     faults: { retryAfterS: int(env, 'SFMC_STANDIN_RETRY_AFTER_S', 1) },
+    // Comma-separated addresses or @domains; "" for none.
+    notSent: notSentLists([
+      [list(env, 'SFMC_STANDIN_UNSUBSCRIBED', DEFAULT_UNSUBSCRIBED), UNSUBSCRIBED],
+      [list(env, 'SFMC_STANDIN_HELD', DEFAULT_HELD), HELD],
+    ]),
+    queuedMs: int(env, 'SFMC_STANDIN_QUEUED_MS', 500, 0),
     logger,
   });
   logger.info({ port: standin.port, definitionKeys, sendsLoaded: standin.state.listSends().length }, 'SFMC stand-in listening');

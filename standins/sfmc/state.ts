@@ -17,7 +17,18 @@ export interface AcceptedSend {
   /** ISO-8601, UTC. */
   receivedAt: string;
   requestId: string;
+  /** Business unit (MID) of the token that sent it, when the token request named one. */
+  accountId?: number;
 }
+
+/** Why SFMC did not send an accepted message (status EmailNotSent), per address. */
+export interface NotSentReason {
+  statusCode: number;
+  statusMessage: string;
+}
+
+/** SFMC reports delivery status for messages up to 3 days old; after that GET answers 404. */
+export const STATUS_WINDOW_MS = 3 * 24 * 3600_000;
 
 export interface FaultSettings {
   /** Added before answering every SFMC call (token, send, status). */
@@ -65,6 +76,13 @@ export interface StandinStateOptions {
   dedupWindowMs: number;
   dataFile?: string;
   now: () => number;
+  /**
+   * Addresses SFMC accepts (202) but then does not send to: `address` or `@domain` (any
+   * address of that domain), lower-cased → the EmailNotSent reason its status reports.
+   */
+  notSent?: ReadonlyMap<string, NotSentReason>;
+  /** How long an accepted message stays EmailQueued before its final status. */
+  queuedMs?: number;
 }
 
 function emptyStats(): StandinStats {
@@ -83,7 +101,7 @@ export class SfmcStandinState {
   readonly definitionKeys: ReadonlySet<string>;
   faults: FaultSettings = { ...DEFAULT_FAULTS };
   stats: StandinStats = emptyStats();
-  private readonly tokens = new Map<string, number>();
+  private readonly tokens = new Map<string, { expiresAt: number; accountId?: number }>();
   private readonly sends = new Map<string, AcceptedSend>();
 
   constructor(readonly options: StandinStateOptions) {
@@ -102,18 +120,30 @@ export class SfmcStandinState {
     return clientId === this.options.clientId && clientSecret === this.options.clientSecret;
   }
 
-  issueToken(): { token: string; expiresInS: number } {
+  issueToken(accountId?: number): { token: string; expiresInS: number } {
     const token = randomBytes(48).toString('base64url');
-    this.tokens.set(token, this.now() + this.options.tokenTtlS * 1000);
+    this.tokens.set(token, { expiresAt: this.now() + this.options.tokenTtlS * 1000, ...(accountId !== undefined ? { accountId } : {}) });
     return { token, expiresInS: this.options.tokenTtlS };
   }
 
   isTokenValid(token: string): boolean {
-    const expiresAt = this.tokens.get(token);
-    if (expiresAt === undefined) return false;
-    if (this.now() < expiresAt) return true;
+    const issued = this.tokens.get(token);
+    if (issued === undefined) return false;
+    if (this.now() < issued.expiresAt) return true;
     this.tokens.delete(token);
     return false;
+  }
+
+  /** The business unit a (valid) token was issued for. */
+  tokenAccount(token: string): number | undefined {
+    return this.tokens.get(token)?.accountId;
+  }
+
+  /** EmailNotSent reason configured for this address (exact, or its @domain), if any. */
+  notSentReason(to: string): NotSentReason | undefined {
+    const address = to.toLowerCase();
+    const list = this.options.notSent;
+    return list?.get(address) ?? list?.get(address.slice(address.lastIndexOf('@')));
   }
 
   expireAllTokens(): void {

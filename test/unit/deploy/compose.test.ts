@@ -239,7 +239,7 @@ describe('docker-compose.yml', () => {
 
     it('builds the Node services from the project Dockerfile as one image', () => {
       const nodeServices = services.filter(([, s]) => isNodeApp(s));
-      expect(nodeServices.map(([n]) => n).sort()).toEqual(['augmenter', 'connect-watchdog', 'connectors', 'dw-standin', 'emailer', 'sfmc-standin']);
+      expect(nodeServices.map(([n]) => n).sort()).toEqual(['augmenter', 'connect-watchdog', 'connectors', 'delivery-status', 'dw-standin', 'emailer', 'sfmc-standin']);
       expect(new Set(nodeServices.map(([, s]) => s.image)).size).toBe(1);
       expect(new Set(nodeServices.map(([, s]) => JSON.stringify(s.build))).size).toBe(1);
       expect(existsSync(join(ROOT, 'Dockerfile'))).toBe(true);
@@ -414,7 +414,7 @@ describe('docker-compose.yml', () => {
       for (const [name, s] of consumers) {
         expect({ name, unknown: Object.keys(envOf(s)).filter((k) => !allowed(k)) }).toEqual({ name, unknown: [] });
       }
-      expect(consumers.map(([n]) => n).sort()).toEqual(['augmenter', 'emailer']);
+      expect(consumers.map(([n]) => n).sort()).toEqual(['augmenter', 'delivery-status', 'emailer']);
     });
 
     it('uses the topic names of .env.example everywhere', () => {

@@ -33,7 +33,7 @@ const guards = { breaker: createBreaker(), skippedTopic: 'welcome.skipped', held
 
 function sfmc(failFor: string, budgets: (Budget | undefined)[]): SfmcClient {
   return {
-    async sendBatch(definitionKey: string, recipients: readonly SfmcRecipient[], budget?: Budget) {
+    async sendBatch(definitionKey: string, recipients: readonly SfmcRecipient[], _accountId?: string | number, budget?: Budget) {
       budgets.push(budget);
       if (definitionKey === failFor) throw new HttpError('SFMC_UNAVAILABLE', 'SFMC send answered HTTP 503', { status: 503 });
       return recipients.map((r) => ({ messageKey: r.messageKey, status: 'queued' as const, requestId: 'req-1' }));

@@ -1,0 +1,92 @@
+// Issue 12 items 7 and 8: an organization's business unit, and a refused send definition holds its Welcomes.
+import avro from 'avsc';
+import type { AugmentedMember } from '../../../consumers/emailer/augmented-member';
+import { parseOrgConfig } from '../../../consumers/emailer/org-config';
+import type { SentRecord } from '../../../consumers/emailer/sent-record';
+import { planWelcome } from '../../../consumers/emailer/transform';
+import { createBreaker } from '../../../consumers/emailer/breaker';
+import { SETUP_ERROR_CODES } from '../../../consumers/shared/chunk';
+import { createWelcomeHandler } from '../../../consumers/emailer/welcome';
+import { ConfigError } from '../../../consumers/shared/errors';
+import { createMetrics } from '../../../consumers/shared/metrics';
+import type { Registry } from '../../../consumers/shared/registry';
+import type { SendOutcome, SfmcClient, SfmcRecipient } from '../../../consumers/shared/sfmc-client';
+import { welcomeMessageKey } from '../../../consumers/shared/sfmc-client';
+import type { InputRecord } from '../../../consumers/shared/stage';
+
+const orgsJson = { UA: { definitionKey: 'welcome-ua', enabled: true, accountId: 5100 }, AA: { definitionKey: 'welcome-aa', enabled: true } };
+const orgs = parseOrgConfig(JSON.stringify(orgsJson), 'test');
+
+const member = (org: string, id: string): AugmentedMember => ({
+  member_id: 1, org_id: org, org_member_id: id, email: `${id}@example.com`, first_name: null, last_name: null, locale: null,
+  subscriber_key: `SK-${id}`, member_created_at: 1, source_committed_at: 2, augmented_at: 3, marketing_opt_in: null,
+});
+
+describe('organization business unit (accountId)', () => {
+  test('is optional, accepted as a number or numeric string, and travels with the plan', () => {
+    expect(orgs.get('UA')?.accountId).toBe(5100);
+    expect(orgs.get('AA')?.accountId).toBeUndefined();
+    expect(parseOrgConfig('{"UA":{"definitionKey":"d","enabled":true,"accountId":"42"}}', 't').get('UA')?.accountId).toBe(42);
+    expect(() => parseOrgConfig('{"UA":{"definitionKey":"d","enabled":true,"accountId":"MID-1"}}', 't')).toThrow(ConfigError);
+    expect(() => parseOrgConfig('{"UA":{"definitionKey":"d","enabled":true,"accountId":-3}}', 't')).toThrow(/UA.accountId/);
+    expect(planWelcome(member('UA', 'M1'), orgs, welcomeMessageKey)).toMatchObject({ kind: 'send', accountId: 5100 });
+    expect(planWelcome(member('AA', 'M2'), orgs, welcomeMessageKey)).not.toHaveProperty('accountId');
+  });
+});
+
+describe('the Welcome handler', () => {
+  // Plain-object dependencies: the "registry" passes JSON through, SFMC is scripted per definition.
+  const registry: Registry = {
+    register: async () => 1,
+    encode: async (_id, value) => Buffer.from(JSON.stringify(value)),
+    decode: async <T>(bytes: Buffer) => JSON.parse(bytes.toString()) as T,
+    ping: async () => true,
+  };
+  const sent: SentRecord = { alreadySent: async () => new Set(), preExisting: async () => new Set(), ping: async () => true, close: async () => undefined };
+  const guards = { breaker: createBreaker(), skippedTopic: 'welcome.skipped', heldTopic: 'welcome.held', onHeld: () => undefined };
+  const budget = (): { deadline: number } => ({ deadline: Date.now() + 4_000 });
+  const input = (m: AugmentedMember, offset: number): InputRecord => ({
+    topic: 'welcome.members.augmented', partition: 0, offset: String(offset), key: null, value: Buffer.from(JSON.stringify(m)), headers: {}, timestamp: '0',
+  });
+
+  function setup(refuse: Set<string>) {
+    const calls: { definitionKey: string; accountId?: string | number; keys: string[] }[] = [];
+    const sfmc: SfmcClient = {
+      async sendBatch(definitionKey, recipients: readonly SfmcRecipient[], accountId) {
+        calls.push({ definitionKey, accountId, keys: recipients.map((r) => r.messageKey) });
+        return recipients.map((r): SendOutcome => (refuse.has(definitionKey)
+          ? { messageKey: r.messageKey, status: 'rejected', errorcode: 109111, message: 'InvalidDefinitionKey' }
+          : { messageKey: r.messageKey, status: 'queued', requestId: 'req-1' }));
+      },
+      sendOne: async () => { throw new Error('not used'); },
+      getStatus: async () => undefined,
+      close: async () => undefined,
+    };
+    const metrics = createMetrics('emailer-test');
+    const handler = createWelcomeHandler({ registry, reader: avro.Type.forSchema('string'), sfmc, sent, orgs, metrics, sentTopic: 'welcome.sent', sentSchemaId: 1, guards, now: () => 10 });
+    return { calls, metrics, handler };
+  }
+
+  test('sends each organization in its own business unit', async () => {
+    const { calls, handler } = setup(new Set());
+    const outcomes = await handler([input(member('UA', 'M1'), 0), input(member('AA', 'M2'), 1)], budget());
+    expect(outcomes.map((o) => o.kind)).toEqual(['produce', 'produce']);
+    expect(calls.map((c) => [c.definitionKey, c.accountId])).toEqual([['welcome-ua', 5100], ['welcome-aa', undefined]]);
+  });
+
+  test('a refused definitionKey holds the batch (throws, dead-letters nothing) and raises the alert gauge; fixed, it clears', async () => {
+    const refuse = new Set(['welcome-ua']);
+    const { handler, metrics } = setup(refuse);
+    const batch = [input(member('UA', 'M1'), 0), input(member('UA', 'M3'), 1)];
+    // Failed, not dead-lettered: the error's code is a setup error, so the stage pauses and retries (chunk.ts).
+    const held = await handler(batch, budget());
+    expect(held.map((o) => o.kind)).toEqual(['failed', 'failed']);
+    for (const o of held) expect(o.kind === 'failed' && o.error).toMatchObject({ code: 'SFMC_DEFINITION_REFUSED', transient: true });
+    expect(SETUP_ERROR_CODES.has('SFMC_DEFINITION_REFUSED')).toBe(true);
+    const gauge = async () => (await metrics.definitionRefused.get()).values.find((v) => v.labels['org'] === 'UA')?.value;
+    expect(await gauge()).toBe(1);
+    refuse.clear(); // someone creates / activates the definition in SFMC; the paused batch is retried
+    expect((await handler(batch, budget())).map((o) => o.kind)).toEqual(['produce', 'produce']);
+    expect(await gauge()).toBe(0);
+  });
+});

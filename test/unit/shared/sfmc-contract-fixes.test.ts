@@ -1,0 +1,154 @@
+// Issue 12 item 8 and 7: SFMC answers the client must read right, and the business unit per call.
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Agent, request } from 'undici';
+import { createLogger } from '../../../consumers/shared/logger';
+import type { JsonResponse } from '../../../consumers/shared/http';
+import { createSfmcClient, type SfmcClient, type SfmcRecipient, toSendOutcomes, welcomeMessageKey } from '../../../consumers/shared/sfmc-client';
+import { createSfmcStandin, type SfmcStandin } from '../../../standins/sfmc/server';
+
+const agent = new Agent({ keepAliveTimeout: 1000 });
+const closers: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const close of closers.splice(0).reverse()) await close();
+});
+afterAll(async () => agent.close());
+
+const member = (n: number): SfmcRecipient => ({ contactKey: `SK-${n}`, to: `member${n}@example.com`, messageKey: welcomeMessageKey('UA', n) });
+const answer = (status: number, json: unknown): JsonResponse => ({ status, headers: {}, json, isJson: true, text: JSON.stringify(json) });
+
+async function standin(options: Parameters<typeof createSfmcStandin>[0] = {}): Promise<SfmcStandin> {
+  const s = await createSfmcStandin({ port: 0, ...options });
+  closers.push(() => s.close());
+  return s;
+}
+
+function client(authBaseUrl: string, accountId?: number): SfmcClient {
+  const c = createSfmcClient(
+    { authBaseUrl, clientId: 'local-client', clientSecret: 'local-secret', requestTimeoutMs: 2_000, retry: { attempts: 2, baseDelayMs: 5, maxDelayMs: 20 }, ...(accountId ? { accountId } : {}) },
+    { logger: createLogger('test', 'silent') },
+  );
+  closers.push(() => c.close());
+  return c;
+}
+
+async function raw(base: string, method: 'GET' | 'POST', path: string, body?: unknown, token?: string): Promise<{ status: number; json: any }> { // eslint-disable-line @typescript-eslint/no-explicit-any -- walks arbitrary JSON
+  const res = await request(`${base}${path}`, {
+    method,
+    dispatcher: agent,
+    headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.body.text();
+  return { status: res.statusCode, json: text ? JSON.parse(text) : undefined };
+}
+
+describe('SFMC client reads recipient codes the way SFMC and other clients write them', () => {
+  test('errorCode (camelCase) counts like errorcode, on items and at the top', () => {
+    const res = answer(202, { requestId: 'r', errorCode: 109001, responses: [{ messageKey: 'a' }, { messageKey: 'b', errorCode: 109121, message: 'bad to' }] });
+    expect(toSendOutcomes('send', res, ['a', 'b'], 0).map((o) => [o.messageKey, o.status, o.errorcode])).toEqual([
+      ['a', 'queued', undefined],
+      ['b', 'rejected', 109121],
+    ]);
+  });
+
+  test('an item without any code under a top-level error other than 109001 is not counted as queued', () => {
+    const res = answer(202, { requestId: 'r', errorcode: 109111, message: 'InvalidDefinitionKey', responses: [{ messageKey: 'a' }] });
+    expect(toSendOutcomes('send', res, ['a'], 0)).toEqual([expect.objectContaining({ messageKey: 'a', status: 'unresolved', errorcode: 109111 })]);
+  });
+
+  test('a whole-request 109110 is "already sent" for one recipient, unresolved for several', () => {
+    const dup = answer(400, { errorcode: 109110, message: 'MCMS_UTM_Validation_DuplicateMessageKey' });
+    expect(toSendOutcomes('send', dup, ['a'], 0)).toEqual([expect.objectContaining({ status: 'duplicate', errorcode: 109110 })]);
+    expect(toSendOutcomes('send', dup, ['a', 'b'], 0).map((o) => o.status)).toEqual(['unresolved', 'unresolved']);
+  });
+});
+
+describe('SFMC client resolves an unsettled batch recipient by sending it alone', () => {
+  // A scripted SFMC: the batch URL always answers a whole-request 109110; single sends of
+  // keys in `alreadySent` answer 109110 (400), others are queued.
+  async function scripted(alreadySent: Set<string>): Promise<{ url: string; singles: string[] }> {
+    const singles: string[] = [];
+    const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        const send = (status: number, body: unknown): void => void res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+        const path = req.url ?? '';
+        if (path === '/v2/token') return send(200, { access_token: 't', expires_in: 1080, rest_instance_url: `http://${req.headers.host}/` });
+        if (path === '/messaging/v1/email/messages/') return send(400, { errorcode: 109110, message: 'DuplicateMessageKey' });
+        const key = decodeURIComponent(path.slice('/messaging/v1/email/messages/'.length));
+        singles.push(key);
+        if (alreadySent.has(key)) return send(400, { errorcode: 109110, message: 'DuplicateMessageKey' });
+        return send(202, { requestId: `single-${key}`, errorcode: 0, responses: [{ messageKey: key }] });
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    closers.push(() => new Promise<void>((r) => { server.close(() => r()); server.closeAllConnections(); }));
+    return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, singles };
+  }
+
+  test('a whole-request 109110 on three recipients: only the one SFMC really had counts as duplicate', async () => {
+    const [a, b, c] = [member(1), member(2), member(3)];
+    const sfmc = await scripted(new Set([b.messageKey]));
+    const outcomes = await client(sfmc.url).sendBatch('welcome-ua', [a, b, c]);
+    expect(outcomes.map((o) => o.status)).toEqual(['queued', 'duplicate', 'queued']);
+    expect(outcomes[0]?.requestId).toBe(`single-${a.messageKey}`);
+    expect(sfmc.singles).toEqual([a.messageKey, b.messageKey, c.messageKey]);
+  });
+});
+
+describe('SFMC stand-in follows SFMC on paths and optional fields', () => {
+  test('answers //v2/token, /v2/token/ and //messaging/... like the plain paths', async () => {
+    const s = await standin();
+    const creds = { grant_type: 'client_credentials', client_id: 'local-client', client_secret: 'local-secret' };
+    for (const path of ['//v2/token', '/v2/token/']) expect((await raw(s.url, 'POST', path, creds)).status).toBe(200);
+    const token = (await raw(s.url, 'POST', '/v2/token', creds)).json.access_token as string;
+    const sent = await raw(s.url, 'POST', '//messaging/v1/email/messages/', { definitionKey: 'welcome-ua', recipients: [{ contactKey: 'c', to: 'a@example.com', messageKey: 'k1' }] }, token);
+    expect(sent).toMatchObject({ status: 202, json: { errorcode: 0 } });
+    expect((await raw(s.url, 'GET', '//messaging/v1/email/messages/k1', undefined, token)).json.eventCategoryType).toBe('TransactionalSendEvents.EmailSent');
+    expect((await raw(s.url, 'POST', '/v2/tokens', creds)).status).toBe(404);
+  });
+
+  test('records the business unit of the token that sent, and refuses a non-numeric account_id', async () => {
+    const s = await standin();
+    const creds = { grant_type: 'client_credentials', client_id: 'local-client', client_secret: 'local-secret' };
+    expect((await raw(s.url, 'POST', '/v2/token', { ...creds, account_id: 'MID-1' })).status).toBe(400);
+    const token = (await raw(s.url, 'POST', '/v2/token', { ...creds, account_id: '5100' })).json.access_token as string;
+    await raw(s.url, 'POST', '/messaging/v1/email/messages/', { definitionKey: 'welcome-ua', recipients: [{ contactKey: 'c', to: 'a@example.com', messageKey: 'k1' }] }, token);
+    expect(s.state.listSends()).toEqual([expect.objectContaining({ messageKey: 'k1', accountId: 5100 })]);
+  });
+});
+
+describe('SFMC client: one token per business unit', () => {
+  test('requests and caches a token per accountId, and sends each call with its own', async () => {
+    const s = await standin();
+    const c = client(s.url, 7000);
+    await c.sendBatch('welcome-ua', [member(1)]); // client default BU
+    await c.sendBatch('welcome-ua', [member(2)], 5100);
+    await c.sendBatch('welcome-ua', [member(3)], 5100);
+    await c.sendOne('welcome-ua', member(4), 5200);
+    expect(s.state.stats.tokenRequests).toBe(3);
+    expect(s.state.listSends().map((x) => x.accountId)).toEqual([7000, 5100, 5100, 5200]);
+    expect(await c.getStatus(member(2).messageKey, 5100)).toMatchObject({ eventCategoryType: 'TransactionalSendEvents.EmailSent' });
+    expect(s.state.stats.tokenRequests).toBe(3);
+    expect(await c.getStatus(member(2).messageKey, 5200)).toBeUndefined(); // another BU does not see it
+  });
+});
+
+describe('SFMC stand-in: delivery status', () => {
+  test('EmailQueued first, then EmailSent — or EmailNotSent with a reason for unsubscribed and held addresses; forgotten after 3 days', async () => {
+    let clock = Date.parse('2026-05-01T12:00:00Z');
+    const s = await standin({ now: () => clock, queuedMs: 1_000 });
+    const c = client(s.url);
+    const [plain, unsub, held] = [member(1), { ...member(2), to: 'x@unsubscribed.example' }, { ...member(3), to: 'Y@Held.Example' }];
+    await c.sendBatch('welcome-ua', [plain, unsub, held]);
+    expect((await c.getStatus(plain.messageKey))?.eventCategoryType).toBe('TransactionalSendEvents.EmailQueued');
+    clock += 1_000;
+    expect(await c.getStatus(plain.messageKey)).toMatchObject({ eventCategoryType: 'TransactionalSendEvents.EmailSent' });
+    expect(await c.getStatus(unsub.messageKey)).toMatchObject({ eventCategoryType: 'TransactionalSendEvents.EmailNotSent', statusCode: 1, statusMessage: 'Unsubscribed' });
+    expect(await c.getStatus(held.messageKey)).toMatchObject({ eventCategoryType: 'TransactionalSendEvents.EmailNotSent', statusCode: 2, statusMessage: 'Held' });
+    clock += 3 * 24 * 3600_000;
+    expect(await c.getStatus(plain.messageKey)).toBeUndefined();
+  });
+});
