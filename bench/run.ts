@@ -14,6 +14,8 @@ import { join } from 'node:path';
 import type { RowDataPacket } from 'mysql2/promise';
 import { createKafka } from '../consumers/shared/kafka';
 import { createLogger } from '../consumers/shared/logger';
+import { createRegistry } from '../consumers/shared/registry';
+import { HopTracker, auditTimes, hopTable, type HopTable } from './lib/hops';
 import { latencyChart } from './lib/chart';
 import { createBenchPool, insertAtRate, type BenchMember } from './lib/inserter';
 import { startInstance, stopInstance, waitReady, type Instance } from './lib/instances';
@@ -100,6 +102,9 @@ async function main(): Promise<void> {
   result.machine = machine;
   log(`machine: ${machine.cpus} × ${machine.model}, ${machine.memGiB} GiB; background CPU before start ${background.machinePct}% (others' load on the shared stack)`);
 
+  // Watches both topics from their current end, so each latency member's hop times are known.
+  const hops = new HopTracker(kafka, createRegistry(env.REGISTRY_URL ?? 'http://127.0.0.1:8081'), topics, `bench-hops-${runId}`);
+  await hops.start();
   const collector = new SendCollector(sfmcUrl, members, started.getTime() - 1_000).start(500);
   const sfmcStats0 = (await (await fetch(`${sfmcUrl}/__standin/stats`)).json()) as { rejectedByCode: Record<string, number> };
   const metrics0 = await metricsOf(stackMetrics);
@@ -135,6 +140,11 @@ async function main(): Promise<void> {
       commitClockMinusCreatedAt: commitMinusCreated, cpuPct: cpuLatency.procs, machineCpuPct: cpuLatency.machinePct,
     };
     log(`   CDC    p50 ${fmtMs(cdc.p50)}  p95 ${fmtMs(cdc.p95)}  p99 ${fmtMs(cdc.p99)}  max ${fmtMs(cdc.max)}  (n=${cdc.n}/${latencyMembers.length})`);
+    const latencyPrefix = `bench-${runId}-latency-`;
+    await waitUntil('the audit table to hold every latency-phase member', async () => (await auditTimes(pool, latencyPrefix)).size >= latencyMembers.length, cfg.drainS * 1000, 500);
+    const hopsTable = hopTable(latencyMembers, hops.cdcTopicAt, hops.augmentedAt, await auditTimes(pool, latencyPrefix));
+    result.hops = hopsTable;
+    printHops(hopsTable);
     log(`   poller p50 ${fmtMs(polled.p50)}  p99 ${fmtMs(polled.p99)}  (n=${polled.n}/${latencyMembers.length}): ${(polled.p50 / cdc.p50).toFixed(0)}× the CDC p50`);
 
     // ---- 2: throughput ramp, one instance of each consumer (the stack's own)
@@ -209,9 +219,19 @@ async function main(): Promise<void> {
     await Promise.all(extra.map((e) => stopInstance(e)));
     if (extra.length) log(`stopped extra instances ${extra.map((e) => e.pid).join(', ')}`);
     await collector.stop();
+    await hops.stop();
     await admin.disconnect();
     await pool.end();
   }
+}
+
+function printHops(t: HopTable): void {
+  const w = [38, 9, 9, 9, 9, 7];
+  const row = (cells: string[]): string => cells.map((c, i) => (i === 0 ? c.padEnd(w[i] ?? 9) : c.padStart(w[i] ?? 9))).join('  ');
+  const out = ['', `   hop by hop @ ${cfg.rate}/s (${t.complete}/${t.total} members seen at every hop)`, `   ${row(['hop', 'p50', 'p95', 'p99', 'max', 'n'])}`];
+  for (const r of t.rows) out.push(`   ${row([r.hop, fmtMs(r.summary.p50), fmtMs(r.summary.p95), fmtMs(r.summary.p99), fmtMs(r.summary.max), String(r.summary.n)])}`);
+  out.push(`   floor (binlog + Debezium + Connect, p50) ${fmtMs(t.floorP50)}; end-to-end p50 = ${t.endToEndOverFloor.toFixed(1)}× the floor`);
+  process.stdout.write(`${out.join('\n')}\n`);
 }
 
 function printTable(result: Record<string, unknown>, ramps: RampResult[], cdc: ReturnType<typeof summarize>, polled: ReturnType<typeof summarize>, eo: Record<string, number | null>): void {

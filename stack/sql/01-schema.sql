@@ -27,6 +27,8 @@ CREATE TABLE IF NOT EXISTS loyalty.new_members_sent_to_salesforce (
   definition_key       VARCHAR(100) NOT NULL,
   source_committed_at  TIMESTAMP(3) NULL,
   sent_at              TIMESTAMP(3) NOT NULL,
+  -- When the sink first wrote the row (the database's clock; an upsert leaves it): the last hop's time.
+  audited_at           TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3),
   PRIMARY KEY (org_id, org_member_id)
 );
 
