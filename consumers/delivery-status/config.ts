@@ -43,8 +43,8 @@ export function loadDeliveryStatusConfig(env: Env, readFile: (p: string) => stri
     registryUrl: url(env, 'REGISTRY_URL', 'http://127.0.0.1:8081'),
     groupId: str(env, 'DELIVERY_STATUS_GROUP_ID', 'welcome-delivery-status'),
     sentTopic: str(env, 'SENT_TOPIC', 'welcome.sent'),
-    statusTopic: str(env, 'DELIVERY_STATUS_TOPIC', 'welcome.delivery-status'),
-    dlqTopic: str(env, 'DELIVERY_STATUS_DLQ_TOPIC', 'welcome.delivery-status.dlq'),
+    statusTopic: str(env, 'DELIVERY_STATUS_TOPIC', 'welcome.delivery.status'),
+    dlqTopic: str(env, 'DELIVERY_STATUS_DLQ_TOPIC', 'welcome.delivery.status.dlq'),
     topicPartitions: int(env, 'TOPIC_PARTITIONS', 6, 1, 1000),
     sfmc: {
       authBaseUrl: url(env, 'SFMC_AUTH_URL'),
