@@ -41,7 +41,7 @@ schemas: build ## check schemas/*.avsc (git history, registry), set subject comp
 	@$(WITH_ENV) node dist/tools/schemas.js check && node dist/tools/schemas.js register
 
 replay-dlq: build ## re-drive a stage's dead letters after fixing the cause: make replay-dlq STAGE=emailer
-	@test -n "$(STAGE)" || { echo "usage: make replay-dlq STAGE=augmenter|emailer|audit"; exit 2; }
+	@test -n "$(STAGE)" || { echo "usage: make replay-dlq STAGE=augmenter|emailer|audit|delivery-status|delivery-audit"; exit 2; }
 	@$(WITH_ENV) node dist/tools/dlq.js replay $(STAGE)
 
 # Member guards (docs: operations.md): pre-existing members, held Welcomes, reconciliation.

@@ -22,6 +22,9 @@ const STAGES: Record<string, string> = {
   augmenter: env.AUGMENTER_DLQ_TOPIC ?? 'welcome.augmenter.dlq',
   emailer: env.EMAILER_DLQ_TOPIC ?? 'welcome.emailer.dlq',
   audit: env.AUDIT_DLQ_TOPIC ?? 'welcome.audit.dlq',
+  'delivery-status': env.DELIVERY_STATUS_DLQ_TOPIC ?? 'welcome.delivery.status.dlq',
+  // The welcome-delivery-status sink's own DLQ (connect/welcome-delivery-status.json).
+  'delivery-audit': 'welcome.delivery.audit.dlq',
 };
 const kafka = new Kafka({ clientId: 'welcome-dlq-tool', brokers, logLevel: logLevel.NOTHING });
 const out = (line: string): void => void process.stdout.write(`${line}\n`);

@@ -1,6 +1,6 @@
 /**
  * Asks SFMC what became of each accepted Welcome and records the answer on
- * welcome.delivery-status (the sink writes it into loyalty.welcome_delivery_status).
+ * welcome.delivery.status (the sink writes it into loyalty.welcome_delivery_status).
  *
  * Two paths, one record shape:
  * - the stage handler reads welcome.sent: a little after each send (SFMC needs a moment to

@@ -1,4 +1,4 @@
-/** Delivery status: welcome.sent → SFMC's status call → welcome.delivery-status (+ re-checks). Wiring only. */
+/** Delivery status: welcome.sent → SFMC's status call → welcome.delivery.status (+ re-checks). Wiring only. */
 import avro from 'avsc';
 import { startConsumer } from '../shared/consumer-process';
 import { createKafka, createProducer } from '../shared/kafka';

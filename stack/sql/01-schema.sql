@@ -59,7 +59,7 @@ FOR EACH ROW SET NEW.member_id = OLD.member_id, NEW.subscriber_key = OLD.subscri
   NEW.request_id = OLD.request_id, NEW.definition_key = OLD.definition_key, NEW.source_committed_at = OLD.source_committed_at,
   NEW.sent_at = OLD.sent_at;
 
--- What SFMC did with each accepted Welcome (delivery-status stage → welcome.delivery-status →
+-- What SFMC did with each accepted Welcome (delivery-status stage → welcome.delivery.status →
 -- welcome-delivery-status sink). A table of its own, so the audit table's schema and its
 -- first-send rule stay untouched; marketing reads both through the welcome_audit view.
 CREATE TABLE IF NOT EXISTS loyalty.welcome_delivery_status (

@@ -252,8 +252,12 @@ export async function createSfmcStandin(options: SfmcStandinOptions = {}): Promi
   };
 }
 
-const list = (env: Env, name: string, fallback: readonly string[]): string[] =>
-  (env[name] ?? fallback.join(',')).split(',').map((e) => e.trim()).filter(Boolean);
+/** NAME (comma-separated) or NAME_FILE (one entry per line, or comma-separated); the fallback otherwise. */
+function list(env: Env, name: string, fallback: readonly string[]): string[] {
+  const file = env[`${name}_FILE`];
+  const text = file ? readFileSync(file, 'utf8') : env[name] ?? fallback.join(',');
+  return text.split(/[\s,]+/).map((e) => e.trim()).filter((e) => e && !e.startsWith('#'));
+}
 
 /** Entry point: configuration from the environment, read once here. */
 export async function main(env: Env = process.env): Promise<SfmcStandin> {
@@ -277,7 +281,7 @@ export async function main(env: Env = process.env): Promise<SfmcStandin> {
     dataFile: optionalStr(env, 'SFMC_STANDIN_DATA_FILE'),
     publicUrl: optionalStr(env, 'SFMC_STANDIN_PUBLIC_URL'),
     faults: { retryAfterS: int(env, 'SFMC_STANDIN_RETRY_AFTER_S', 1) },
-    // Comma-separated addresses or @domains; "" for none.
+    // Addresses or @domains, comma-separated or in NAME_FILE; "" for none.
     notSent: notSentLists([
       [list(env, 'SFMC_STANDIN_UNSUBSCRIBED', DEFAULT_UNSUBSCRIBED), UNSUBSCRIBED],
       [list(env, 'SFMC_STANDIN_HELD', DEFAULT_HELD), HELD],

@@ -1,6 +1,7 @@
 /**
  * Issue 4: a dead letter is re-driven through the stage it failed in once the cause is
- * fixed, idempotently — replaying again sends nothing twice.
+ * fixed, idempotently — replaying again sends nothing twice. Issue 12: a send definition SFMC
+ * refuses holds the Welcome instead of dead-lettering it.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -42,7 +43,7 @@ afterAll(async () => {
   await db.end();
 });
 
-test('unknown organization → DLQ; wrong template → DLQ again (attempt 2); fixed config + replay → exactly one Welcome; replay again → nothing new', async () => {
+test('unknown organization → DLQ; wrong template → held (not dead-lettered, alert raised); fixed config → exactly one Welcome; replay again → nothing new', async () => {
   const defaults = JSON.parse(readFileSync(join(ROOT, 'config/welcome-orgs.json'), 'utf8')) as Record<string, { definitionKey: string; enabled: boolean }>;
   replay('emailer'); // start from a clean slate: earlier dead letters are not this test's
   const id = `replay-${runId}`;
@@ -51,28 +52,30 @@ test('unknown organization → DLQ; wrong template → DLQ again (attempt 2); fi
   const first = await waitFor('UNKNOWN_ORG dead letter', async () => mine('UNKNOWN_ORG'), 60_000);
   expect(first.headers[DLQ_HEADERS.attempts]?.toString()).toBe('1');
 
-  // The operator adds QF, but with a template SFMC does not have.
+  // The operator adds QF, but with a template SFMC does not have: a setup error, so the
+  // emailer holds the Welcome (partition paused, retried) and raises the alert gauge,
+  // instead of dead-lettering it (issue 12).
   emailerWithOrgs({ ...defaults, QF: { definitionKey: 'welcome-qf-missing', enabled: true } });
   expect(replay('emailer')).toMatch(/replayed \d+ record\(s\)/);
-  const second = await waitFor('SFMC_109111 dead letter', async () => mine('SFMC_109111'), 60_000);
-  expect(second.headers[DLQ_HEADERS.attempts]?.toString()).toBe('2');
-  expect(second.headers[DLQ_HEADERS.firstFailure]?.toString()).toBe(first.headers[DLQ_HEADERS.firstFailure]?.toString());
-  expect(second.value!.equals(first.value!)).toBe(true);
+  const refused = async (): Promise<boolean> => /welcome_sfmc_definition_refused\{[^}]*org="QF"[^}]*\} 1/.test(await (await fetch(`${stackEnv.emailerMetrics}/metrics`)).text());
+  await waitFor('the definition-refused alert gauge for QF', refused, 60_000);
+  expect(mine('SFMC_109111')).toBeUndefined();
   expect(await acceptedSends(id)).toHaveLength(0);
 
-  // Fixed: QF uses an existing template. Replay → sent once.
+  // Fixed: QF uses an existing template. The held record goes through by itself: no replay.
   emailerWithOrgs({ ...defaults, QF: { definitionKey: 'welcome-aa', enabled: true } });
-  replay('emailer');
   await waitFor('the Welcome', async () => (await acceptedSends(id)).length === 1, 60_000);
   await waitFor('the audit row', async () => {
     const [rows] = await db.query<RowDataPacket[]>('SELECT 1 FROM new_members_sent_to_salesforce WHERE org_member_id = ?', [id]);
     return rows.length === 1;
   }, 30_000);
+  expect(await refused()).toBe(false);
+  expect(dlq.records.filter((r) => r.value?.includes(Buffer.from(id)))).toHaveLength(1); // only the UNKNOWN_ORG one
 
   // Replaying again finds nothing new; re-driving the very same record by hand is skipped as already sent.
   // (Other dead letters may have arrived meanwhile; what matters is this member's count.)
   expect(replay('emailer')).toMatch(/replayed \d+ record\(s\)/);
-  await produceRaw(stackEnv.augmentedTopic, [{ key: `QF:${id}`, value: second.value }]);
+  await produceRaw(stackEnv.augmentedTopic, [{ key: `QF:${id}`, value: first.value }]);
   await waitPipelineIdle();
   expect(await acceptedSends(id)).toHaveLength(1);
 });

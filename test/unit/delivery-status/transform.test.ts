@@ -72,7 +72,7 @@ describe('status checker', () => {
     const metrics = createMetrics('delivery-test');
     const delivery = createDeliveryMetrics(metrics);
     const checker = createStatusChecker({
-      registry, reader: avro.Type.forSchema('string'), sfmc, metrics, statusTopic: 'welcome.delivery-status', statusSchemaId: 1,
+      registry, reader: avro.Type.forSchema('string'), sfmc, metrics, statusTopic: 'welcome.delivery.status', statusSchemaId: 1,
       accountOf: (org) => (org === 'UA' ? 5100 : undefined), firstCheckDelayMs: 0, recheck, concurrency: 2, now: () => clock.t,
     }, delivery);
     return { checker, asked, delivery };
@@ -88,7 +88,7 @@ describe('status checker', () => {
     expect(out.map((o) => o.kind)).toEqual(['produce', 'skip', 'produce']);
     expect(asked).toEqual([{ key: 'k1', account: 5100 }, { key: 'k2', account: undefined }]);
     const records = out.flatMap((o) => (o.kind === 'produce' ? o.records : []));
-    expect(records.map((r) => [r.topic, r.key, decodeOut(r)['status']])).toEqual([['welcome.delivery-status', 'UA:M1', 'EmailSent'], ['welcome.delivery-status', 'AA:M2', 'EmailNotSent']]);
+    expect(records.map((r) => [r.topic, r.key, decodeOut(r)['status']])).toEqual([['welcome.delivery.status', 'UA:M1', 'EmailSent'], ['welcome.delivery.status', 'AA:M2', 'EmailNotSent']]);
   });
 
   test('the sweep re-checks due EmailQueued rows once (not again while the sink lags) and counts what is still queued', async () => {

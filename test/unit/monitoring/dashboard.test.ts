@@ -132,7 +132,7 @@ describe('provisioning and scraping, as docker-compose.yml mounts them', () => {
 
   it('scrapes every replica of both consumers, on the port they serve /metrics on', () => {
     const prom = parse(read('monitoring/prometheus.yml')) as { scrape_configs: { job_name: string; dns_sd_configs?: { names: string[]; type: string; port: number }[] }[] };
-    for (const service of ['augmenter', 'emailer']) {
+    for (const service of ['augmenter', 'emailer', 'delivery-status']) {
       const job = prom.scrape_configs.find((j) => j.job_name === service);
       expect(job?.dns_sd_configs?.[0]).toEqual(expect.objectContaining({ names: [service], type: 'A', port: Number(compose.services[service]?.environment?.['HTTP_PORT']) }));
     }

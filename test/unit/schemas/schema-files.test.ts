@@ -28,7 +28,7 @@ describe.each(files)('%s', (file) => {
   test('is mapped to a topic in schemas/subjects.json with a level of BACKWARD or stricter', () => {
     const owned = loadSubjects(dir).owned[file];
     expect(owned).toBeDefined();
-    expect(owned!.topic).toMatch(/^[a-z0-9._-]+$/);
+    expect(owned!.topic).toMatch(/^[a-z0-9._]+$/);
     expect(['BACKWARD', 'BACKWARD_TRANSITIVE', 'FULL', 'FULL_TRANSITIVE']).toContain(owned!.compatibility);
   });
 

@@ -152,3 +152,24 @@ describe('SFMC stand-in: delivery status', () => {
     expect(await c.getStatus(plain.messageKey)).toBeUndefined();
   });
 });
+
+describe('SFMC stand-in: not-sent lists from the environment', () => {
+  test('SFMC_STANDIN_UNSUBSCRIBED (comma list) and SFMC_STANDIN_HELD_FILE (one per line) replace the defaults', async () => {
+    const { mkdtempSync, writeFileSync, rmSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const { main } = await import('../../../standins/sfmc/server');
+    const dir = mkdtempSync(join(tmpdir(), 'sfmc-lists-'));
+    try {
+      writeFileSync(join(dir, 'held.txt'), '# held by compliance\nheld.one@example.com\n@quarantine.example\n');
+      const s = await main({ SFMC_STANDIN_PORT: '0', SFMC_STANDIN_HOST: '127.0.0.1', LOG_LEVEL: 'silent', SFMC_STANDIN_QUEUED_MS: '0',
+        SFMC_STANDIN_UNSUBSCRIBED: 'gone@example.com, @optout.example', SFMC_STANDIN_HELD_FILE: join(dir, 'held.txt') });
+      closers.push(() => s.close());
+      const reason = (to: string) => s.state.notSentReason(to)?.statusMessage;
+      expect([reason('gone@example.com'), reason('a@OPTOUT.example'), reason('held.one@example.com'), reason('b@quarantine.example')]).toEqual(['Unsubscribed', 'Unsubscribed', 'Held', 'Held']);
+      expect([reason('x@unsubscribed.example'), reason('someone@example.com')]).toEqual([undefined, undefined]); // defaults replaced
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
