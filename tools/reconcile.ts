@@ -21,6 +21,7 @@ import { dirname, join } from 'node:path';
 import avro from 'avsc';
 import type { RowDataPacket } from 'mysql2/promise';
 import { GUARD_HEADERS } from '../consumers/emailer/guards';
+import { DecodeError } from '../consumers/shared/errors';
 import { memberKey } from '../consumers/shared/member';
 import { createRegistry } from '../consumers/shared/registry';
 import { DLQ_HEADERS } from '../consumers/shared/stage';
@@ -102,8 +103,10 @@ async function traces(): Promise<{ byKey: Map<string, Trace>; byId: Map<number, 
     try {
       const key = await registry.decode<{ id?: number }>(m.key, asWritten);
       if (typeof key.id === 'number') put(byId, key.id, { at: Number(m.timestamp), cause: 'dead-lettered', detail: `augmenter ${dlqDetail(m.headers)}` });
-    } catch {
-      // A key that is not Debezium's (a hand-made record) names no member row.
+    } catch (err) {
+      // A key that is not Debezium's (a hand-made record) names no member row; a registry
+      // outage must fail the run instead, or its dead letters would be reported as missing.
+      if (!(err instanceof DecodeError)) throw err;
     }
   });
   await readToEnd(T.skipped, (m) => {

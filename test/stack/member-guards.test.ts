@@ -80,6 +80,18 @@ test('pre-existing members (seeded) get no Welcome when deleted and inserted aga
   expect(skipOf(`AA:${b.org_member_id}`)).toBe('pre-existing');
 });
 
+test('least privilege: the emailer may read the pre-existing table, not write it', async () => {
+  const { createConnection } = await import('mysql2/promise');
+  const emailer = await createConnection({ host: '127.0.0.1', port: stackEnv.dbPort, user: process.env.EMAILER_DB_USER ?? 'welcome_emailer', password: process.env.EMAILER_DB_PASSWORD ?? '', database: 'loyalty' });
+  try {
+    await expect(emailer.query('SELECT COUNT(*) FROM welcome_preexisting_members')).resolves.toBeDefined();
+    await expect(emailer.query("INSERT INTO welcome_preexisting_members (org_id, org_member_id) VALUES ('UA', 'nope')")).rejects.toThrow(/denied/);
+    await expect(emailer.query('SELECT COUNT(*) FROM members')).rejects.toThrow(/denied/);
+  } finally {
+    await emailer.end();
+  }
+});
+
 test('age guard: a UA row created 2 days before its commit is skipped as too-old; AA (no maximum) is sent', async () => {
   const old = `aged-${runId}`;
   const oldAa = `aged-aa-${runId}`;

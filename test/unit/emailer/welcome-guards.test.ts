@@ -1,0 +1,92 @@
+/**
+ * The emailer's handler with its guards, over plain fakes of its clients: which records reach
+ * SFMC, which are skipped with a trace on welcome.skipped, and which are held byte for byte.
+ */
+import avro from 'avsc';
+import type { AugmentedMember } from '../../../consumers/emailer/augmented-member';
+import { createBreaker } from '../../../consumers/emailer/breaker';
+import { GUARD_HEADERS } from '../../../consumers/emailer/guards';
+import { parseOrgConfig } from '../../../consumers/emailer/org-config';
+import type { SentRecord } from '../../../consumers/emailer/sent-record';
+import { createWelcomeHandler } from '../../../consumers/emailer/welcome';
+import { createMetrics } from '../../../consumers/shared/metrics';
+import type { Registry } from '../../../consumers/shared/registry';
+import type { SfmcClient, SfmcRecipient } from '../../../consumers/shared/sfmc-client';
+import type { InputRecord, Outcome } from '../../../consumers/shared/stage';
+
+const NOW = Date.UTC(2026, 11, 1, 9, 0, 0);
+const member = (org: string, id: string, over: Partial<AugmentedMember> = {}): AugmentedMember => ({
+  member_id: 1, org_id: org, org_member_id: id, email: `${id}@example.com`, first_name: null, last_name: null, locale: null, subscriber_key: `${org}-${id}`,
+  member_created_at: NOW - 1000, source_committed_at: NOW - 500, augmented_at: NOW - 400, marketing_opt_in: null, ...over,
+});
+let offset = 0;
+const input = (m: AugmentedMember, headers: InputRecord['headers'] = {}): InputRecord => ({
+  topic: 'welcome.members.augmented', partition: 0, offset: String(offset++), key: Buffer.from(`${m.org_id}:${m.org_member_id}`), value: Buffer.from(JSON.stringify(m)), headers, timestamp: '0',
+});
+
+function setup(preExisting: string[] = [], alreadySent: string[] = []) {
+  const sentTo: SfmcRecipient[] = [];
+  const registry: Registry = {
+    register: async () => 1,
+    encode: async (_id, value) => Buffer.from(JSON.stringify(value)),
+    decode: async <T>(bytes: Buffer) => JSON.parse(bytes.toString()) as T,
+    ping: async () => true,
+  };
+  const sfmc = {
+    sendBatch: async (_d: string, rs: readonly SfmcRecipient[]) => {
+      sentTo.push(...rs);
+      return rs.map((r) => ({ messageKey: r.messageKey, status: 'queued' as const, requestId: 'req' }));
+    },
+  } as unknown as SfmcClient;
+  const pick = (list: string[]) => async (ms: { orgId: string; orgMemberId: string }[]) => new Set(ms.map((m) => `${m.orgId}:${m.orgMemberId}`).filter((k) => list.includes(k)));
+  const sent: SentRecord = { alreadySent: pick(alreadySent), preExisting: pick(preExisting), ping: async () => true, close: async () => undefined };
+  const orgs = parseOrgConfig(JSON.stringify({
+    UA: { definitionKey: 'w-ua', enabled: true, maxAgeSeconds: 3600, maxPerMinute: 2 },
+    AA: { definitionKey: 'w-aa', enabled: true },
+    DL: { definitionKey: 'w-dl', enabled: false },
+  }), 'test');
+  const held: string[] = [];
+  const handler = createWelcomeHandler({
+    registry, reader: avro.Type.forSchema('null'), sfmc, sent, orgs, metrics: createMetrics('emailer'), sentTopic: 'welcome.sent', sentSchemaId: 1, now: () => NOW,
+    guards: { breaker: createBreaker(() => NOW), skippedTopic: 'welcome.skipped', heldTopic: 'welcome.held', onHeld: (o) => held.push(o) },
+  });
+  return { handler, sentTo, held };
+}
+
+const skipTopic = (o: Outcome): string | undefined => (o.kind === 'skip' ? o.records?.[0]?.topic : undefined);
+
+test('pre-existing, too-old and switched-off members are skipped with a trace on welcome.skipped; already-sent without one', async () => {
+  const { handler, sentTo } = setup(['UA:pre'], ['UA:done']);
+  const records = [
+    input(member('UA', 'pre')),
+    input(member('UA', 'old', { member_created_at: NOW - 3 * 3600_000 })),
+    input(member('DL', 'off')),
+    input(member('UA', 'done')),
+    input(member('AA', 'new')),
+  ];
+  const out = await handler(records);
+  expect(out.map((o) => (o.kind === 'skip' ? o.reason : o.kind))).toEqual(['pre-existing', 'too-old', 'org-disabled', 'already-sent', 'produce']);
+  expect(out.map(skipTopic)).toEqual(['welcome.skipped', 'welcome.skipped', 'welcome.skipped', undefined, undefined]);
+  const trace = out[0]?.kind === 'skip' ? out[0].records?.[0] : undefined;
+  expect(trace).toMatchObject({ key: 'UA:pre', value: null, headers: { [GUARD_HEADERS.skipReason]: 'pre-existing', [GUARD_HEADERS.org]: 'UA' } });
+  expect(sentTo.map((r) => r.attributes?.MemberId)).toEqual(['new']);
+});
+
+test('above UA\'s ceiling the rest of UA is held byte for byte, AA is sent, and a released record passes the breaker', async () => {
+  const { handler, sentTo, held } = setup();
+  const ua = ['a', 'b', 'c', 'd'].map((id) => input(member('UA', id)));
+  const aa = ['x', 'y', 'z'].map((id) => input(member('AA', id)));
+  const out = await handler([...ua, ...aa]);
+  expect(out.map((o) => (o.kind === 'skip' ? o.reason : o.kind))).toEqual(['produce', 'produce', 'held', 'held', 'produce', 'produce', 'produce']);
+  const h = out[2]?.kind === 'skip' ? out[2].records?.[0] : undefined;
+  expect(h?.topic).toBe('welcome.held');
+  expect(h?.value).toBe(ua[2]?.value);
+  expect(h?.key).toBe(ua[2]?.key);
+  expect(h?.headers?.[GUARD_HEADERS.heldReason]).toBe('more than 2 Welcomes/min for UA');
+  expect(held).toEqual(['UA', 'UA']);
+  expect(sentTo.map((r) => r.attributes?.MemberId)).toEqual(['a', 'b', 'x', 'y', 'z']);
+
+  const released = input(member('UA', 'c'), { ...ua[2]?.headers, [GUARD_HEADERS.released]: Buffer.from('true') });
+  const again = await handler([released, input(member('UA', 'e'))]);
+  expect(again.map((o) => (o.kind === 'skip' ? o.reason : o.kind))).toEqual(['produce', 'held']);
+});
