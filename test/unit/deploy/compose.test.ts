@@ -332,7 +332,7 @@ describe('docker-compose.yml', () => {
         .map((m) => [m[1] ?? '', m[2] ?? '']));
       const env = envOf(service('connect'));
       // properties the image takes as CONNECT_<KEY> (lower case, `_` -> `.`)
-      for (const key of ['config.providers', 'config.providers.env.class', 'config.providers.file.class', 'producer.linger.ms', 'connector.client.config.override.policy', 'topic.creation.enable']) {
+      for (const key of ['config.providers', 'config.providers.env.class', 'config.providers.file.class', 'producer.linger.ms', 'connector.client.config.override.policy', 'topic.creation.enable', 'scheduled.rebalance.max.delay.ms']) {
         const name = `CONNECT_${key.toUpperCase().replace(/\./g, '_')}`;
         expect({ name, value: env[name] }).toEqual({ name, value: worker.get(key) });
       }
