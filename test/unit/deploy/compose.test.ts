@@ -375,7 +375,7 @@ describe('docker-compose.yml', () => {
       const names = Object.keys(env).filter((k) => k.startsWith('WATCHDOG_') || k === 'CONNECT_URL' || k === 'LOG_LEVEL');
       expect(Object.keys(env).filter((k) => !names.includes(k))).toEqual([]);
       for (const name of names) expect({ name, known: example.has(name) }).toEqual({ name, known: true });
-      for (const name of names.filter((n) => /^WATCHDOG_(POLL|BACKOFF|MAX|WINDOW)/.test(n))) {
+      for (const name of names.filter((n) => /^WATCHDOG_(POLL|BACKOFF|MAX|WINDOW|STABLE)/.test(n))) {
         expect({ name, value: withDefaults(env[name] ?? '') }).toEqual({ name, value: example.get(name) });
       }
       // production watches every connector on the worker
