@@ -46,6 +46,7 @@ export function loadConfig(env: Env): WatchdogConfig {
       maxBackoffMs: int(env, 'WATCHDOG_BACKOFF_MAX_MS', 60_000, 0, 3_600_000),
       maxRestarts: int(env, 'WATCHDOG_MAX_RESTARTS', 10, 1, 1_000),
       windowMs: int(env, 'WATCHDOG_WINDOW_MS', 1_800_000, 1_000, 86_400_000),
+      stableMs: int(env, 'WATCHDOG_STABLE_MS', 300_000, 0, 86_400_000),
     },
     logLevel: optionalStr(env, 'LOG_LEVEL') ?? 'info',
   };

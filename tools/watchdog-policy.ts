@@ -9,7 +9,8 @@
  * the window waits twice as long as the one before (initial, 2×initial, … capped at max),
  * counted from the previous restart. More than maxRestarts restarts of one connector within
  * windowMs: give up — no more restarts, loudly, until the connector runs again (an operator
- * fixed the cause and restarted it), which resets everything.
+ * fixed the cause and restarted it). A connector that has run for stableMs without failing
+ * has its earlier restarts forgotten: its next failure is a new incident.
  */
 
 export interface TaskState { id: number; state: string; trace?: string }
@@ -21,6 +22,8 @@ export interface WatchdogPolicy {
   /** Restarts of one connector allowed within windowMs; the next failure gives up. */
   maxRestarts: number;
   windowMs: number;
+  /** RUNNING this long without a failure: its earlier restarts are forgotten (a new incident starts afresh). */
+  stableMs: number;
 }
 
 /** What the watchdog remembers about one connector between polls. */
@@ -30,6 +33,8 @@ export interface Memory {
   gaveUp: boolean;
   /** The connector was seen failing since it last ran (so a RUNNING state is a recovery). */
   failing: boolean;
+  /** Since when it has been RUNNING without interruption (undefined: not running). */
+  runningSince?: number;
 }
 
 export type Decision =
@@ -74,14 +79,18 @@ export function decide(policy: WatchdogPolicy, s: ConnectorState, before: Memory
   const restarts = before.restarts.filter((t) => now - t < policy.windowMs);
   const memory: Memory = { ...before, restarts };
   if (isRunning(s)) {
-    if (!before.failing && !before.gaveUp) return { memory };
-    // Keep the window's restarts: a connector that flaps (runs a few seconds, fails again)
-    // still reaches the limit. Only the give-up and the failing flag are cleared.
+    const runningSince = before.runningSince ?? now;
+    // Keep the window's restarts while it has run only briefly: a connector that flaps (runs
+    // a few seconds, fails again) still reaches the limit. After stableMs of running, a
+    // later failure is a new incident and starts afresh.
+    const kept = now - runningSince >= policy.stableMs ? [] : restarts;
+    if (!before.failing && !before.gaveUp) return { memory: { ...memory, restarts: kept, runningSince } };
     return {
       decision: { kind: 'recovered', connector: s.name, restarts: restarts.length, gaveUp: before.gaveUp },
-      memory: { restarts, gaveUp: false, failing: false },
+      memory: { restarts: kept, gaveUp: false, failing: false, runningSince },
     };
   }
+  delete memory.runningSince;
   if (!isFailed(s)) return { memory }; // UNASSIGNED, RESTARTING, PAUSED, STOPPED: not ours to touch
   memory.failing = true;
   if (before.gaveUp) return { memory };

@@ -222,16 +222,15 @@ test('combined: kill -9 the emailer during an SFMC 5xx burst', () =>
 
 test('registry restart with Connect freshly restarted: the source task FAILS on an uncached schema, the watchdog brings it back', () =>
   scenario('registry down + fresh connect', async (f) => {
-    const before = (await watchdogRestarts()).get('members-source') ?? 0;
     // The registry goes first, so the fresh worker's first record surely needs it (nothing cached).
     await stackAsync('down', 'registry');
     await stackAsync('restart', 'connect');
     // Down until the task has failed (the converter's own retries run out), or 120 s.
     const failed = await waitFor('members-source to fail without the registry', async () => connectorFailed(await connectorStatus('members-source')) || undefined, 120_000, 1_000).catch(() => false);
     await stackAsync('up', 'registry');
+    // Nothing more: recovery is the watchdog's; the account checks every member was sent, and
+    // the notes say how many restarts the watchdog made.
     f.note(failed ? 'members-source task FAILED while the registry was down; no make connectors: the watchdog restarts it' : 'members-source did not fail within 120 s of registry downtime');
-    // The scenario only waits: recovery is the watchdog's (checked in the account: every member sent).
-    await waitFor('the watchdog to restart members-source', async () => ((await watchdogRestarts()).get('members-source') ?? 0) > before || !failed, 300_000, 1_000);
   }));
 
 test('restart MariaDB mid-stream (source binlog, audit sink writes, emailer audit-table reads)', () =>

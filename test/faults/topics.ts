@@ -64,7 +64,8 @@ export async function readRange(topic: string, from: Offsets): Promise<Rec[]> {
 export function header(h: IHeaders, name: string): string | undefined {
   const v = h[name];
   const first = Array.isArray(v) ? v[0] : v;
-  return first === undefined ? undefined : first.toString();
+  // Connect writes some of its __connect.errors.* headers with a null value
+  return first === undefined || first === null ? undefined : first.toString();
 }
 
 // One registry client per reader view: its decode cache is keyed by schema id.

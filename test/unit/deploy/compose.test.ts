@@ -344,7 +344,7 @@ describe('docker-compose.yml', () => {
         .map((m) => [m[1] ?? '', m[2] ?? '']));
       const env = envOf(service('connect'));
       // properties the image takes as CONNECT_<KEY> (lower case, `_` -> `.`)
-      for (const key of ['config.providers', 'config.providers.env.class', 'config.providers.file.class', 'producer.linger.ms', 'connector.client.config.override.policy', 'topic.creation.enable']) {
+      for (const key of ['config.providers', 'config.providers.env.class', 'config.providers.file.class', 'producer.linger.ms', 'connector.client.config.override.policy', 'topic.creation.enable', 'scheduled.rebalance.max.delay.ms']) {
         const name = `CONNECT_${key.toUpperCase().replace(/\./g, '_')}`;
         expect({ name, value: env[name] }).toEqual({ name, value: worker.get(key) });
       }
@@ -387,7 +387,7 @@ describe('docker-compose.yml', () => {
       const names = Object.keys(env).filter((k) => k.startsWith('WATCHDOG_') || k === 'CONNECT_URL' || k === 'LOG_LEVEL');
       expect(Object.keys(env).filter((k) => !names.includes(k))).toEqual([]);
       for (const name of names) expect({ name, known: example.has(name) }).toEqual({ name, known: true });
-      for (const name of names.filter((n) => /^WATCHDOG_(POLL|BACKOFF|MAX|WINDOW)/.test(n))) {
+      for (const name of names.filter((n) => /^WATCHDOG_(POLL|BACKOFF|MAX|WINDOW|STABLE)/.test(n))) {
         expect({ name, value: withDefaults(env[name] ?? '') }).toEqual({ name, value: example.get(name) });
       }
       // production watches every connector on the worker

@@ -64,7 +64,7 @@ test('pre-existing, too-old and switched-off members are skipped with a trace on
     input(member('UA', 'done')),
     input(member('AA', 'new')),
   ];
-  const out = await handler(records);
+  const out = await handler(records, { deadline: Date.now() + 4_000 });
   expect(out.map((o) => (o.kind === 'skip' ? o.reason : o.kind))).toEqual(['pre-existing', 'too-old', 'org-disabled', 'already-sent', 'produce']);
   expect(out.map(skipTopic)).toEqual(['welcome.skipped', 'welcome.skipped', 'welcome.skipped', undefined, undefined]);
   const trace = out[0]?.kind === 'skip' ? out[0].records?.[0] : undefined;
@@ -76,7 +76,7 @@ test('above UA\'s ceiling the rest of UA is held byte for byte, AA is sent, and 
   const { handler, sentTo, held } = setup();
   const ua = ['a', 'b', 'c', 'd'].map((id) => input(member('UA', id)));
   const aa = ['x', 'y', 'z'].map((id) => input(member('AA', id)));
-  const out = await handler([...ua, ...aa]);
+  const out = await handler([...ua, ...aa], { deadline: Date.now() + 4_000 });
   expect(out.map((o) => (o.kind === 'skip' ? o.reason : o.kind))).toEqual(['produce', 'produce', 'held', 'held', 'produce', 'produce', 'produce']);
   const h = out[2]?.kind === 'skip' ? out[2].records?.[0] : undefined;
   expect(h?.topic).toBe('welcome.held');
@@ -87,6 +87,6 @@ test('above UA\'s ceiling the rest of UA is held byte for byte, AA is sent, and 
   expect(sentTo.map((r) => r.attributes?.MemberId)).toEqual(['a', 'b', 'x', 'y', 'z']);
 
   const released = input(member('UA', 'c'), { ...ua[2]?.headers, [GUARD_HEADERS.released]: Buffer.from('true') });
-  const again = await handler([released, input(member('UA', 'e'))]);
+  const again = await handler([released, input(member('UA', 'e'))], { deadline: Date.now() + 4_000 });
   expect(again.map((o) => (o.kind === 'skip' ? o.reason : o.kind))).toEqual(['produce', 'held']);
 });

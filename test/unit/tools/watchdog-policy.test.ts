@@ -1,7 +1,7 @@
 import { loadConfig } from '../../../tools/connect-watchdog';
 import { backoffMs, decide, emptyMemory, recordRestart, traceHead, type ConnectorState, type Memory, type WatchdogPolicy } from '../../../tools/watchdog-policy';
 
-const policy: WatchdogPolicy = { initialBackoffMs: 5_000, maxBackoffMs: 30_000, maxRestarts: 4, windowMs: 600_000 };
+const policy: WatchdogPolicy = { initialBackoffMs: 5_000, maxBackoffMs: 30_000, maxRestarts: 4, windowMs: 600_000, stableMs: 120_000 };
 const TRACE = 'org.apache.kafka.connect.errors.ConnectException: Tolerance exceeded in error handler\n\tat org.apache.kafka.Foo.bar(Foo.java:1)\nCaused by: io.apicurio.rest.client.error.RestClientException: Connection refused\n\tat x';
 
 const status = (connector: string, ...tasks: string[]): ConnectorState => ({
@@ -90,6 +90,21 @@ describe('Connect watchdog policy', () => {
     expect(kinds).toEqual(['0:restart', '5000:restart', '15000:restart', '35000:restart', '36000:recovered', '700000:restart']);
   });
 
+  test('after running stableMs without a failure, its earlier restarts are forgotten: a new incident starts afresh', () => {
+    const { kinds } = simulate([
+      { at: 0, s: failed },
+      { at: 5_000, s: failed },
+      { at: 15_000, s: failed },
+      { at: 35_000, s: failed }, // 4 restarts: the limit
+      { at: 40_000, s: running }, // recovered
+      { at: 100_000, s: running },
+      { at: 160_000, s: running }, // running for 120 s: stable
+      { at: 170_000, s: failed }, // a new incident: restarted at once, not given up
+      { at: 172_000, s: failed },
+    ]);
+    expect(kinds).toEqual(['0:restart', '5000:restart', '15000:restart', '35000:restart', '40000:recovered', '100000:-', '160000:-', '170000:restart', '172000:wait']);
+  });
+
   test('a connector that flaps (runs a moment, fails again) still reaches the limit', () => {
     const { kinds } = simulate([
       { at: 0, s: failed }, { at: 1_000, s: running },
@@ -121,7 +136,7 @@ describe('Connect watchdog config', () => {
       httpPort: 9466,
       pollIntervalMs: 5_000,
       connectors: undefined,
-      policy: { initialBackoffMs: 5_000, maxBackoffMs: 60_000, maxRestarts: 10, windowMs: 1_800_000 },
+      policy: { initialBackoffMs: 5_000, maxBackoffMs: 60_000, maxRestarts: 10, windowMs: 1_800_000, stableMs: 300_000 },
       logLevel: 'info',
     });
   });
