@@ -44,7 +44,8 @@ replay-dlq: build ## re-drive a stage's dead letters after fixing the cause: mak
 	@test -n "$(STAGE)" || { echo "usage: make replay-dlq STAGE=augmenter|emailer|audit"; exit 2; }
 	@$(WITH_ENV) node dist/tools/dlq.js replay $(STAGE)
 
-demo: build ## sign up a few members and show each Welcome (and who rightly got none)
+# `up` and `connectors` are idempotent, so on a fresh clone `make demo` is the only command needed.
+demo: up connectors ## start what is not running, register schemas and connectors, sign up a few members and show each Welcome
 	@$(WITH_ENV) node dist/tools/demo.js
 
 status: ## services, connectors, topics and the pipeline (counts, lag, DLQ, latency) at a glance
