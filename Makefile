@@ -70,6 +70,18 @@ logs: ## tail the logs (SERVICE=name for one)
 clean: ## stop everything and delete the stack's state (keeps downloaded jars)
 	$(STACK) clean
 
+# Lint and format over all the TypeScript. `make lint` only checks (what `make test` runs);
+# `make fmt` rewrites: prettier first, then eslint's automatic fixes (e.g. type-only imports).
+.PHONY: lint fmt
+LINT_DIRS := consumers standins tools bench test
+lint: install ## eslint (typed: floating promises, type imports, focused tests) and the prettier check; `make fmt` fixes
+	npx eslint --max-warnings 0 $(LINT_DIRS)
+	npx prettier --check --log-level warn $(LINT_DIRS)
+
+fmt: install ## reformat with prettier and apply eslint's automatic fixes
+	npx prettier --write --log-level warn $(LINT_DIRS)
+	npx eslint --fix $(LINT_DIRS)
+
 typecheck: install
 	npx tsc -p tsconfig.json --noEmit
 
@@ -89,7 +101,7 @@ test-faults: up schemas connectors ## fault injection on the running stack (FAUL
 # started it: no `grep -q` there, whose early exit fails the pipeline under pipefail and made
 # every run stop a stack it had found running). The CI-sized fault suite (about 7 min here)
 # runs after the stack tests pass.
-test: install typecheck test-unit ## everything, from a fresh machine: install, start the stack, test, stop
+test: install lint typecheck test-unit ## everything, from a fresh machine: install, start the stack, test, stop
 	@started_here=0; $(STACK) status | grep ' up ' >/dev/null || started_here=1; \
 	rc=0; $(MAKE) --no-print-directory test-stack || rc=$$?; \
 	if [ $$rc = 0 ]; then FAULTS_PROFILE=ci $(MAKE) --no-print-directory test-faults || rc=$$?; fi; \
