@@ -8,7 +8,7 @@
  *   is dead-lettered or lost while the dependency is away.
  */
 import type { IHeaders } from 'kafkajs';
-import { PipelineError, errorCode } from './errors';
+import { type PipelineError, errorCode } from './errors';
 import { produceAll, groupLag, type Consumer, type Producer, type KafkaMessage, type OutgoingRecord, type Admin } from './kafka';
 import type { Logger } from './logger';
 import type { Metrics } from './metrics';
