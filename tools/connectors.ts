@@ -13,16 +13,8 @@ const flavour = (process.env.CONNECT_FLAVOUR ?? 'mariadb') as Flavour;
 const connectDir = process.env.CONNECT_DIR ?? join(__dirname, '..', '..', 'connect');
 const waitSeconds = Number(process.env.CONNECT_WAIT_S ?? '90');
 
-interface TaskStatus {
-  id: number;
-  state: string;
-  trace?: string;
-}
-interface ConnectorStatus {
-  name: string;
-  connector: { state: string; trace?: string };
-  tasks: TaskStatus[];
-}
+interface TaskStatus { id: number; state: string; trace?: string }
+interface ConnectorStatus { name: string; connector: { state: string; trace?: string }; tasks: TaskStatus[] }
 
 async function connect(method: string, path: string, body?: unknown): Promise<{ status: number; json: unknown }> {
   const res = await fetch(`${connectUrl}${path}`, {

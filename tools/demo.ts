@@ -13,44 +13,24 @@ const stateDir = env.STATE_DIR ?? join(__dirname, '..', '..', '.state');
 const sfmcUrl = env.SFMC_AUTH_URL ?? 'http://127.0.0.1:8090';
 const run = Date.now().toString(36);
 
-interface Signup {
-  org: string;
-  memberId: string;
-  email: string;
-  first: string;
-  why?: string;
-  committedAt?: number;
-}
+interface Signup { org: string; memberId: string; email: string; first: string; why?: string; committedAt?: number }
 
 async function insert(db: Connection, s: Signup): Promise<number> {
   const [res] = await db.query<ResultSetHeader>('INSERT INTO members (org_id, org_member_id, email, first_name, locale) VALUES (?, ?, ?, ?, ?)', [
-    s.org,
-    s.memberId,
-    s.email,
-    s.first,
-    'en-US',
+    s.org, s.memberId, s.email, s.first, 'en-US',
   ]);
   s.committedAt = Date.now();
   return res.insertId;
 }
 
-interface Send {
-  messageKey: string;
-  contactKey: string;
-  definitionKey: string;
-  receivedAt: string;
-}
+interface Send { messageKey: string; contactKey: string; definitionKey: string; receivedAt: string }
 
 async function sends(): Promise<Map<string, Send>> {
   const all = (await (await fetch(`${sfmcUrl}/__standin/sends`)).json()) as Send[];
   return new Map(all.map((s) => [s.messageKey, s]));
 }
 
-const kafka = new Kafka({
-  clientId: 'welcome-demo',
-  brokers: (env.KAFKA_BOOTSTRAP_SERVERS ?? '127.0.0.1:9092').split(','),
-  logLevel: logLevel.NOTHING,
-});
+const kafka = new Kafka({ clientId: 'welcome-demo', brokers: (env.KAFKA_BOOTSTRAP_SERVERS ?? '127.0.0.1:9092').split(','), logLevel: logLevel.NOTHING });
 const GROUPS: [string, string][] = [
   [env.AUGMENTER_GROUP_ID ?? 'welcome-augmenter', env.MEMBER_TOPIC ?? 'cdc.loyalty.members'],
   [env.EMAILER_GROUP_ID ?? 'welcome-emailer', env.AUGMENTED_TOPIC ?? 'welcome.members.augmented'],
@@ -61,13 +41,11 @@ async function pipelineIdle(deadline: number): Promise<void> {
   await admin.connect();
   try {
     for (;;) {
-      const lags = await Promise.all(
-        GROUPS.map(async ([groupId, topic]) => {
-          const [ends, [done]] = await Promise.all([admin.fetchTopicOffsets(topic), admin.fetchOffsets({ groupId, topics: [topic] })]);
-          const committed = new Map((done?.partitions ?? []).map((p) => [p.partition, BigInt(p.offset)]));
-          return ends.some((e) => BigInt(e.high) > 0n && committed.get(e.partition) !== BigInt(e.high));
-        }),
-      );
+      const lags = await Promise.all(GROUPS.map(async ([groupId, topic]) => {
+        const [ends, [done]] = await Promise.all([admin.fetchTopicOffsets(topic), admin.fetchOffsets({ groupId, topics: [topic] })]);
+        const committed = new Map((done?.partitions ?? []).map((p) => [p.partition, BigInt(p.offset)]));
+        return ends.some((e) => BigInt(e.high) > 0n && committed.get(e.partition) !== BigInt(e.high));
+      }));
       if (!lags.some(Boolean) || Date.now() > deadline) return;
       await new Promise((r) => setTimeout(r, 100));
     }
@@ -130,9 +108,7 @@ async function main(): Promise<void> {
   await pipelineIdle(Date.now() + 30_000);
   seen = await sends();
 
-  process.stdout.write(
-    `\n${pad('member', 18)} ${pad('inserted at', 13)} ${pad('Welcome at', 13)} ${pad('latency', 9)} ${pad('subscriber key', 22)} template\n`,
-  );
+  process.stdout.write(`\n${pad('member', 18)} ${pad('inserted at', 13)} ${pad('Welcome at', 13)} ${pad('latency', 9)} ${pad('subscriber key', 22)} template\n`);
   const time = (ms: number): string => new Date(ms).toISOString().slice(11, 23);
   let missing = 0;
   for (const s of fresh) {
@@ -143,9 +119,7 @@ async function main(): Promise<void> {
       continue;
     }
     const at = Date.parse(send.receivedAt);
-    process.stdout.write(
-      `${pad(`${s.org}/${s.memberId}`, 18)} ${pad(time(s.committedAt ?? 0), 13)} ${pad(time(at), 13)} ${pad(`${at - (s.committedAt ?? at)} ms`, 9)} ${pad(send.contactKey, 22)} ${send.definitionKey}\n`,
-    );
+    process.stdout.write(`${pad(`${s.org}/${s.memberId}`, 18)} ${pad(time(s.committedAt ?? 0), 13)} ${pad(time(at), 13)} ${pad(`${at - (s.committedAt ?? at)} ms`, 9)} ${pad(send.contactKey, 22)} ${send.definitionKey}\n`);
   }
   process.stdout.write('\nno Welcome, as it should be:\n');
   let wrong = 0;

@@ -51,9 +51,7 @@ async function readToEnd(topic: string, each: (m: KafkaMessage, partition: numbe
     const lows = new Map((await admin.fetchTopicOffsets(topic)).map((p) => [p.partition, BigInt(p.low)]));
     if (groupId) {
       const [committed] = await admin.fetchOffsets({ groupId, topics: [topic] });
-      start = new Map(
-        (committed?.partitions ?? []).map((p) => [p.partition, BigInt(p.offset) < 0n ? (lows.get(p.partition) ?? 0n) : BigInt(p.offset)]),
-      );
+      start = new Map((committed?.partitions ?? []).map((p) => [p.partition, BigInt(p.offset) < 0n ? (lows.get(p.partition) ?? 0n) : BigInt(p.offset)]));
     } else start = lows;
   } finally {
     await admin.disconnect();
@@ -66,33 +64,30 @@ async function readToEnd(topic: string, each: (m: KafkaMessage, partition: numbe
   const remaining = new Set(pending.map(([p]) => p));
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`reading ${topic} took longer than 120 s`)), 120_000);
-    consumer
-      .subscribe({ topic, fromBeginning: true })
-      .then(() =>
-        consumer.run({
-          autoCommit: false,
-          eachMessage: async ({ partition, message }) => {
-            const end = ends.get(partition) ?? 0n;
-            if (BigInt(message.offset) >= end) return;
-            try {
-              await each(message, partition);
-            } catch (err) {
-              // Fail loudly instead of letting kafkajs retry the same message forever.
-              clearTimeout(timer);
-              reject(err);
-              throw err;
-            }
-            count++;
-            if (groupId) await consumer.commitOffsets([{ topic, partition, offset: (BigInt(message.offset) + 1n).toString() }]);
-            if (BigInt(message.offset) + 1n >= end) remaining.delete(partition);
-            if (remaining.size === 0) {
-              clearTimeout(timer);
-              resolve();
-            }
-          },
-        }),
-      )
-      .catch(reject);
+    consumer.subscribe({ topic, fromBeginning: true }).then(() =>
+      consumer.run({
+        autoCommit: false,
+        eachMessage: async ({ partition, message }) => {
+          const end = ends.get(partition) ?? 0n;
+          if (BigInt(message.offset) >= end) return;
+          try {
+            await each(message, partition);
+          } catch (err) {
+            // Fail loudly instead of letting kafkajs retry the same message forever.
+            clearTimeout(timer);
+            reject(err);
+            throw err;
+          }
+          count++;
+          if (groupId) await consumer.commitOffsets([{ topic, partition, offset: (BigInt(message.offset) + 1n).toString() }]);
+          if (BigInt(message.offset) + 1n >= end) remaining.delete(partition);
+          if (remaining.size === 0) {
+            clearTimeout(timer);
+            resolve();
+          }
+        },
+      }),
+    ).catch(reject);
   });
   await consumer.disconnect();
   return count;
@@ -103,10 +98,7 @@ async function status(): Promise<void> {
   for (const [stage, topic] of Object.entries(STAGES)) {
     const byReason = new Map<string, number>();
     const total = await readToEnd(topic, async (m) => void byReason.set(reasonOf(m.headers), (byReason.get(reasonOf(m.headers)) ?? 0) + 1));
-    const reasons = [...byReason]
-      .sort((a, b) => b[1] - a[1])
-      .map(([r, n]) => `${r}=${n}`)
-      .join(' ');
+    const reasons = [...byReason].sort((a, b) => b[1] - a[1]).map(([r, n]) => `${r}=${n}`).join(' ');
     out(`  ${stage.padEnd(10)} ${topic.padEnd(24)} ${String(total).padStart(7)}  ${reasons || '-'}`);
   }
 }
@@ -118,35 +110,24 @@ async function replay(stage: string | undefined): Promise<void> {
   await producer.connect();
   const byTarget = new Map<string, number>();
   try {
-    const n = await readToEnd(
-      topic,
-      async (m) => {
-        // Our stages name the source topic in dlq.original.topic; Connect's sink DLQ in __connect.errors.topic.
-        const target = header(m.headers, DLQ_HEADERS.topic) ?? header(m.headers, '__connect.errors.topic');
-        if (!target) throw new Error(`a record in ${topic} has no ${DLQ_HEADERS.topic} header; not replayable`);
-        // Acknowledged before its DLQ offset is committed: a crash here replays it twice, never zero times.
-        // Connect writes some headers with null values, which a producer cannot send back.
-        const headers = Object.fromEntries(Object.entries(m.headers ?? {}).filter(([, v]) => v !== null && v !== undefined)) as IHeaders;
-        await producer.send({ topic: target, acks: -1, messages: [{ key: m.key, value: m.value, headers }] });
-        byTarget.set(target, (byTarget.get(target) ?? 0) + 1);
-      },
-      `welcome-dlq-replay-${stage}`,
-    );
-    out(
-      `replayed ${n} record(s) from ${topic}${n ? `: ${[...byTarget].map(([t, c]) => `${c} → ${t}`).join(', ')}` : ' (nothing new since the last replay)'}`,
-    );
+    const n = await readToEnd(topic, async (m) => {
+      // Our stages name the source topic in dlq.original.topic; Connect's sink DLQ in __connect.errors.topic.
+      const target = header(m.headers, DLQ_HEADERS.topic) ?? header(m.headers, '__connect.errors.topic');
+      if (!target) throw new Error(`a record in ${topic} has no ${DLQ_HEADERS.topic} header; not replayable`);
+      // Acknowledged before its DLQ offset is committed: a crash here replays it twice, never zero times.
+      // Connect writes some headers with null values, which a producer cannot send back.
+      const headers = Object.fromEntries(Object.entries(m.headers ?? {}).filter(([, v]) => v !== null && v !== undefined)) as IHeaders;
+      await producer.send({ topic: target, acks: -1, messages: [{ key: m.key, value: m.value, headers }] });
+      byTarget.set(target, (byTarget.get(target) ?? 0) + 1);
+    }, `welcome-dlq-replay-${stage}`);
+    out(`replayed ${n} record(s) from ${topic}${n ? `: ${[...byTarget].map(([t, c]) => `${c} → ${t}`).join(', ')}` : ' (nothing new since the last replay)'}`);
   } finally {
     await producer.disconnect();
   }
 }
 
 const [command, arg] = process.argv.slice(2);
-(command === 'replay'
-  ? replay(arg)
-  : command === 'status' || command === undefined
-    ? status()
-    : Promise.reject(new Error('usage: dlq status | dlq replay STAGE'))
-)
+(command === 'replay' ? replay(arg) : command === 'status' || command === undefined ? status() : Promise.reject(new Error('usage: dlq status | dlq replay STAGE')))
   .then(() => process.exit(0))
   .catch((err: unknown) => {
     process.stderr.write(`dlq: ${err instanceof Error ? err.message : String(err)}\n`);

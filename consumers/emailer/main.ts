@@ -45,16 +45,7 @@ runMain('emailer', async () => {
     registry,
     dependencies: async () => ({ auditTable: await sent.ping() }),
     createHandler: (sentSchemaId) =>
-      createWelcomeHandler({
-        registry,
-        reader: augmentedMemberReader(),
-        sfmc,
-        sent,
-        orgs: config.orgs,
-        metrics,
-        sentTopic: config.sentTopic,
-        sentSchemaId,
-      }),
+      createWelcomeHandler({ registry, reader: augmentedMemberReader(), sfmc, sent, orgs: config.orgs, metrics, sentTopic: config.sentTopic, sentSchemaId }),
     closeClients: async () => void (await Promise.all([sfmc.close(), sent.close()])),
   });
 });

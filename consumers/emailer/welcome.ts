@@ -74,10 +74,7 @@ export function createWelcomeHandler(deps: WelcomeDeps): BatchHandler {
     // A thrown error here (SFMC down after retries, or our credentials refused) pauses the
     // partition; messageKeys make the eventual resend of this chunk harmless.
     for (const [definitionKey, group] of byTemplate) {
-      const outcomes = await deps.sfmc.sendBatch(
-        definitionKey,
-        group.map((s) => s.recipient as SfmcRecipient),
-      );
+      const outcomes = await deps.sfmc.sendBatch(definitionKey, group.map((s) => s.recipient as SfmcRecipient));
       const sentAt = now();
       for (const [i, slot] of group.entries()) {
         const m = slot.member as AugmentedMember;
@@ -85,11 +82,7 @@ export function createWelcomeHandler(deps: WelcomeDeps): BatchHandler {
         const trace = memberTrace(m.org_id, m.org_member_id, m.member_id);
         if (!result) throw new PipelineError('SFMC_MISSING_OUTCOME', `no SFMC outcome for ${trace}`, { transient: true });
         if (result.status === 'rejected') {
-          slot.outcome = {
-            kind: 'dead-letter',
-            error: new RecordError(`SFMC_${result.errorcode ?? 'REJECTED'}`, result.message ?? 'rejected by SFMC'),
-            trace,
-          };
+          slot.outcome = { kind: 'dead-letter', error: new RecordError(`SFMC_${result.errorcode ?? 'REJECTED'}`, result.message ?? 'rejected by SFMC'), trace };
           continue;
         }
         deps.metrics.sent.inc({ outcome: result.status });
@@ -99,14 +92,7 @@ export function createWelcomeHandler(deps: WelcomeDeps): BatchHandler {
         slot.outcome = {
           kind: 'produce',
           trace,
-          records: [
-            {
-              topic: deps.sentTopic,
-              key: memberKey(m.org_id, m.org_member_id),
-              value,
-              headers: { 'welcome.trace': trace, 'welcome.outcome': result.status },
-            },
-          ],
+          records: [{ topic: deps.sentTopic, key: memberKey(m.org_id, m.org_member_id), value, headers: { 'welcome.trace': trace, 'welcome.outcome': result.status } }],
         };
       }
     }

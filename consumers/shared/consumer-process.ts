@@ -46,19 +46,13 @@ export async function startConsumer(spec: ConsumerSpec): Promise<void> {
   let live = true;
   const server = await startHealthServer(
     spec.httpPort,
-    {
-      live: () => live,
-      ready: async () => ({ kafka: stage?.isConnected() ?? false, registry: await registry.ping(), ...(await spec.dependencies()) }),
-    },
+    { live: () => live, ready: async () => ({ kafka: stage?.isConnected() ?? false, registry: await registry.ping(), ...(await spec.dependencies()) }) },
     spec.metrics.registry,
   );
 
   const outputSchemaId = await registry.register(valueSubject(spec.outputTopic), loadSchema(spec.outputSchemaFile), 'BACKWARD');
   // Created here (if missing) so the consumer can subscribe before the first record exists.
-  await ensureTopics(
-    kafka,
-    [spec.inputTopic, spec.outputTopic, spec.dlqTopic].map((topic) => ({ topic, partitions: spec.topicPartitions })),
-  );
+  await ensureTopics(kafka, [spec.inputTopic, spec.outputTopic, spec.dlqTopic].map((topic) => ({ topic, partitions: spec.topicPartitions })));
   await Promise.all([producer.connect(), admin.connect(), consumer.connect()]);
   const running = await runStage({
     stage: spec.stage,

@@ -186,11 +186,7 @@ export function parseLookupResponse(requested: readonly Member[], text: string):
       memberRef(e.orgId as string, e.memberId as string),
       key.length > 0 && key.length <= MAX_SUBSCRIBER_KEY_LENGTH
         ? { ok: true, subscriberKey: key }
-        : {
-            ok: false,
-            code: 'INVALID_SUBSCRIBER_KEY',
-            message: `subscriber key is empty or longer than ${MAX_SUBSCRIBER_KEY_LENGTH} characters (${key.length})`,
-          },
+        : { ok: false, code: 'INVALID_SUBSCRIBER_KEY', message: `subscriber key is empty or longer than ${MAX_SUBSCRIBER_KEY_LENGTH} characters (${key.length})` },
     );
   }
   for (const entry of errors) {
@@ -224,8 +220,7 @@ function toTransportError(err: unknown, timeoutMs: number): HttpError {
   if (err instanceof HttpError && err.code !== 'HTTP_TIMEOUT' && err.code !== 'HTTP_NETWORK') return err;
   const cause = err instanceof HttpError ? err.cause : err;
   const { name, code } = (cause ?? {}) as { name?: string; code?: string };
-  const timedOut =
-    (err instanceof HttpError && err.code === 'HTTP_TIMEOUT') || name === 'TimeoutError' || (code !== undefined && /TIMEOUT/.test(code));
+  const timedOut = (err instanceof HttpError && err.code === 'HTTP_TIMEOUT') || name === 'TimeoutError' || (code !== undefined && /TIMEOUT/.test(code));
   return timedOut
     ? new HttpError('DW_TIMEOUT', `DW key API did not answer within ${timeoutMs} ms`, { transient: true, cause: err })
     : new HttpError('DW_UNAVAILABLE', `DW key API unreachable (${code ?? name ?? 'error'})`, { transient: true, cause: err });

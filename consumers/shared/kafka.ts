@@ -31,12 +31,10 @@ export function createKafka(config: KafkaConfig, logger: Logger): Kafka {
     retry: { initialRetryTime: 100, maxRetryTime: 5_000, retries: 10 },
     // kafkajs's own logs go through pino, one JSON line each, at kafkajs's level.
     logLevel: logLevel.WARN,
-    logCreator:
-      () =>
-      ({ level, log }) => {
-        const { message, ...extra } = log;
-        kafkaLog[LEVELS[level] ?? 'info']({ ...extra, namespace: log.namespace }, message);
-      },
+    logCreator: () => ({ level, log }) => {
+      const { message, ...extra } = log;
+      kafkaLog[LEVELS[level] ?? 'info']({ ...extra, namespace: log.namespace }, message);
+    },
   });
 }
 

@@ -25,15 +25,10 @@ export function handleShutdown(logger: Logger, stop: () => Promise<void>, server
       .then(() => {
         logger.info({ ms: Date.now() - started }, 'consumer stopped and offsets committed');
         // close() alone waits for idle keep-alive connections (a scraper's) to time out.
-        return Promise.all(
-          servers.map(
-            (s) =>
-              new Promise((r) => {
-                s.close(r);
-                s.closeAllConnections();
-              }),
-          ),
-        );
+        return Promise.all(servers.map((s) => new Promise((r) => {
+          s.close(r);
+          s.closeAllConnections();
+        })));
       })
       .then(() => {
         logger.info({ ms: Date.now() - started }, 'stopped cleanly');

@@ -49,8 +49,7 @@ export function createRegistry(registryUrl: string): Registry {
           found = (await call(`/schemas/ids/${id}`, { method: 'GET' })) as { schema: string; schemaType?: string };
         } catch (err) {
           // A 4xx answer (404/422) means the registry is up and has no such id.
-          if (err instanceof PipelineError && !err.transient)
-            throw new DecodeError('UNKNOWN_SCHEMA_ID', `schema id ${id} is unknown to the registry`, err);
+          if (err instanceof PipelineError && !err.transient) throw new DecodeError('UNKNOWN_SCHEMA_ID', `schema id ${id} is unknown to the registry`, err);
           throw new PipelineError('REGISTRY_UNAVAILABLE', `registry unreachable while resolving schema id ${id}`, { transient: true, cause: err });
         }
         if (found.schemaType && found.schemaType !== 'AVRO') throw new DecodeError('NOT_AVRO', `schema id ${id} is ${found.schemaType}, not Avro`);
@@ -109,11 +108,7 @@ export function createRegistry(registryUrl: string): Registry {
           byId.set(id, resolved);
         }
       } catch (err) {
-        throw new DecodeError(
-          'SCHEMA_INCOMPATIBLE',
-          `schema id ${id} (${writer.name ?? 'unnamed'}) cannot be read by our view: ${(err as Error).message}`,
-          err,
-        );
+        throw new DecodeError('SCHEMA_INCOMPATIBLE', `schema id ${id} (${writer.name ?? 'unnamed'}) cannot be read by our view: ${(err as Error).message}`, err);
       }
       try {
         return resolved.reader.fromBuffer(bytes.subarray(5), resolved.resolver as never) as T;

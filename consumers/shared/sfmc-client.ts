@@ -162,13 +162,14 @@ export function toSendOutcomes(target: SfmcTarget, res: JsonResponse, messageKey
     // Whole request refused (109107, 109111, 109110 on a single send...): same verdict for each recipient.
     const code = asNumber(body?.['errorcode']);
     const message = describeAnswer(res);
-    return messageKeys.map((key) => (code ? outcomeFor(key, code, message, requestId) : { messageKey: key, status: 'rejected', message, requestId }));
+    return messageKeys.map((key) =>
+      code ? outcomeFor(key, code, message, requestId) : { messageKey: key, status: 'rejected', message, requestId },
+    );
   }
   if (res.status < 200 || res.status >= 300) throw errorForStatus(target, res, now);
   // A 2xx we cannot read: SFMC may have queued it. Retrying is safe because messageKeys are
   // fixed — anything already queued comes back as 109110 (duplicate) on the retry.
-  const unreadable = (why: string): HttpError =>
-    new HttpError('SFMC_BAD_RESPONSE', `SFMC ${target} answered HTTP ${res.status} ${why}`, { status: res.status, transient: true });
+  const unreadable = (why: string): HttpError => new HttpError('SFMC_BAD_RESPONSE', `SFMC ${target} answered HTTP ${res.status} ${why}`, { status: res.status, transient: true });
   if (!body) throw unreadable('with a body that is not a JSON object');
   const top = asNumber(body['errorcode']) ?? 0;
   const items = Array.isArray(body['responses']) ? body['responses'] : [];
@@ -188,15 +189,8 @@ export function toSendOutcomes(target: SfmcTarget, res: JsonResponse, messageKey
 }
 
 function localRejection(r: SfmcRecipient): SendOutcome | undefined {
-  if (typeof r.messageKey !== 'string' || r.messageKey === '')
-    return { messageKey: String(r.messageKey ?? ''), status: 'rejected', errorcode: 109104, message: 'missing messageKey (rejected before sending)' };
-  if (r.messageKey.length > MAX_MESSAGE_KEY_LENGTH)
-    return {
-      messageKey: r.messageKey,
-      status: 'rejected',
-      errorcode: 109108,
-      message: 'messageKey longer than 100 characters (rejected before sending)',
-    };
+  if (typeof r.messageKey !== 'string' || r.messageKey === '') return { messageKey: String(r.messageKey ?? ''), status: 'rejected', errorcode: 109104, message: 'missing messageKey (rejected before sending)' };
+  if (r.messageKey.length > MAX_MESSAGE_KEY_LENGTH) return { messageKey: r.messageKey, status: 'rejected', errorcode: 109108, message: 'messageKey longer than 100 characters (rejected before sending)' };
   return undefined;
 }
 
@@ -207,26 +201,14 @@ export function createSfmcClient(config: SfmcClientConfig, deps: SfmcClientDeps)
   const dispatcher = deps.dispatcher ?? ownDispatcher;
   const tokenUrl = joinUrl(normaliseInstanceUrl(config.authBaseUrl), 'v2/token');
   const batchSize = Math.min(Math.max(1, config.batchSize ?? 500), MAX_BATCH);
-  interface Token {
-    value: string;
-    restBaseUrl: string;
-    renewAt: number;
-  }
+  interface Token { value: string; restBaseUrl: string; renewAt: number }
   let cached: Token | undefined;
   let inflight: Promise<Token> | undefined;
 
   async function call(target: SfmcTarget, method: HttpMethod, url: string, body?: unknown, token?: string): Promise<JsonResponse> {
     const started = now();
     try {
-      const res = await requestJson({
-        method,
-        url,
-        body,
-        timeoutMs: config.requestTimeoutMs,
-        dispatcher,
-        target: `sfmc-${target}`,
-        headers: token ? { authorization: `Bearer ${token}` } : {},
-      });
+      const res = await requestJson({ method, url, body, timeoutMs: config.requestTimeoutMs, dispatcher, target: `sfmc-${target}`, headers: token ? { authorization: `Bearer ${token}` } : {} });
       deps.onHttp?.(target, res.status, now() - started);
       log.trace({ target, status: res.status, ms: now() - started }, 'SFMC answered');
       return res;
@@ -242,10 +224,7 @@ export function createSfmcClient(config: SfmcClientConfig, deps: SfmcClientDeps)
     if (config.scope) body['scope'] = config.scope;
     const res = await call('token', 'POST', tokenUrl, body);
     if (res.status === 401 || res.status === 400) {
-      throw new HttpError('SFMC_AUTH_REJECTED', `SFMC refused our client credentials: ${describeAnswer(res)}`, {
-        status: res.status,
-        transient: false,
-      });
+      throw new HttpError('SFMC_AUTH_REJECTED', `SFMC refused our client credentials: ${describeAnswer(res)}`, { status: res.status, transient: false });
     }
     if (res.status !== 200) throw errorForStatus('token', res, now());
     const json = asRecord(res.json);
@@ -253,10 +232,7 @@ export function createSfmcClient(config: SfmcClientConfig, deps: SfmcClientDeps)
     const expiresInS = asNumber(json?.['expires_in']);
     const rest = asString(json?.['rest_instance_url']);
     if (!value || !expiresInS || expiresInS <= 0 || !rest) {
-      throw new HttpError('SFMC_BAD_TOKEN_RESPONSE', 'SFMC token answer lacks access_token, expires_in or rest_instance_url', {
-        status: 200,
-        transient: false,
-      });
+      throw new HttpError('SFMC_BAD_TOKEN_RESPONSE', 'SFMC token answer lacks access_token, expires_in or rest_instance_url', { status: 200, transient: false });
     }
     // Renew 2 min early as SFMC asks; for short lifetimes (tests) halfway, so the cache still works.
     const renewAt = now() + expiresInS * 1000 - Math.min(RENEW_EARLY_MS, (expiresInS * 1000) / 2);
@@ -281,11 +257,7 @@ export function createSfmcClient(config: SfmcClientConfig, deps: SfmcClientDeps)
       if (res.status !== 401) return res;
       // Only drop the token that failed: a concurrent caller may already have renewed it.
       if (cached === token) cached = undefined;
-      if (attempt >= 2)
-        throw new HttpError('SFMC_UNAUTHORIZED', `SFMC ${target} refused a freshly issued token: ${describeAnswer(res)}`, {
-          status: 401,
-          transient: false,
-        });
+      if (attempt >= 2) throw new HttpError('SFMC_UNAUTHORIZED', `SFMC ${target} refused a freshly issued token: ${describeAnswer(res)}`, { status: 401, transient: false });
       deps.onRetry?.('token');
       log.debug({ target }, 'SFMC token refused; fetching a new one');
     }
@@ -300,10 +272,7 @@ export function createSfmcClient(config: SfmcClientConfig, deps: SfmcClientDeps)
     });
 
   async function sendChunk(definitionKey: string, chunk: readonly SfmcRecipient[]): Promise<SendOutcome[]> {
-    const body = {
-      definitionKey,
-      recipients: chunk.map(({ contactKey, to, messageKey, attributes }) => ({ contactKey, to, messageKey, attributes: attributes ?? {} })),
-    };
+    const body = { definitionKey, recipients: chunk.map(({ contactKey, to, messageKey, attributes }) => ({ contactKey, to, messageKey, attributes: attributes ?? {} })) };
     const keys = chunk.map((r) => r.messageKey);
     // Retrying this POST is safe only because every recipient's messageKey is fixed: SFMC
     // answers 109110 for those already queued instead of sending a second email.
@@ -323,16 +292,7 @@ export function createSfmcClient(config: SfmcClientConfig, deps: SfmcClientDeps)
       for (const o of await sendChunk(definitionKey, unique.slice(i, i + batchSize))) outcomes.set(o.messageKey, o);
     }
     const result = recipients.map((r, i) => local[i] ?? outcomes.get(r.messageKey)!);
-    log.debug(
-      {
-        definitionKey,
-        recipients: result.length,
-        queued: result.filter((o) => o.status === 'queued').length,
-        duplicate: result.filter((o) => o.status === 'duplicate').length,
-        rejected: result.filter((o) => o.status === 'rejected').length,
-      },
-      'SFMC batch sent',
-    );
+    log.debug({ definitionKey, recipients: result.length, queued: result.filter((o) => o.status === 'queued').length, duplicate: result.filter((o) => o.status === 'duplicate').length, rejected: result.filter((o) => o.status === 'rejected').length }, 'SFMC batch sent');
     return result;
   }
 

@@ -120,10 +120,8 @@ export async function runStage(o: StageOptions): Promise<RunningStage> {
       // Capped at 10 s: a recovered dependency is noticed within seconds, yet a long outage costs few calls.
       const delay = Math.max(250, backoffDelay(attempt, { attempts: Infinity, baseDelayMs: 500, maxDelayMs: 10_000 }));
       o.metrics.pauses.inc({ code: errorCode(err) });
-      o.logger.warn(
-        { err, partition: first.partition, offset: first.offset, attempt, resumeInMs: delay },
-        'dependency unavailable: pausing partition, nothing dead-lettered',
-      );
+      o.logger.warn({ err, partition: first.partition, offset: first.offset, attempt, resumeInMs: delay },
+        'dependency unavailable: pausing partition, nothing dead-lettered');
       const tp = [{ topic: o.inputTopic, partitions: [first.partition] }];
       o.consumer.pause(tp);
       o.consumer.seek({ topic: o.inputTopic, partition: first.partition, offset: first.offset });
@@ -152,10 +150,8 @@ export async function runStage(o: StageOptions): Promise<RunningStage> {
       } else {
         counts.deadLettered++;
         o.metrics.deadLettered.inc({ code: outcome.error.code });
-        o.logger.warn(
-          { partition: input.partition, offset: input.offset, code: outcome.error.code, reason: outcome.error.message, member: outcome.trace },
-          'record dead-lettered',
-        );
+        o.logger.warn({ partition: input.partition, offset: input.offset, code: outcome.error.code, reason: outcome.error.message, member: outcome.trace },
+          'record dead-lettered');
         out.push(deadLetterRecord(o.stage, o.dlqTopic, input, outcome.error, now));
       }
     });
@@ -165,19 +161,8 @@ export async function runStage(o: StageOptions): Promise<RunningStage> {
     o.metrics.consumed.inc(records.length);
     o.metrics.produced.inc(counts.produced);
     o.metrics.batchSeconds.observe((Date.now() - started) / 1000);
-    o.logger.info(
-      {
-        topic: o.inputTopic,
-        partition: first.partition,
-        fromOffset: first.offset,
-        toOffset: last.offset,
-        records: records.length,
-        ...counts,
-        ms: Date.now() - started,
-        members: traces.slice(0, 50),
-      },
-      'batch done',
-    );
+    o.logger.info({ topic: o.inputTopic, partition: first.partition, fromOffset: first.offset, toOffset: last.offset, records: records.length,
+      ...counts, ms: Date.now() - started, members: traces.slice(0, 50) }, 'batch done');
     return true;
   }
 

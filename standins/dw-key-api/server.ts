@@ -202,16 +202,10 @@ async function main(): Promise<void> {
     orgs,
     logger,
   });
-  logger.info(
-    { url: standin.url, orgs, keys: standin.stats().keysStored, dataFile: env.DW_STANDIN_DATA_FILE ?? null },
-    'dw key api stand-in listening',
-  );
+  logger.info({ url: standin.url, orgs, keys: standin.stats().keysStored, dataFile: env.DW_STANDIN_DATA_FILE ?? null }, 'dw key api stand-in listening');
   const stop = (signal: string): void => {
     logger.info({ signal }, 'stopping');
-    standin.close().then(
-      () => process.exit(0),
-      () => process.exit(1),
-    );
+    standin.close().then(() => process.exit(0), () => process.exit(1));
   };
   process.once('SIGTERM', () => stop('SIGTERM'));
   process.once('SIGINT', () => stop('SIGINT'));

@@ -244,16 +244,13 @@ export async function main(env: Env = process.env): Promise<SfmcStandin> {
 }
 
 if (require.main === module) {
-  main().then(
-    (standin) => {
-      const stop = (): void => void standin.close().then(() => process.exit(0));
-      process.once('SIGTERM', stop);
-      process.once('SIGINT', stop);
-    },
-    (err: unknown) => {
-      // The logger may not exist yet (bad configuration): stderr is the only safe place.
-      process.stderr.write(`sfmc-standin failed to start: ${err instanceof Error ? err.message : String(err)}\n`);
-      process.exit(1);
-    },
-  );
+  main().then((standin) => {
+    const stop = (): void => void standin.close().then(() => process.exit(0));
+    process.once('SIGTERM', stop);
+    process.once('SIGINT', stop);
+  }, (err: unknown) => {
+    // The logger may not exist yet (bad configuration): stderr is the only safe place.
+    process.stderr.write(`sfmc-standin failed to start: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exit(1);
+  });
 }

@@ -76,8 +76,7 @@ test('restart the Kafka Connect worker (source resumes from its committed offset
   scenario('restart connect', async () => void (await stackAsync('restart', 'connect'))));
 
 fullOnly('kill -9 the Kafka Connect worker (re-emitted creates must not become second emails)', () =>
-  scenario('kill -9 connect', (f) => killAndRestart('connect', f)),
-);
+  scenario('kill -9 connect', (f) => killAndRestart('connect', f)));
 
 test('restart the Kafka broker', () => scenario('restart kafka', async () => void (await stackAsync('restart', 'kafka'))));
 

@@ -89,16 +89,8 @@ export function kill9(service: Service): number {
   return pid;
 }
 
-interface TaskStatus {
-  id: number;
-  state: string;
-  trace?: string;
-}
-export interface ConnectorStatus {
-  name: string;
-  connector: { state: string; trace?: string };
-  tasks: TaskStatus[];
-}
+interface TaskStatus { id: number; state: string; trace?: string }
+export interface ConnectorStatus { name: string; connector: { state: string; trace?: string }; tasks: TaskStatus[] }
 
 export async function connectorStatus(name: string): Promise<ConnectorStatus | undefined> {
   try {
@@ -143,15 +135,7 @@ export async function superviseOnce(): Promise<string[]> {
   const failed: string[] = [];
   for (const name of CONNECTORS) {
     const s = await connectorStatus(name);
-    if (connectorFailed(s))
-      failed.push(
-        `${name} ${
-          s?.tasks
-            .find((t) => t.state === 'FAILED')
-            ?.trace?.split('\n')[0]
-            ?.slice(0, 120) ?? s?.connector.state
-        }`,
-      );
+    if (connectorFailed(s)) failed.push(`${name} ${s?.tasks.find((t) => t.state === 'FAILED')?.trace?.split('\n')[0]?.slice(0, 120) ?? s?.connector.state}`);
   }
   if (failed.length > 0) {
     notes.push(`connector task FAILED (${failed.join('; ')}) → make connectors`);

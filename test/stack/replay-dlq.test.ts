@@ -17,8 +17,7 @@ import { waitFor } from '../support/wait';
 
 jest.setTimeout(240_000);
 
-const replay = (stage: string): string =>
-  execFileSync('node', [join(ROOT, 'dist/tools/dlq.js'), 'replay', stage], { encoding: 'utf8', env: process.env });
+const replay = (stage: string): string => execFileSync('node', [join(ROOT, 'dist/tools/dlq.js'), 'replay', stage], { encoding: 'utf8', env: process.env });
 
 /** Restarts the emailer with another Welcome config (as an operator editing the file would). */
 function emailerWithOrgs(orgs: Record<string, { definitionKey: string; enabled: boolean }> | null): void {
@@ -44,10 +43,7 @@ afterAll(async () => {
 });
 
 test('unknown organization → DLQ; wrong template → DLQ again (attempt 2); fixed config + replay → exactly one Welcome; replay again → nothing new', async () => {
-  const defaults = JSON.parse(readFileSync(join(ROOT, 'config/welcome-orgs.json'), 'utf8')) as Record<
-    string,
-    { definitionKey: string; enabled: boolean }
-  >;
+  const defaults = JSON.parse(readFileSync(join(ROOT, 'config/welcome-orgs.json'), 'utf8')) as Record<string, { definitionKey: string; enabled: boolean }>;
   replay('emailer'); // start from a clean slate: earlier dead letters are not this test's
   const id = `replay-${runId}`;
   await insertMembers(db, [{ org_id: 'QF', org_member_id: id, email: `${id}@example.com` }]);
@@ -68,14 +64,10 @@ test('unknown organization → DLQ; wrong template → DLQ again (attempt 2); fi
   emailerWithOrgs({ ...defaults, QF: { definitionKey: 'welcome-aa', enabled: true } });
   replay('emailer');
   await waitFor('the Welcome', async () => (await acceptedSends(id)).length === 1, 60_000);
-  await waitFor(
-    'the audit row',
-    async () => {
-      const [rows] = await db.query<RowDataPacket[]>('SELECT 1 FROM new_members_sent_to_salesforce WHERE org_member_id = ?', [id]);
-      return rows.length === 1;
-    },
-    30_000,
-  );
+  await waitFor('the audit row', async () => {
+    const [rows] = await db.query<RowDataPacket[]>('SELECT 1 FROM new_members_sent_to_salesforce WHERE org_member_id = ?', [id]);
+    return rows.length === 1;
+  }, 30_000);
 
   // Replaying again finds nothing new; re-driving the very same record by hand is skipped as already sent.
   // (Other dead letters may have arrived meanwhile; what matters is this member's count.)

@@ -47,18 +47,11 @@ export class TopicTap {
   }
 }
 
-export async function produceRaw(
-  topic: string,
-  messages: { key?: string | Buffer | null; value: Buffer | null; headers?: IHeaders; partition?: number }[],
-): Promise<void> {
+export async function produceRaw(topic: string, messages: { key?: string | Buffer | null; value: Buffer | null; headers?: IHeaders; partition?: number }[]): Promise<void> {
   const producer = testKafka.producer();
   await producer.connect();
   try {
-    await producer.send({
-      topic,
-      acks: -1,
-      messages: messages.map((m) => ({ key: m.key ?? null, value: m.value, headers: m.headers, partition: m.partition })),
-    });
+    await producer.send({ topic, acks: -1, messages: messages.map((m) => ({ key: m.key ?? null, value: m.value, headers: m.headers, partition: m.partition })) });
   } finally {
     await producer.disconnect();
   }

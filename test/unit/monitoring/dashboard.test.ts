@@ -11,19 +11,8 @@ import { createMetrics } from '../../../consumers/shared/metrics';
 const ROOT = join(__dirname, '..', '..', '..');
 const read = (p: string): string => readFileSync(join(ROOT, p), 'utf8');
 
-interface Target {
-  expr: string;
-  refId: string;
-  datasource?: { uid?: string };
-}
-interface Panel {
-  id: number;
-  type: string;
-  title: string;
-  targets?: Target[];
-  datasource?: { uid?: string };
-  gridPos: { x: number; y: number; w: number; h: number };
-}
+interface Target { expr: string; refId: string; datasource?: { uid?: string } }
+interface Panel { id: number; type: string; title: string; targets?: Target[]; datasource?: { uid?: string }; gridPos: { x: number; y: number; w: number; h: number } }
 
 const dashboard = JSON.parse(read('monitoring/grafana/dashboards/welcome.json')) as { uid: string; title: string; panels: Panel[] };
 const targets = dashboard.panels.flatMap((p) => (p.targets ?? []).map((t) => ({ panel: p.title, ...t })));
@@ -50,12 +39,7 @@ function metricsIn(expr: string): string[] {
 
 /** Label names in `by (...)` clauses. */
 function byLabels(expr: string): string[] {
-  return [...expr.matchAll(/by\s*\(([^)]*)\)/g)].flatMap((m) =>
-    (m[1] as string)
-      .split(',')
-      .map((l) => l.trim())
-      .filter(Boolean),
-  );
+  return [...expr.matchAll(/by\s*\(([^)]*)\)/g)].flatMap((m) => (m[1] as string).split(',').map((l) => l.trim()).filter(Boolean));
 }
 
 describe('Grafana dashboard (monitoring/grafana/dashboards/welcome.json)', () => {
@@ -95,8 +79,7 @@ describe('Grafana dashboard (monitoring/grafana/dashboards/welcome.json)', () =>
   it('shows throughput, end-to-end percentiles, lag and dead letters per stage', () => {
     const all = targets.map((t) => t.expr).join('\n');
     expect(all).toMatch(/rate\(welcome_records_consumed_total/);
-    for (const q of ['0.5', '0.95', '0.99'])
-      expect(all).toContain(`histogram_quantile(${q}, sum by (le) (rate(welcome_end_to_end_latency_seconds_bucket`);
+    for (const q of ['0.5', '0.95', '0.99']) expect(all).toContain(`histogram_quantile(${q}, sum by (le) (rate(welcome_end_to_end_latency_seconds_bucket`);
     expect(all).toMatch(/welcome_consumer_lag/);
     expect(all).toMatch(/sum by \(stage, code\) \(rate\(welcome_records_dead_lettered_total/);
   });
@@ -105,15 +88,12 @@ describe('Grafana dashboard (monitoring/grafana/dashboards/welcome.json)', () =>
     const ds = parse(read('monitoring/grafana/provisioning/datasources/prometheus.yml')) as { datasources: { uid: string; url: string }[] };
     const uid = ds.datasources[0]?.uid;
     expect(ds.datasources[0]?.url).toBe('http://prometheus:9090');
-    for (const p of dashboard.panels.filter((x) => x.type !== 'row'))
-      expect({ panel: p.title, uid: p.datasource?.uid }).toEqual({ panel: p.title, uid });
+    for (const p of dashboard.panels.filter((x) => x.type !== 'row')) expect({ panel: p.title, uid: p.datasource?.uid }).toEqual({ panel: p.title, uid });
   });
 });
 
 describe('provisioning and scraping, as docker-compose.yml mounts them', () => {
-  const compose = parse(read('docker-compose.yml'), { merge: true }) as {
-    services: Record<string, { volumes?: string[]; environment?: Record<string, string>; profiles?: string[] }>;
-  };
+  const compose = parse(read('docker-compose.yml'), { merge: true }) as { services: Record<string, { volumes?: string[]; environment?: Record<string, string>; profiles?: string[] }> };
   const mountTarget = (service: string, source: string): string | undefined =>
     compose.services[service]?.volumes?.find((v) => v.startsWith(`${source}:`))?.split(':')[1];
 
@@ -125,14 +105,10 @@ describe('provisioning and scraping, as docker-compose.yml mounts them', () => {
   });
 
   it('scrapes every replica of both consumers, on the port they serve /metrics on', () => {
-    const prom = parse(read('monitoring/prometheus.yml')) as {
-      scrape_configs: { job_name: string; dns_sd_configs?: { names: string[]; type: string; port: number }[] }[];
-    };
+    const prom = parse(read('monitoring/prometheus.yml')) as { scrape_configs: { job_name: string; dns_sd_configs?: { names: string[]; type: string; port: number }[] }[] };
     for (const service of ['augmenter', 'emailer']) {
       const job = prom.scrape_configs.find((j) => j.job_name === service);
-      expect(job?.dns_sd_configs?.[0]).toEqual(
-        expect.objectContaining({ names: [service], type: 'A', port: Number(compose.services[service]?.environment?.['HTTP_PORT']) }),
-      );
+      expect(job?.dns_sd_configs?.[0]).toEqual(expect.objectContaining({ names: [service], type: 'A', port: Number(compose.services[service]?.environment?.['HTTP_PORT']) }));
     }
   });
 });
