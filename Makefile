@@ -55,7 +55,8 @@ release-held: build ## send the Welcomes the rate breaker held for one organizat
 reconcile: build ## members without a Welcome, per organization and cause: [SINCE=ISO-time] [GRACE=minutes] [ARGS=--redrive|--json]
 	@$(WITH_ENV) node dist/tools/reconcile.js $(if $(SINCE),--since=$(SINCE)) $(if $(GRACE),--grace-minutes=$(GRACE)) $(ARGS)
 
-demo: build ## sign up a few members and show each Welcome (and who rightly got none)
+# `up` and `connectors` are idempotent, so on a fresh clone `make demo` is the only command needed.
+demo: up connectors ## start what is not running, register schemas and connectors, sign up a few members and show each Welcome
 	@$(WITH_ENV) node dist/tools/demo.js
 
 status: ## services, connectors, topics and the pipeline (counts, lag, DLQ, latency) at a glance
@@ -83,6 +84,18 @@ logs: ## tail the logs (SERVICE=name for one)
 clean: ## stop everything and delete the stack's state (keeps downloaded jars)
 	$(STACK) clean
 
+# Lint and format over all the TypeScript. `make lint` only checks (what `make test` runs);
+# `make fmt` rewrites: prettier first, then eslint's automatic fixes (e.g. type-only imports).
+.PHONY: lint fmt
+LINT_DIRS := consumers standins tools bench test
+lint: install ## eslint (typed: floating promises, type imports, focused tests) and the prettier check; `make fmt` fixes
+	npx eslint --max-warnings 0 $(LINT_DIRS)
+	npx prettier --check --log-level warn $(LINT_DIRS)
+
+fmt: install ## reformat with prettier and apply eslint's automatic fixes
+	npx prettier --write --log-level warn $(LINT_DIRS)
+	npx eslint --fix $(LINT_DIRS)
+
 typecheck: install
 	npx tsc -p tsconfig.json --noEmit
 
@@ -108,7 +121,7 @@ test-rules: ## promtool: check monitoring/alerts.yml and run its unit tests (mon
 	promtool check rules monitoring/alerts.yml
 	promtool test rules monitoring/tests/alerts.test.yml
 
-test: install typecheck test-unit test-rules ## everything, from a fresh machine: install, start the stack, test, stop
+test: install lint typecheck test-unit test-rules ## everything, from a fresh machine: install, start the stack, test, stop
 	@started_here=0; $(STACK) status | grep ' up ' >/dev/null || started_here=1; \
 	rc=0; $(MAKE) --no-print-directory test-stack || rc=$$?; \
 	if [ $$rc = 0 ]; then FAULTS_PROFILE=ci $(MAKE) --no-print-directory test-faults || rc=$$?; fi; \

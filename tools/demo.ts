@@ -54,6 +54,24 @@ async function pipelineIdle(deadline: number): Promise<void> {
   }
 }
 
+// RUNNING comes before Debezium has fixed its binlog position (snapshot.mode=no_data): a row
+// written before that counts as pre-existing and never gets a Welcome. A stored source offset
+// means the position is fixed; on a freshly registered connector the first one comes with the
+// first heartbeat (every 10 s).
+async function sourceStreaming(deadline: number): Promise<void> {
+  const url = `${(env.CONNECT_URL ?? 'http://127.0.0.1:8083').replace(/\/+$/, '')}/connectors/members-source/offsets`;
+  let said = false;
+  for (;;) {
+    const res = await fetch(url).catch(() => undefined);
+    const body = res?.ok ? ((await res.json()) as { offsets?: unknown[] }) : undefined;
+    if ((body?.offsets?.length ?? 0) > 0) return;
+    if (Date.now() > deadline) throw new Error(`members-source has no source offset after 60 s (${url}): see make status`);
+    if (!said) process.stdout.write('waiting for the source connector to start reading the binlog (first run: up to ~10 s)...\n');
+    said = true;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
+
 const pad = (s: string, n: number): string => (s.length > n ? `${s.slice(0, n - 1)}…` : s.padEnd(n));
 
 async function main(): Promise<void> {
@@ -72,6 +90,7 @@ async function main(): Promise<void> {
     { org: 'UA', memberId: `UA${run}pre`, email: `pre.${run}@example.com`, first: 'Pre', why: 'pre-existing (make seed-preexisting), deleted and inserted again' },
     { org: 'UA', memberId: `UA${run}aged`, email: `aged.${run}@example.com`, first: 'Aged', why: 'too old: created_at 2 days before its commit (UA maxAgeSeconds)' },
   ];
+  await sourceStreaming(Date.now() + 60_000);
   process.stdout.write(`signing up ${fresh.length} new members (UA, AA) and ${none.length} that must get no Welcome...\n`);
   await db.query('SET SESSION sql_log_bin = 0');
   await insert(db, none[0] as Signup);

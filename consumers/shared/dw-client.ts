@@ -5,7 +5,7 @@ import type { Logger } from './logger';
 import { parseRetryAfter, withRetry, type Budget, type RetryPolicy } from './retry';
 
 /**
- * Client of the warehouse Subscriber Key API (contract: shared/design/dw-key-api.md).
+ * Client of the warehouse Subscriber Key API (contract: docs/contracts/dw-key-api.md).
  * Works unchanged against the real endpoint and the local stand-in: only baseUrl and token differ.
  *
  * Error policy, which the augmenter relies on:

@@ -7,7 +7,7 @@ import { type Budget, parseRetryAfter, type RetryPolicy, withRetry } from './ret
 
 /**
  * Salesforce Marketing Cloud client: OAuth2 client credentials + Transactional Messaging
- * API (see /work/shared/design/sfmc.md). Knows nothing about the local stand-in: only the
+ * API (contract: docs/contracts/sfmc.md). Knows nothing about the local stand-in: only the
  * base URL and credentials differ between environments.
  *
  * Contract with callers: returned outcomes are per recipient (queued / duplicate = already

@@ -8,7 +8,7 @@ import { KeyStore } from './key-store';
 import { lookupKeys, memberIdProblem, parseLookupBody } from './lookup';
 
 /**
- * Local stand-in for the warehouse Subscriber Key API (contract: shared/design/dw-key-api.md).
+ * Local stand-in for the warehouse Subscriber Key API (contract: docs/contracts/dw-key-api.md).
  * API routes: POST /v1/subscriber-keys:lookup, GET /v1/subscriber-keys/{orgId}/{memberId}, GET /healthz.
  * Control routes (no token, never faulted): GET|POST|DELETE /__standin/faults, GET|DELETE /__standin/stats.
  */

@@ -10,7 +10,7 @@ import { genericError, handleBatchSend, handleSingleSend, handleStatus, handleTo
 
 /**
  * Local stand-in for Salesforce Marketing Cloud (auth + Transactional Messaging API), built
- * on node:http only. It follows /work/shared/design/sfmc.md so the production client runs
+ * on node:http only. It follows docs/contracts/sfmc.md so the production client runs
  * against it unchanged; extra routes under /__standin/ let tests and the benchmark inject
  * faults and inspect what was accepted.
  */

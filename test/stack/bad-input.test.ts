@@ -5,7 +5,7 @@
  * lists them all.)
  */
 import avro from 'avsc';
-import type { Connection } from 'mysql2/promise';
+import type { Connection, RowDataPacket } from 'mysql2/promise';
 import { welcomeMessageKey } from '../../consumers/shared/sfmc-client';
 import { DLQ_HEADERS } from '../../consumers/shared/stage';
 import { insertMembers, rootDb, type MemberRow } from '../support/db';
@@ -200,7 +200,7 @@ describe('rows in the members table', () => {
     await insertMembers(db, [row]);
     await sentOnce(row.org_member_id);
     await waitFor('its audit row', async () => {
-      const [rows] = await db.query<import('mysql2').RowDataPacket[]>('SELECT 1 FROM new_members_sent_to_salesforce WHERE org_member_id = ?', [row.org_member_id]);
+      const [rows] = await db.query<RowDataPacket[]>('SELECT 1 FROM new_members_sent_to_salesforce WHERE org_member_id = ?', [row.org_member_id]);
       return rows.length === 1;
     });
     await db.query('DELETE FROM members WHERE org_member_id = ?', [row.org_member_id]);

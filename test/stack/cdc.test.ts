@@ -34,6 +34,7 @@ async function changesFor(tap: TopicTap, orgMemberId: string): Promise<MemberCha
   return out;
 }
 
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- test assertions walk Connect's REST JSON
 async function connect(method: string, path: string, body?: unknown): Promise<{ status: number; json: any }> {
   const res = await fetch(`${stackEnv.connectUrl}${path}`, { method, headers: { 'content-type': 'application/json' }, body: body ? JSON.stringify(body) : undefined });
   const text = await res.text();

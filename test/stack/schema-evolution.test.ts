@@ -41,6 +41,7 @@ const augmentedReader = augmentedMemberReader();
 const augmentedView = (): typeof augmentedReader => augmentedReader;
 const asAugmented = (v: Buffer): Promise<AugmentedMember> => augmentedRegistry.decode<AugmentedMember>(v, augmentedView);
 
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- test assertions walk Connect's REST JSON
 async function connectApi(method: string, path: string, body?: unknown): Promise<{ status: number; json: any }> {
   const res = await fetch(`${stackEnv.connectUrl}${path}`, { method, headers: { 'content-type': 'application/json' }, body: body ? JSON.stringify(body) : undefined });
   const text = await res.text();

@@ -3,7 +3,7 @@
  * REST output; logs identify members without PII; the CDC user reads only what it needs.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createConnection, type Connection } from 'mysql2/promise';
 import { insertMembers, rootDb } from '../support/db';
@@ -89,7 +89,7 @@ describe('a consumer refuses to start on bad configuration, naming the problem',
 
   test('emailer with an invalid Welcome config file', () => {
     const bad = join(STATE_DIR, `bad-orgs-${runId}.json`);
-    require('node:fs').writeFileSync(bad, '{"UA": {"definitionKey": "", "enabled": true}}');
+    writeFileSync(bad, '{"UA": {"definitionKey": "", "enabled": true}}');
     const r = run('consumers/emailer/main.js', { WELCOME_ORGS_FILE: bad, SFMC_AUTH_URL: 'https://x.example', SFMC_CLIENT_ID: 'c', SFMC_CLIENT_SECRET: 's', EMAILER_DB_PASSWORD: 'p' });
     expect(r.status).toBe(2);
     expect(r.stderr).toMatch(/UA.definitionKey must be a non-empty string/);

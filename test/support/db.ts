@@ -1,4 +1,4 @@
-import { createConnection, type Connection, type RowDataPacket } from 'mysql2/promise';
+import { createConnection, type Connection, type ResultSetHeader, type RowDataPacket } from 'mysql2/promise';
 import { stackEnv } from './env';
 
 /** Root over the stack's own socket (unix_socket auth: no password exists to leak). */
@@ -21,7 +21,7 @@ export interface MemberRow {
 export async function insertMembers(db: Connection, rows: MemberRow[], opts: { noBinlog?: boolean } = {}): Promise<number[]> {
   if (opts.noBinlog) await db.query('SET SESSION sql_log_bin = 0');
   try {
-    const [res] = await db.query<import('mysql2').ResultSetHeader>(
+    const [res] = await db.query<ResultSetHeader>(
       'INSERT INTO members (org_id, org_member_id, email, first_name, last_name, locale) VALUES ?',
       [rows.map((r) => [r.org_id, r.org_member_id, r.email, r.first_name ?? null, r.last_name ?? null, r.locale ?? null])],
     );

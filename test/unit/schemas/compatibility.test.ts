@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadSchema, projectRoot } from '../../../consumers/shared/schemas';
+import { loadSchema } from '../../../consumers/shared/schemas';
 import { check, compatibilityProblems, lintSchema } from '../../../tools/schemas';
 
 type Field = { name: string; type: unknown; default?: unknown; doc?: string; aliases?: string[] };
