@@ -1,10 +1,14 @@
 import { readFileSync } from 'node:fs';
+import { loadKafkaSecurity, type KafkaSecurity } from '../shared/kafka-security';
+import { loadRegistryAuth, type RegistryAuth } from '../shared/registry-auth';
 import { int, optionalStr, secret, str, url, type Env } from '../shared/env';
 import { ConfigError } from '../shared/errors';
 import { parseOrgConfig, type OrgConfig } from './org-config';
 
 export interface EmailerConfig {
   kafkaBrokers: string[];
+  kafkaSecurity: KafkaSecurity;
+  registryAuth: RegistryAuth | undefined;
   registryUrl: string;
   groupId: string;
   augmentedTopic: string;
@@ -32,7 +36,9 @@ export function loadEmailerConfig(env: Env, readFile: (p: string) => string = (p
   const scope = optionalStr(env, 'SFMC_SCOPE');
   return {
     kafkaBrokers: str(env, 'KAFKA_BOOTSTRAP_SERVERS', '127.0.0.1:9092').split(',').map((b) => b.trim()),
+    kafkaSecurity: loadKafkaSecurity(env, readFile),
     registryUrl: url(env, 'REGISTRY_URL', 'http://127.0.0.1:8081'),
+    registryAuth: loadRegistryAuth(env, readFile),
     groupId: str(env, 'EMAILER_GROUP_ID', 'welcome-emailer'),
     augmentedTopic: str(env, 'AUGMENTED_TOPIC', 'welcome.members.augmented'),
     sentTopic: str(env, 'SENT_TOPIC', 'welcome.sent'),
