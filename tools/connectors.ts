@@ -12,6 +12,8 @@ const connectUrl = (process.env.CONNECT_URL ?? 'http://127.0.0.1:8083').replace(
 const flavour = (process.env.CONNECT_FLAVOUR ?? 'mariadb') as Flavour;
 const connectDir = process.env.CONNECT_DIR ?? join(__dirname, '..', '..', 'connect');
 const waitSeconds = Number(process.env.CONNECT_WAIT_S ?? '90');
+// e.g. CONNECT_OVERLAYS=kafka-secured,registry-basic (folders of connect/overlays/)
+const overlays = (process.env.CONNECT_OVERLAYS ?? '').split(',').map((o) => o.trim()).filter(Boolean);
 
 interface TaskStatus { id: number; state: string; trace?: string }
 interface ConnectorStatus { name: string; connector: { state: string; trace?: string }; tasks: TaskStatus[] }
@@ -89,7 +91,7 @@ async function waitRunning(name: string): Promise<void> {
 }
 
 async function register(): Promise<void> {
-  for (const def of loadConnectorDefs(connectDir, flavour)) {
+  for (const def of loadConnectorDefs(connectDir, flavour, overlays)) {
     const outcome = await put(def);
     log(`${def.name} (${flavour}): ${outcome}`);
     await waitRunning(def.name);
@@ -109,7 +111,7 @@ async function printStatus(): Promise<void> {
 
 async function validate(): Promise<void> {
   let bad = 0;
-  for (const def of loadConnectorDefs(connectDir, flavour)) {
+  for (const def of loadConnectorDefs(connectDir, flavour, overlays)) {
     const cls = def.config['connector.class'] ?? '';
     const res = await connect('PUT', `/connector-plugins/${encodeURIComponent(cls)}/config/validate`, { ...def.config, name: def.name });
     const body = res.json as { error_count: number; configs: { value: { name: string; errors: string[] } }[] };

@@ -27,6 +27,8 @@ export function pipelineNames(env: Env) {
       emailerDlq: v('EMAILER_DLQ_TOPIC', 'welcome.emailer.dlq'),
       auditDlq: v('AUDIT_DLQ_TOPIC', 'welcome.audit.dlq'),
       schemaHistory: v('SCHEMA_HISTORY_TOPIC', '_schema-history.cdc'),
+      // heartbeat.interval.ms > 0: Debezium writes __debezium-heartbeat.<topic.prefix>
+      heartbeat: v('HEARTBEAT_TOPIC', '__debezium-heartbeat.cdc'),
       connectInternal: ['_connect-configs', '_connect-offsets', '_connect-status'],
       // Apicurio 3.3 also creates its events topic (apicurio.events.kafka.topic) at start
       registry: [v('REGISTRY_KAFKASQL_TOPIC', '_registry-journal'), v('REGISTRY_KAFKASQL_SNAPSHOTS_TOPIC', '_registry-snapshots'), v('REGISTRY_EVENTS_TOPIC', 'registry-events')],
@@ -65,6 +67,7 @@ export function pipelineGrants(env: Env): Grant[] {
     ...t.connectInternal.map((name): Grant => ({ user: u.connect, resource: 'topic', name, ops: ['READ', 'WRITE', 'DESCRIBE', 'DESCRIBE_CONFIGS', 'CREATE'] })),
     { user: u.connect, resource: 'group', name: g.connectWorker, ops: ['READ', 'DESCRIBE'] },
     { user: u.connect, resource: 'topic', name: t.member, ops: ['WRITE', 'DESCRIBE', 'DESCRIBE_CONFIGS'] },
+    { user: u.connect, resource: 'topic', name: t.heartbeat, ops: ['WRITE', 'DESCRIBE', 'DESCRIBE_CONFIGS'] },
     { user: u.connect, resource: 'topic', name: t.schemaHistory, ops: ['READ', 'WRITE', 'DESCRIBE', 'DESCRIBE_CONFIGS'] },
     { user: u.connect, resource: 'group', name: g.sourcePrefix, prefixed: true, ops: ['READ', 'DESCRIBE'] },
     { user: u.connect, resource: 'topic', name: t.sent, ops: read },
@@ -98,6 +101,7 @@ export function pipelineTopics(env: Env): { topic: string; numPartitions: number
   const { topics: t } = pipelineNames(env);
   const partitions = Number(env.TOPIC_PARTITIONS ?? 6);
   return [
+    { topic: t.heartbeat, numPartitions: 1 },
     ...[t.member, t.augmented, t.sent, t.augmenterDlq, t.emailerDlq, t.auditDlq].map((topic) => ({ topic, numPartitions: partitions })),
     // Debezium's schema history: one partition, kept forever (losing it stops CDC)
     { topic: t.schemaHistory, numPartitions: 1, configEntries: [{ name: 'retention.ms', value: '-1' }, { name: 'retention.bytes', value: '-1' }, { name: 'cleanup.policy', value: 'delete' }] },
