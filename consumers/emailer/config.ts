@@ -16,12 +16,28 @@ export interface EmailerConfig {
   dlqTopic: string;
   topicPartitions: number;
   sfmc: { authBaseUrl: string; clientId: string; clientSecret: string; accountId?: string; scope?: string; timeoutMs: number; batchSize: number };
-  db: { host: string; port: number; user: string; password: string; database: string };
+  db: { host: string; port: number; user: string; password: string; database: string; tls?: { ca: string; verifyHost: boolean } };
   orgs: OrgConfig;
   chunkSize: number;
   partitionsConsumedConcurrently: number;
   httpPort: number;
   logLevel: string;
+}
+
+/** DB_SSL_CA_FILE: TLS to the audit table's database; DB_SSL_MODE verify-full (default) or verify-ca. */
+function dbTls(env: Env, readFile: (p: string) => string): { tls?: { ca: string; verifyHost: boolean } } {
+  const file = optionalStr(env, 'DB_SSL_CA_FILE');
+  const mode = str(env, 'DB_SSL_MODE', 'verify-full');
+  if (mode !== 'verify-full' && mode !== 'verify-ca') throw new ConfigError(`DB_SSL_MODE must be verify-full or verify-ca, got "${mode}"`);
+  if (!file) return {};
+  let ca: string;
+  try {
+    ca = readFile(file);
+  } catch (err) {
+    throw new ConfigError(`DB_SSL_CA_FILE points to "${file}", which cannot be read`, err);
+  }
+  if (!ca.includes('-----BEGIN CERTIFICATE-----')) throw new ConfigError(`DB_SSL_CA_FILE points to "${file}", which holds no PEM certificate`);
+  return { tls: { ca, verifyHost: mode === 'verify-full' } };
 }
 
 export function loadEmailerConfig(env: Env, readFile: (p: string) => string = (p) => readFileSync(p, 'utf8')): EmailerConfig {
@@ -59,6 +75,7 @@ export function loadEmailerConfig(env: Env, readFile: (p: string) => string = (p
       user: str(env, 'EMAILER_DB_USER', 'welcome_emailer'),
       password: secret(env, 'EMAILER_DB_PASSWORD', readFile),
       database: str(env, 'DB_NAME', 'loyalty'),
+      ...dbTls(env, readFile),
     },
     orgs: parseOrgConfig(orgsText, orgsFile),
     chunkSize: int(env, 'EMAILER_BATCH_SIZE', 500, 1, 2000),

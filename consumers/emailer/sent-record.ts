@@ -21,12 +21,16 @@ export interface SentRecordConfig {
   user: string;
   password: string;
   database: string;
+  /** TLS to the database: the CA to trust; verifyHost also checks the certificate's name. */
+  tls?: { ca: string; verifyHost: boolean };
 }
 
 const key = (orgId: string, orgMemberId: string): string => `${orgId}:${orgMemberId}`;
 
 export function createSentRecord(config: SentRecordConfig): SentRecord {
-  const pool: Pool = createPool({ ...config, connectionLimit: 4, connectTimeout: 3_000, enableKeepAlive: true, timezone: 'Z' });
+  const { tls, ...conn } = config;
+  const ssl = tls ? { ca: tls.ca, rejectUnauthorized: true, ...(tls.verifyHost ? {} : { checkServerIdentity: () => undefined }) } : undefined;
+  const pool: Pool = createPool({ ...conn, ...(ssl ? { ssl } : {}), connectionLimit: 4, connectTimeout: 3_000, enableKeepAlive: true, timezone: 'Z' });
   return {
     async alreadySent(members) {
       if (members.length === 0) return new Set();
