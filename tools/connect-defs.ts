@@ -46,9 +46,11 @@ export function loadConnectorDefs(connectDir: string, flavour: Flavour, overlays
       const name = basename(file, '.json');
       const overlay = join(connectDir, 'flavours', flavour, file);
       const config = { ...readFlatJson(join(connectDir, file)), ...(existsSync(overlay) ? readFlatJson(overlay) : {}) };
+      // an overlay may spell a setting per flavour: overlays/<o>/<file>, then overlays/<o>/<flavour>/<file>
       for (const o of overlays) {
-        const extra = join(connectDir, 'overlays', o, file);
-        if (existsSync(extra)) Object.assign(config, readFlatJson(extra));
+        for (const extra of [join(connectDir, 'overlays', o, file), join(connectDir, 'overlays', o, flavour, file)]) {
+          if (existsSync(extra)) Object.assign(config, readFlatJson(extra));
+        }
       }
       return { name, config };
     });

@@ -42,7 +42,8 @@ load_settings() {
 # Local secrets are generated once into $STATE_DIR/secrets.env (mode 600, never in git);
 # a value already in the environment wins, which is how production passes its own.
 SECRET_NAMES=(CDC_DB_PASSWORD SINK_DB_PASSWORD EMAILER_DB_PASSWORD DW_API_TOKEN SFMC_CLIENT_SECRET
-  KAFKA_ADMIN_PASSWORD KAFKA_AUGMENTER_PASSWORD KAFKA_EMAILER_PASSWORD KAFKA_CONNECT_PASSWORD KAFKA_REGISTRY_PASSWORD)
+  KAFKA_ADMIN_PASSWORD KAFKA_AUGMENTER_PASSWORD KAFKA_EMAILER_PASSWORD KAFKA_CONNECT_PASSWORD KAFKA_REGISTRY_PASSWORD
+  DB_SSL_TRUSTSTORE_PASSWORD)
 load_secrets() {
   local file="$STATE_DIR/secrets.env" name
   # a name added since the file was written gets its value appended
@@ -142,7 +143,7 @@ kafka_ready() {
 # says exactly what to install.
 prerequisites() {
   local missing=() cmd
-  for cmd in mariadbd:mariadb-server mariadb:mariadb-client envsubst:gettext-base curl:curl jq:jq mvn:maven java:openjdk-17-jdk-headless openssl:openssl; do
+  for cmd in mariadbd:mariadb-server mariadb:mariadb-client envsubst:gettext-base curl:curl jq:jq mvn:maven java:openjdk-17-jdk-headless openssl:openssl keytool:openjdk-17-jdk-headless; do
     command -v "${cmd%%:*}" >/dev/null 2>&1 || [ -x "/usr/sbin/${cmd%%:*}" ] || missing+=("${cmd#*:}")
   done
   [ ${#missing[@]} -eq 0 ] && return 0

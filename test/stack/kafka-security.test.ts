@@ -4,7 +4,8 @@
  *
  * What runs where: the stack's own consumers and Connect worker stay on PLAINTEXT (the other
  * tests use them). This test adds a second path whose every Kafka client is on SASL_SSL:
- * a Debezium source connector `members-source-sec` in the running worker, whose producer,
+ * a Debezium source connector `members-source-sec` in the running worker (database over TLS,
+ * connect/overlays/db-tls, certificate and host name verified), whose producer,
  * admin and schema-history clients log in as `connect` (overrides; the converter talks to
  * the registry through an authenticating proxy with basic auth), then an augmenter logged
  * in as `augmenter` and an emailer as `emailer` (extra processes of the real entry points,
@@ -123,7 +124,7 @@ async function connect(method: string, path: string, body?: unknown): Promise<{ 
 
 /** The stack's source connector, with every Kafka client of it on SASL_SSL as `connect`. */
 function securedSourceConfig(): Record<string, string> {
-  const base = loadConnectorDefs(join(ROOT, 'connect'), (env.CONNECT_FLAVOUR ?? 'mariadb') as Flavour, ['kafka-secured']).find((d) => d.name === 'members-source');
+  const base = loadConnectorDefs(join(ROOT, 'connect'), (env.CONNECT_FLAVOUR ?? 'mariadb') as Flavour, ['kafka-secured', 'db-tls']).find((d) => d.name === 'members-source');
   if (!base) throw new Error('connect/members-source.json missing');
   const clientSecurity = (prefix: string): Record<string, string> => ({
     [`${prefix}bootstrap.servers`]: '${env:CONNECTOR_KAFKA_SASL_BOOTSTRAP_SERVERS}',
