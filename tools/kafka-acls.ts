@@ -37,10 +37,11 @@ export function pipelineNames(env: Env) {
       augmenter: v('AUGMENTER_GROUP_ID', 'welcome-augmenter'),
       emailer: v('EMAILER_GROUP_ID', 'welcome-emailer'),
       connectWorker: v('CONNECT_GROUP_ID', 'welcome-connect'),
-      // Connect names a sink's group connect-<connector>; Debezium's schema-history
-      // consumer subscribes with group <connector>-schemahistory.
+      // Connect names a sink's group connect-<connector>; Debezium's schema-history consumer
+      // subscribes as <topic.prefix>-schemahistory when it recovers the history (every restart
+      // of the task after the first), so a missing grant shows only then.
       auditSink: v('AUDIT_SINK_GROUP_ID', 'connect-welcome-audit'),
-      sourcePrefix: v('SOURCE_CONNECTOR_NAME', 'members-source'),
+      schemaHistory: `${v('SOURCE_TOPIC_PREFIX', 'cdc')}-schemahistory`,
       registryPrefix: v('REGISTRY_KAFKASQL_GROUP_PREFIX', 'apicurio-'),
     },
   };
@@ -69,7 +70,7 @@ export function pipelineGrants(env: Env): Grant[] {
     { user: u.connect, resource: 'topic', name: t.member, ops: ['WRITE', 'DESCRIBE', 'DESCRIBE_CONFIGS'] },
     { user: u.connect, resource: 'topic', name: t.heartbeat, ops: ['WRITE', 'DESCRIBE', 'DESCRIBE_CONFIGS'] },
     { user: u.connect, resource: 'topic', name: t.schemaHistory, ops: ['READ', 'WRITE', 'DESCRIBE', 'DESCRIBE_CONFIGS'] },
-    { user: u.connect, resource: 'group', name: g.sourcePrefix, prefixed: true, ops: ['READ', 'DESCRIBE'] },
+    { user: u.connect, resource: 'group', name: g.schemaHistory, ops: ['READ', 'DESCRIBE'] },
     { user: u.connect, resource: 'topic', name: t.sent, ops: read },
     { user: u.connect, resource: 'group', name: g.auditSink, ops: ['READ', 'DESCRIBE'] },
     { user: u.connect, resource: 'topic', name: t.auditDlq, ops: write },

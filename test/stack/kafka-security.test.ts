@@ -60,9 +60,9 @@ const NAMES = {
   HEARTBEAT_TOPIC: '__debezium-heartbeat.cdcsec',
   AUGMENTER_GROUP_ID: 'welcome-augmenter-sec',
   EMAILER_GROUP_ID: 'welcome-emailer-sec',
-  SOURCE_CONNECTOR_NAME: 'members-source-sec',
+  SOURCE_TOPIC_PREFIX: 'cdcsec',
 };
-const CONNECTOR = NAMES.SOURCE_CONNECTOR_NAME;
+const CONNECTOR = 'members-source-sec';
 
 // ---- a registry that wants basic auth: a proxy in front of the real one
 const registryUser = 'welcome';
@@ -137,7 +137,7 @@ function securedSourceConfig(): Record<string, string> {
   const registry = `${proxyUrl}/apis/registry/v2`;
   return {
     ...base.config,
-    'topic.prefix': 'cdcsec',
+    'topic.prefix': NAMES.SOURCE_TOPIC_PREFIX,
     'database.server.id': String(Number(env.CDC_SERVER_ID ?? '184054') + 13),
     'schema.history.internal.kafka.topic': NAMES.SCHEMA_HISTORY_TOPIC,
     'schema.history.internal.kafka.bootstrap.servers': '${env:CONNECTOR_KAFKA_SASL_BOOTSTRAP_SERVERS}',
@@ -181,12 +181,23 @@ afterAll(async () => {
 test('a member flows end to end with every client of its path on SASL_SSL, registry behind basic auth', async () => {
   const put = await connect('PUT', `/connectors/${CONNECTOR}/config`, securedSourceConfig());
   expect([200, 201]).toContain(put.status);
-  await waitFor(`${CONNECTOR} RUNNING`, async () => {
-    const s = (await connect('GET', `/connectors/${CONNECTOR}/status`)).json as { connector?: { state: string }; tasks?: { state: string; trace?: string }[] };
-    const failed = s.tasks?.find((t) => t.state === 'FAILED');
-    if (failed) throw new Error(`${CONNECTOR} task FAILED: ${failed.trace?.split('\n').filter((l, i) => i === 0 || l.startsWith('Caused by')).join(' | ')}`);
-    return s.connector?.state === 'RUNNING' && (s.tasks ?? []).length > 0 && s.tasks!.every((t) => t.state === 'RUNNING');
-  }, 180_000, 1_000);
+  const running = async (): Promise<void> => {
+    let failure: string | undefined;
+    await waitFor(`${CONNECTOR} RUNNING`, async () => {
+      const s = (await connect('GET', `/connectors/${CONNECTOR}/status`)).json as { connector?: { state: string }; tasks?: { state: string; trace?: string }[] };
+      const failed = s.tasks?.find((t) => t.state === 'FAILED');
+      if (failed) failure = failed.trace?.split('\n').filter((l, i) => i === 0 || l.startsWith('Caused by')).join(' | ');
+      return failure !== undefined || (s.connector?.state === 'RUNNING' && (s.tasks ?? []).length > 0 && s.tasks!.every((t) => t.state === 'RUNNING'));
+    }, 180_000, 1_000);
+    expect({ connector: CONNECTOR, failure }).toEqual({ connector: CONNECTOR, failure: undefined });
+  };
+  await running();
+  // A restarted task recovers its schema history: the history consumer (group
+  // <prefix>-schemahistory) reads the topic on SASL_SSL, a path the first start never takes.
+  // The member below only flows if the restarted task came back (a failed recovery leaves it FAILED).
+  const restart = await connect('POST', `/connectors/${CONNECTOR}/restart?includeTasks=true`);
+  expect({ status: restart.status, tasks: (restart.json as { tasks?: { state: string }[] }).tasks?.map((t) => t.state) }).toEqual({ status: 202, tasks: ['RESTARTING'] });
+  await running();
 
   const orgs = join(STATE_DIR, `sec-orgs-${runId}.json`);
   writeFileSync(orgs, JSON.stringify({ DL: { definitionKey: 'welcome-dl', enabled: true } }));
