@@ -17,8 +17,11 @@ export function refusalMessage(err: unknown): string | undefined {
   for (let e: unknown = err; e instanceof Error && causes.length < 5; e = (e as { cause?: unknown }).cause ?? (e as { originalError?: unknown }).originalError) causes.push(e);
   const sasl = causes.find((e) => e.name === 'KafkaJSSASLAuthenticationError');
   if (sasl) return `Kafka refused the SASL login (KAFKA_SASL_USERNAME / KAFKA_SASL_PASSWORD or the OAuth client): ${sasl.message}`;
-  const tls = causes.find((e) => /certificate|self.signed|SSL|TLS|EPROTO|ECONNRESET/i.test(`${e.message} ${(e as { code?: string }).code ?? ''}`) && e.name.startsWith('KafkaJS'));
+  const tls = causes.find((e) => /certificate|self.signed|SSL routines|TLS|EPROTO/i.test(`${e.message} ${(e as { code?: string }).code ?? ''}`) && e.name.startsWith('KafkaJS'));
   if (tls) return `Kafka TLS connection failed (KAFKA_SECURITY_PROTOCOL, KAFKA_SSL_CA_FILE, or a TLS port given to a plaintext client): ${tls.message}`;
+  if (causes.some((e) => e.name === 'KafkaJSConnectionClosedError')) {
+    return 'Kafka closed the connection before answering: a TLS listener reached in plaintext (set KAFKA_SECURITY_PROTOCOL=SASL_SSL or SSL), or a SASL listener without KAFKA_SASL_*';
+  }
   const denied = causes.find((e) => /not authorized|authorization failed/i.test(e.message));
   if (denied) return `Kafka denied an operation to this principal (ACLs): ${denied.message}`;
   return undefined;
