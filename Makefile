@@ -34,8 +34,8 @@ down: ## stop exactly what the stack started (by recorded pid)
 restart: ## restart SERVICES="..."
 	$(STACK) restart $(SERVICES)
 
-connectors: build schemas ## PUT connect/*.json to Kafka Connect and wait until RUNNING
-	@$(WITH_ENV) node dist/tools/connectors.js register
+connectors: build schemas ## check the database's CDC settings and grants, PUT connect/*.json to Kafka Connect, wait until RUNNING
+	@$(WITH_ENV) node dist/tools/db-preflight.js && node dist/tools/connectors.js register
 
 schemas: build ## check schemas/*.avsc (git history, registry), set subject compatibility levels, register (idempotent)
 	@$(WITH_ENV) node dist/tools/schemas.js check && node dist/tools/schemas.js register

@@ -13,6 +13,7 @@ import { cpus, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
 import type { RowDataPacket } from 'mysql2/promise';
 import { createKafka } from '../consumers/shared/kafka';
+import { kafkaFromEnv } from '../consumers/shared/kafka-security';
 import { createLogger } from '../consumers/shared/logger';
 import { createRegistry } from '../consumers/shared/registry';
 import { HopTracker, auditTimes, hopTable, type HopTable } from './lib/hops';
@@ -77,7 +78,8 @@ async function main(): Promise<void> {
   const started = new Date();
   log(`bench ${profileName} run ${runId}: ${JSON.stringify({ ...cfg, outDir: undefined })}`);
   const pool = createBenchPool(join(stateDir, 'mariadb', 'mariadb.sock'), cfg.connections);
-  const kafka = createKafka({ brokers: (env.KAFKA_BOOTSTRAP_SERVERS ?? '127.0.0.1:9092').split(','), clientId: `bench-${runId}` }, createLogger('bench', 'fatal'));
+  const kafkaEnv = kafkaFromEnv(env, (p) => readFileSync(p, 'utf8'));
+  const kafka = createKafka({ brokers: kafkaEnv.brokers, security: kafkaEnv.security, clientId: `bench-${runId}` }, createLogger('bench', 'fatal'));
   const admin = kafka.admin();
   await admin.connect();
   const members = new Map<string, BenchMember>();

@@ -31,8 +31,14 @@ function readFlatJson(path: string): ConnectorConfig {
   return config;
 }
 
-export function loadConnectorDefs(connectDir: string, flavour: Flavour): ConnectorDef[] {
+/**
+ * `overlays` name folders under connect/overlays/ laid over the flavour, in order: settings
+ * a deployment opts into as a whole (kafka-secured: Debezium's schema-history clients on
+ * TLS/SASL, which do not inherit the worker's settings; registry-basic: converter credentials).
+ */
+export function loadConnectorDefs(connectDir: string, flavour: Flavour, overlays: string[] = []): ConnectorDef[] {
   if (!FLAVOURS.includes(flavour)) throw new Error(`unknown flavour "${flavour}" (one of ${FLAVOURS.join(', ')})`);
+  for (const o of overlays) if (!existsSync(join(connectDir, 'overlays', o))) throw new Error(`CONNECT_OVERLAYS: no folder connect/overlays/${o}`);
   return readdirSync(connectDir)
     .filter((file) => file.endsWith('.json'))
     .sort()
@@ -40,6 +46,12 @@ export function loadConnectorDefs(connectDir: string, flavour: Flavour): Connect
       const name = basename(file, '.json');
       const overlay = join(connectDir, 'flavours', flavour, file);
       const config = { ...readFlatJson(join(connectDir, file)), ...(existsSync(overlay) ? readFlatJson(overlay) : {}) };
+      // an overlay may spell a setting per flavour: overlays/<o>/<file>, then overlays/<o>/<flavour>/<file>
+      for (const o of overlays) {
+        for (const extra of [join(connectDir, 'overlays', o, file), join(connectDir, 'overlays', o, flavour, file)]) {
+          if (existsSync(extra)) Object.assign(config, readFlatJson(extra));
+        }
+      }
       return { name, config };
     });
 }

@@ -6,16 +6,20 @@
  * creates the sinks' dead-letter topics, or sets their retention (DLQ_RETENTION_MS).
  *   node dist/tools/connectors.js register | status | validate
  */
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { int, retentionMs } from '../consumers/shared/env';
 import { createKafka, dlqTopicConfigs, ensureTopicConfigs } from '../consumers/shared/kafka';
 import { createLogger } from '../consumers/shared/logger';
+import { kafkaFromEnv } from '../consumers/shared/kafka-security';
 import { loadConnectorDefs, literalSecrets, type ConnectorDef, type Flavour } from './connect-defs';
 
 const connectUrl = (process.env.CONNECT_URL ?? 'http://127.0.0.1:8083').replace(/\/+$/, '');
 const flavour = (process.env.CONNECT_FLAVOUR ?? 'mariadb') as Flavour;
 const connectDir = process.env.CONNECT_DIR ?? join(__dirname, '..', '..', 'connect');
 const waitSeconds = Number(process.env.CONNECT_WAIT_S ?? '90');
+// e.g. CONNECT_OVERLAYS=kafka-secured,registry-basic (folders of connect/overlays/)
+const overlays = (process.env.CONNECT_OVERLAYS ?? '').split(',').map((o) => o.trim()).filter(Boolean);
 
 interface TaskStatus { id: number; state: string; trace?: string }
 interface ConnectorStatus { name: string; connector: { state: string; trace?: string }; tasks: TaskStatus[] }
@@ -102,8 +106,8 @@ async function ensureDeadLetterTopics(defs: ConnectorDef[]): Promise<void> {
   if (topics.length === 0) return;
   const retention = retentionMs(process.env, 'DLQ_RETENTION_MS', -1);
   const replicas = int(process.env, 'DLQ_REPLICATION_FACTOR', -1, -1, 32);
-  const brokers = (process.env.KAFKA_BOOTSTRAP_SERVERS ?? '127.0.0.1:9092').split(',').map((b) => b.trim());
-  const admin = createKafka({ brokers, clientId: 'welcome-connectors' }, createLogger('connectors', 'warn')).admin();
+  const { brokers, security } = kafkaFromEnv(process.env, (p) => readFileSync(p, 'utf8'));
+  const admin = createKafka({ brokers, clientId: 'welcome-connectors', security }, createLogger('connectors', 'warn')).admin();
   await admin.connect();
   try {
     const existing = new Set(await admin.listTopics());
@@ -123,7 +127,7 @@ async function ensureDeadLetterTopics(defs: ConnectorDef[]): Promise<void> {
 }
 
 async function register(): Promise<void> {
-  const defs = loadConnectorDefs(connectDir, flavour);
+  const defs = loadConnectorDefs(connectDir, flavour, overlays);
   await ensureDeadLetterTopics(defs);
   for (const def of defs) {
     const outcome = await put(def);
@@ -145,7 +149,7 @@ async function printStatus(): Promise<void> {
 
 async function validate(): Promise<void> {
   let bad = 0;
-  for (const def of loadConnectorDefs(connectDir, flavour)) {
+  for (const def of loadConnectorDefs(connectDir, flavour, overlays)) {
     const cls = def.config['connector.class'] ?? '';
     const res = await connect('PUT', `/connector-plugins/${encodeURIComponent(cls)}/config/validate`, { ...def.config, name: def.name });
     const body = res.json as { error_count: number; configs: { value: { name: string; errors: string[] } }[] };

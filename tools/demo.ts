@@ -5,7 +5,9 @@
  */
 import { createConnection, type Connection, type ResultSetHeader } from 'mysql2/promise';
 import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { Kafka, logLevel } from 'kafkajs';
+import { kafkaClientOptions, kafkaFromEnv } from '../consumers/shared/kafka-security';
 import { welcomeMessageKey } from '../consumers/shared/sfmc-client';
 
 const env = process.env;
@@ -30,7 +32,8 @@ async function sends(): Promise<Map<string, Send>> {
   return new Map(all.map((s) => [s.messageKey, s]));
 }
 
-const kafka = new Kafka({ clientId: 'welcome-demo', brokers: (env.KAFKA_BOOTSTRAP_SERVERS ?? '127.0.0.1:9092').split(','), logLevel: logLevel.NOTHING });
+const kafkaEnv = kafkaFromEnv(env, (p) => readFileSync(p, 'utf8'));
+const kafka = new Kafka({ clientId: 'welcome-demo', brokers: kafkaEnv.brokers, ...kafkaClientOptions(kafkaEnv.security), logLevel: logLevel.NOTHING });
 const GROUPS: [string, string][] = [
   [env.AUGMENTER_GROUP_ID ?? 'welcome-augmenter', env.MEMBER_TOPIC ?? 'cdc.loyalty.members'],
   [env.EMAILER_GROUP_ID ?? 'welcome-emailer', env.AUGMENTED_TOPIC ?? 'welcome.members.augmented'],

@@ -13,11 +13,13 @@
  * DLQ with dlq.attempts + 1. Replays are idempotent downstream: the emailer skips members
  * already in the audit table and SFMC refuses a reused messageKey.
  */
+import { readFileSync } from 'node:fs';
 import { Kafka, logLevel, type IHeaders, type KafkaMessage } from 'kafkajs';
+import { kafkaClientOptions, kafkaFromEnv } from '../consumers/shared/kafka-security';
 import { DLQ_HEADERS } from '../consumers/shared/stage';
 
 const env = process.env;
-const brokers = (env.KAFKA_BOOTSTRAP_SERVERS ?? '127.0.0.1:9092').split(',');
+const kafkaEnv = kafkaFromEnv(env, (p) => readFileSync(p, 'utf8'));
 const STAGES: Record<string, string> = {
   augmenter: env.AUGMENTER_DLQ_TOPIC ?? 'welcome.augmenter.dlq',
   emailer: env.EMAILER_DLQ_TOPIC ?? 'welcome.emailer.dlq',
@@ -26,7 +28,7 @@ const STAGES: Record<string, string> = {
   // The welcome-delivery-status sink's own DLQ (connect/welcome-delivery-status.json).
   'delivery-audit': 'welcome.delivery.audit.dlq',
 };
-const kafka = new Kafka({ clientId: 'welcome-dlq-tool', brokers, logLevel: logLevel.NOTHING });
+const kafka = new Kafka({ clientId: 'welcome-dlq-tool', brokers: kafkaEnv.brokers, ...kafkaClientOptions(kafkaEnv.security), logLevel: logLevel.NOTHING });
 const out = (line: string): void => void process.stdout.write(`${line}\n`);
 
 const header = (h: IHeaders | undefined, name: string): string | undefined => {

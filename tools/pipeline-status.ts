@@ -13,6 +13,7 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { createKafka, groupLag } from '../consumers/shared/kafka';
+import { kafkaFromEnv, type KafkaSecurity } from '../consumers/shared/kafka-security';
 import { createLogger } from '../consumers/shared/logger';
 
 // ------------------------------------------------------------------ Prometheus text
@@ -150,8 +151,8 @@ export interface KafkaView {
   error?: string;
 }
 
-export async function kafkaView(brokers: string[], topics: string[], groups: { group: string; topic: string }[]): Promise<KafkaView> {
-  const kafka = createKafka({ brokers, clientId: 'welcome-pipeline-status' }, createLogger('pipeline-status', 'fatal'));
+export async function kafkaView(brokers: string[], topics: string[], groups: { group: string; topic: string }[], security?: KafkaSecurity): Promise<KafkaView> {
+  const kafka = createKafka({ brokers, clientId: 'welcome-pipeline-status', ...(security ? { security } : {}) }, createLogger('pipeline-status', 'fatal'));
   const admin = kafka.admin();
   const view: KafkaView = { endOffsets: {}, lag: {} };
   try {
@@ -254,13 +255,13 @@ async function once(): Promise<string> {
     augmenterDlq: env.AUGMENTER_DLQ_TOPIC ?? 'welcome.augmenter.dlq',
     emailerDlq: env.EMAILER_DLQ_TOPIC ?? 'welcome.emailer.dlq',
   };
-  const brokers = (env.KAFKA_BOOTSTRAP_SERVERS ?? '127.0.0.1:9092').split(',');
+  const { brokers, security } = kafkaFromEnv(env, (p) => readFileSync(p, 'utf8'));
   const [{ series, down }, kafka] = await Promise.all([
     scrape(urls),
     kafkaView(brokers, Object.values(topics), [
       { group: env.AUGMENTER_GROUP_ID ?? 'welcome-augmenter', topic: topics.member },
       { group: env.EMAILER_GROUP_ID ?? 'welcome-emailer', topic: topics.augmented },
-    ]),
+    ], security),
   ]);
   const now = Date.now();
   let history: Snapshot[] = [];

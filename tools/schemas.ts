@@ -13,6 +13,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import avro from 'avsc';
 import { ccompatUrl, createRegistry, type Compatibility } from '../consumers/shared/registry';
+import { authorizationHeader, loadRegistryAuth, type RegistryAuth } from '../consumers/shared/registry-auth';
 import { projectRoot } from '../consumers/shared/schemas';
 
 export const LEVELS: readonly Compatibility[] = ['BACKWARD', 'BACKWARD_TRANSITIVE', 'FORWARD', 'FULL', 'FULL_TRANSITIVE', 'NONE'];
@@ -226,16 +227,19 @@ const canonical = (schema: unknown): string => JSON.stringify(parse(schema).sche
 
 // ───────────────────────── registry ─────────────────────────
 
-export interface Env { registryUrl: string; schemasDir: string; root: string }
+export interface Env { registryUrl: string; schemasDir: string; root: string; registryAuth?: RegistryAuth | undefined }
 
 async function ccompat(env: Env, method: string, path: string, body?: unknown): Promise<{ status: number; json: unknown }> {
   const res = await fetch(`${ccompatUrl(env.registryUrl)}${path}`, {
     method,
-    headers: { 'content-type': 'application/vnd.schemaregistry.v1+json' },
+    headers: { 'content-type': 'application/vnd.schemaregistry.v1+json', ...(env.registryAuth ? { authorization: authorizationHeader(env.registryAuth) as string } : {}) },
     body: body === undefined ? undefined : JSON.stringify(body),
     signal: AbortSignal.timeout(10_000),
   });
   const text = await res.text();
+  if (res.status === 401 || res.status === 403) {
+    throw new Error(`registry ${env.registryUrl} refused ${method} ${path} with ${res.status}: ${env.registryAuth ? 'the REGISTRY_USERNAME/REGISTRY_PASSWORD or REGISTRY_TOKEN credential was rejected' : 'it requires credentials (REGISTRY_USERNAME/REGISTRY_PASSWORD or REGISTRY_TOKEN)'}`);
+  }
   let json: unknown;
   try {
     json = text ? JSON.parse(text) : undefined;
@@ -320,7 +324,7 @@ export async function register(env: Env): Promise<void> {
     await setCompatibility(env, subject, level);
     log(`${subject}: ${level} (registered by the Debezium connector)`);
   }
-  const registry = createRegistry(env.registryUrl);
+  const registry = createRegistry({ url: env.registryUrl, auth: env.registryAuth });
   for (const file of ownedFiles(env, subjects)) {
     const { topic, compatibility } = subjects.owned[file]!;
     const subject = `${topic}-value`;
@@ -343,7 +347,12 @@ async function status(env: Env): Promise<void> {
 
 async function main(argv: string[]): Promise<void> {
   const root = projectRoot(__dirname);
-  const env: Env = { registryUrl: process.env.REGISTRY_URL ?? 'http://127.0.0.1:8081', schemasDir: process.env.SCHEMAS_DIR ?? join(root, 'schemas'), root };
+  const env: Env = {
+    registryUrl: process.env.REGISTRY_URL ?? 'http://127.0.0.1:8081',
+    schemasDir: process.env.SCHEMAS_DIR ?? join(root, 'schemas'),
+    root,
+    registryAuth: loadRegistryAuth(process.env, (p) => readFileSync(p, 'utf8')),
+  };
   const [command = 'check', ...args] = argv;
   switch (command) {
     case 'check': {

@@ -15,7 +15,7 @@ runMain('augmenter', async () => {
   const config = loadAugmenterConfig(process.env);
   const logger = createLogger('augmenter', config.logLevel);
   const metrics = createMetrics('augmenter');
-  const registry = createRegistry(config.registryUrl);
+  const registry = createRegistry({ url: config.registryUrl, auth: config.registryAuth });
   const keys = createDwKeyClient(
     { baseUrl: config.dwApiUrl, apiToken: config.dwApiToken, requestTimeoutMs: config.dwTimeoutMs, retry: DW_RETRY },
     {
@@ -27,6 +27,7 @@ runMain('augmenter', async () => {
   await startConsumer({
     stage: 'augmenter',
     kafkaBrokers: config.kafkaBrokers,
+    kafkaSecurity: config.kafkaSecurity,
     groupId: config.groupId,
     inputTopic: config.memberTopic,
     outputTopic: config.augmentedTopic,

@@ -1,11 +1,15 @@
 import { readFileSync } from 'node:fs';
 import { loadStageTuning, type StageTuning } from '../shared/stage-config';
+import { loadKafkaSecurity, type KafkaSecurity } from '../shared/kafka-security';
+import { loadRegistryAuth, type RegistryAuth } from '../shared/registry-auth';
 import { int, optionalStr, retentionMs, secret, str, url, type Env } from '../shared/env';
 import { ConfigError } from '../shared/errors';
 import { parseOrgConfig, type OrgConfig } from './org-config';
 
 export interface EmailerConfig {
   kafkaBrokers: string[];
+  kafkaSecurity: KafkaSecurity;
+  registryAuth: RegistryAuth | undefined;
   registryUrl: string;
   groupId: string;
   augmentedTopic: string;
@@ -17,13 +21,29 @@ export interface EmailerConfig {
   heldTopic: string;
   topicPartitions: number;
   sfmc: { authBaseUrl: string; clientId: string; clientSecret: string; accountId?: string; scope?: string; timeoutMs: number; batchSize: number };
-  db: { host: string; port: number; user: string; password: string; database: string };
+  db: { host: string; port: number; user: string; password: string; database: string; tls?: { ca: string; verifyHost: boolean } };
   orgs: OrgConfig;
   chunkSize: number;
   partitionsConsumedConcurrently: number;
   tuning: StageTuning;
   httpPort: number;
   logLevel: string;
+}
+
+/** DB_SSL_CA_FILE: TLS to the audit table's database; DB_SSL_MODE verify-full (default) or verify-ca. */
+function dbTls(env: Env, readFile: (p: string) => string): { tls?: { ca: string; verifyHost: boolean } } {
+  const file = optionalStr(env, 'DB_SSL_CA_FILE');
+  const mode = str(env, 'DB_SSL_MODE', 'verify-full');
+  if (mode !== 'verify-full' && mode !== 'verify-ca') throw new ConfigError(`DB_SSL_MODE must be verify-full or verify-ca, got "${mode}"`);
+  if (!file) return {};
+  let ca: string;
+  try {
+    ca = readFile(file);
+  } catch (err) {
+    throw new ConfigError(`DB_SSL_CA_FILE points to "${file}", which cannot be read`, err);
+  }
+  if (!ca.includes('-----BEGIN CERTIFICATE-----')) throw new ConfigError(`DB_SSL_CA_FILE points to "${file}", which holds no PEM certificate`);
+  return { tls: { ca, verifyHost: mode === 'verify-full' } };
 }
 
 export function loadEmailerConfig(env: Env, readFile: (p: string) => string = (p) => readFileSync(p, 'utf8')): EmailerConfig {
@@ -38,7 +58,9 @@ export function loadEmailerConfig(env: Env, readFile: (p: string) => string = (p
   const scope = optionalStr(env, 'SFMC_SCOPE');
   return {
     kafkaBrokers: str(env, 'KAFKA_BOOTSTRAP_SERVERS', '127.0.0.1:9092').split(',').map((b) => b.trim()),
+    kafkaSecurity: loadKafkaSecurity(env, readFile),
     registryUrl: url(env, 'REGISTRY_URL', 'http://127.0.0.1:8081'),
+    registryAuth: loadRegistryAuth(env, readFile),
     groupId: str(env, 'EMAILER_GROUP_ID', 'welcome-emailer'),
     augmentedTopic: str(env, 'AUGMENTED_TOPIC', 'welcome.members.augmented'),
     sentTopic: str(env, 'SENT_TOPIC', 'welcome.sent'),
@@ -62,6 +84,7 @@ export function loadEmailerConfig(env: Env, readFile: (p: string) => string = (p
       user: str(env, 'EMAILER_DB_USER', 'welcome_emailer'),
       password: secret(env, 'EMAILER_DB_PASSWORD', readFile),
       database: str(env, 'DB_NAME', 'loyalty'),
+      ...dbTls(env, readFile),
     },
     orgs: parseOrgConfig(orgsText, orgsFile),
     chunkSize: int(env, 'EMAILER_BATCH_SIZE', 500, 1, 2000),

@@ -24,7 +24,7 @@ runMain('emailer', async () => {
   const config = loadEmailerConfig(process.env);
   const logger = createLogger('emailer', config.logLevel);
   const metrics = createMetrics('emailer');
-  const registry = createRegistry(config.registryUrl);
+  const registry = createRegistry({ url: config.registryUrl, auth: config.registryAuth });
   const sent = createSentRecord(config.db);
   const sfmc = createSfmcClient(
     { ...config.sfmc, requestTimeoutMs: config.sfmc.timeoutMs, retry: SFMC_RETRY },
@@ -55,6 +55,7 @@ runMain('emailer', async () => {
   await startConsumer({
     stage: 'emailer',
     kafkaBrokers: config.kafkaBrokers,
+    kafkaSecurity: config.kafkaSecurity,
     groupId: config.groupId,
     inputTopic: config.augmentedTopic,
     outputTopic: config.sentTopic,

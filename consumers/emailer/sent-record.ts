@@ -23,6 +23,8 @@ export interface SentRecordConfig {
   user: string;
   password: string;
   database: string;
+  /** TLS to the database: the CA to trust; verifyHost also checks the certificate's name. */
+  tls?: { ca: string; verifyHost: boolean };
 }
 
 const key = (orgId: string, orgMemberId: string): string => `${orgId}:${orgMemberId}`;
@@ -32,7 +34,9 @@ export function createSentRecord(config: SentRecordConfig): SentRecord {
   // the pool (no crash), a query that meets one fails as SENT_RECORD_UNAVAILABLE (transient: the
   // stage pauses and retries), and the next attempt opens a fresh one. Idle connections are
   // also retired after 30 s, so few stale ones are left to meet after a restart.
-  const pool: Pool = createPool({ ...config, connectionLimit: 4, connectTimeout: 3_000, enableKeepAlive: true, maxIdle: 2, idleTimeout: 30_000, timezone: 'Z' });
+  const { tls, ...conn } = config;
+  const ssl = tls ? { ca: tls.ca, rejectUnauthorized: true, ...(tls.verifyHost ? {} : { checkServerIdentity: () => undefined }) } : undefined;
+  const pool: Pool = createPool({ ...conn, ...(ssl ? { ssl } : {}), connectionLimit: 4, connectTimeout: 3_000, enableKeepAlive: true, maxIdle: 2, idleTimeout: 30_000, timezone: 'Z' });
   async function present(table: string, members: { orgId: string; orgMemberId: string }[]): Promise<Set<string>> {
     if (members.length === 0) return new Set();
     const tuples = members.map(() => '(?, ?)').join(', ');

@@ -5,6 +5,7 @@
  */
 import { startHealthServer } from './health-server';
 import { createConsumer, createKafka, createProducer, dlqTopicConfigs, ensureTopics } from './kafka';
+import { describeKafkaSecurity, type KafkaSecurity } from './kafka-security';
 import type { Logger } from './logger';
 import type { Metrics } from './metrics';
 import { handleShutdown } from './process';
@@ -16,6 +17,7 @@ import { runStage, type BatchHandler, type RunningStage } from './stage';
 export interface ConsumerSpec {
   stage: string;
   kafkaBrokers: string[];
+  kafkaSecurity?: KafkaSecurity;
   groupId: string;
   inputTopic: string;
   outputTopic: string;
@@ -41,7 +43,8 @@ export interface ConsumerSpec {
 
 export async function startConsumer(spec: ConsumerSpec): Promise<void> {
   const { logger, registry } = spec;
-  const kafka = createKafka({ brokers: spec.kafkaBrokers, clientId: `welcome-${spec.stage}` }, logger);
+  const kafka = createKafka({ brokers: spec.kafkaBrokers, clientId: `welcome-${spec.stage}`, ...(spec.kafkaSecurity ? { security: spec.kafkaSecurity } : {}) }, logger);
+  if (spec.kafkaSecurity) logger.info({ brokers: spec.kafkaBrokers, ...describeKafkaSecurity(spec.kafkaSecurity) }, 'kafka connection');
   const consumer = createConsumer(kafka, spec.groupId, spec.tuning);
   const producer = createProducer(kafka);
   const admin = kafka.admin();

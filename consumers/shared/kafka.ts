@@ -4,6 +4,7 @@
  * (same API shape, librdkafka underneath) a change to one file.
  */
 import { Kafka, logLevel, CompressionTypes, ConfigResourceTypes, type Consumer, type Producer, type EachBatchPayload, type IHeaders, type Admin } from 'kafkajs';
+import { kafkaClientOptions, type KafkaSecurity } from './kafka-security';
 import type { Logger } from './logger';
 
 export type { Consumer, Producer, EachBatchPayload, Admin };
@@ -12,6 +13,8 @@ export type KafkaMessage = EachBatchPayload['batch']['messages'][number];
 export interface KafkaConfig {
   brokers: string[];
   clientId: string;
+  /** TLS/SASL (consumers/shared/kafka-security.ts); absent = PLAINTEXT. */
+  security?: KafkaSecurity;
 }
 
 const LEVELS: Record<number, 'error' | 'warn' | 'info' | 'debug'> = {
@@ -26,6 +29,7 @@ export function createKafka(config: KafkaConfig, logger: Logger): Kafka {
   return new Kafka({
     clientId: config.clientId,
     brokers: config.brokers,
+    ...(config.security ? kafkaClientOptions(config.security) : {}),
     connectionTimeout: 3_000,
     requestTimeout: 30_000,
     retry: { initialRetryTime: 100, maxRetryTime: 5_000, retries: 10 },

@@ -4,7 +4,28 @@
  * and exit within 10 s (Kubernetes and Docker send SIGKILL after their grace period).
  */
 import type { Server } from 'node:http';
-import { ConfigError } from './errors';
+import { ConfigError, PipelineError } from './errors';
+
+/**
+ * Refusals by Kafka or the registry at start (wrong password, unknown CA, no ACL): one line
+ * that says what was refused, not a stack trace. kafkajs names its errors by class.
+ */
+export function refusalMessage(err: unknown): string | undefined {
+  if (err instanceof PipelineError && err.code === 'REGISTRY_AUTH') return err.message;
+  if (!(err instanceof Error)) return undefined;
+  const causes: Error[] = [];
+  for (let e: unknown = err; e instanceof Error && causes.length < 5; e = (e as { cause?: unknown }).cause ?? (e as { originalError?: unknown }).originalError) causes.push(e);
+  const sasl = causes.find((e) => e.name === 'KafkaJSSASLAuthenticationError');
+  if (sasl) return `Kafka refused the SASL login (KAFKA_SASL_USERNAME / KAFKA_SASL_PASSWORD or the OAuth client): ${sasl.message}`;
+  const tls = causes.find((e) => /certificate|self.signed|SSL routines|TLS|EPROTO/i.test(`${e.message} ${(e as { code?: string }).code ?? ''}`) && e.name.startsWith('KafkaJS'));
+  if (tls) return `Kafka TLS connection failed (KAFKA_SECURITY_PROTOCOL, KAFKA_SSL_CA_FILE, or a TLS port given to a plaintext client): ${tls.message}`;
+  if (causes.some((e) => e.name === 'KafkaJSConnectionClosedError')) {
+    return 'Kafka closed the connection before answering: a TLS listener reached in plaintext (set KAFKA_SECURITY_PROTOCOL=SASL_SSL or SSL), or a SASL listener without KAFKA_SASL_*';
+  }
+  const denied = causes.find((e) => /not authorized|authorization failed/i.test(e.message));
+  if (denied) return `Kafka denied an operation to this principal (ACLs): ${denied.message}`;
+  return undefined;
+}
 import type { Logger } from './logger';
 
 export const SHUTDOWN_DEADLINE_MS = 9_000;
@@ -49,6 +70,11 @@ export function runMain(name: string, main: () => Promise<void>): void {
     if (err instanceof ConfigError) {
       process.stderr.write(`${name}: configuration error: ${err.message}\n`);
       process.exit(2);
+    }
+    const refused = refusalMessage(err);
+    if (refused) {
+      process.stderr.write(`${name}: refused at start: ${refused}\n`);
+      process.exit(1);
     }
     process.stderr.write(`${name}: fatal: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
     process.exit(1);

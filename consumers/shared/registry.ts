@@ -6,7 +6,9 @@
  */
 import { SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
 import avro from 'avsc';
+import type { Middleware } from 'mappersmith';
 import { DecodeError, PipelineError } from './errors';
+import { authorizationHeader, type RegistryAuth } from './registry-auth';
 
 export type Compatibility = 'BACKWARD' | 'BACKWARD_TRANSITIVE' | 'FORWARD' | 'FULL' | 'FULL_TRANSITIVE' | 'NONE';
 
@@ -28,9 +30,23 @@ export function ccompatUrl(registryUrl: string): string {
   return /\/apis\/ccompat\/v\d+$/.test(registryUrl) ? registryUrl : `${registryUrl.replace(/\/+$/, '')}/apis/ccompat/v7`;
 }
 
-export function createRegistry(registryUrl: string): Registry {
+export interface RegistryConfig {
+  url: string;
+  auth?: RegistryAuth | undefined;
+}
+
+/** A refused credential: never a reason to dead-letter a record (the record is fine). */
+export const REGISTRY_AUTH = 'REGISTRY_AUTH';
+
+export function createRegistry(config: string | RegistryConfig): Registry {
+  const { url: registryUrl, auth } = typeof config === 'string' ? { url: config, auth: undefined } : config;
   const base = ccompatUrl(registryUrl);
-  const client = new SchemaRegistry({ host: base, retry: { retries: 2, maxRetryTimeInSecs: 1 } });
+  const authorization = authorizationHeader(auth);
+  // The library's own requests (encode fetches the schema of an id) carry the same header.
+  const withAuth: Middleware = () => ({
+    prepareRequest: (next) => next().then((req) => (authorization ? req.enhance({ headers: { authorization } }) : req)),
+  });
+  const client = new SchemaRegistry({ host: base, retry: { retries: 2, maxRetryTimeInSecs: 1 }, middlewares: [withAuth] });
   const writers = new Map<number, Promise<avro.Type>>();
   // Per view, per writer id: a resolver is built once, whatever number of views share this client.
   const views = new WeakMap<ReaderView, Map<number, { reader: avro.Type; resolver: avro.Type }>>();
@@ -48,7 +64,8 @@ export function createRegistry(registryUrl: string): Registry {
         try {
           found = (await call(`/schemas/ids/${id}`, { method: 'GET' })) as { schema: string; schemaType?: string };
         } catch (err) {
-          // A 4xx answer (404/422) means the registry is up and has no such id.
+          // A 4xx answer (404/422) means the registry is up and has no such id; 401/403 says nothing about the id.
+          if (err instanceof PipelineError && err.code === REGISTRY_AUTH) throw err;
           if (err instanceof PipelineError && !err.transient) throw new DecodeError('UNKNOWN_SCHEMA_ID', `schema id ${id} is unknown to the registry`, err);
           throw new PipelineError('REGISTRY_UNAVAILABLE', `registry unreachable while resolving schema id ${id}`, { transient: true, cause: err });
         }
@@ -67,8 +84,15 @@ export function createRegistry(registryUrl: string): Registry {
   }
 
   async function call(path: string, init: RequestInit): Promise<unknown> {
-    const res = await fetch(`${base}${path}`, { ...init, signal: AbortSignal.timeout(10_000) });
+    const headers = { ...(init.headers as Record<string, string> | undefined), ...(authorization ? { authorization } : {}) };
+    const res = await fetch(`${base}${path}`, { ...init, headers, signal: AbortSignal.timeout(10_000) });
     const text = await res.text();
+    if (res.status === 401 || res.status === 403) {
+      // Transient for the stage loop (pause and retry, never dead-letter); fatal at start (consumer-process).
+      throw new PipelineError(REGISTRY_AUTH, `registry ${base} refused ${init.method ?? 'GET'} ${path} with ${res.status}: ${
+        auth ? `the ${auth.kind === 'basic' ? 'REGISTRY_USERNAME/REGISTRY_PASSWORD' : 'REGISTRY_TOKEN'} credential was rejected` : 'it requires credentials (set REGISTRY_USERNAME/REGISTRY_PASSWORD or REGISTRY_TOKEN)'
+      }`, { transient: true });
+    }
     if (!res.ok) {
       throw new PipelineError('REGISTRY_HTTP', `registry ${init.method ?? 'GET'} ${path} answered ${res.status}: ${text.slice(0, 300)}`, {
         transient: res.status >= 500,

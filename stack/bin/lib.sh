@@ -17,7 +17,7 @@ load_settings() {
   fi
   : "${STATE_DIR:=.state}"
   case $STATE_DIR in /*) ;; *) STATE_DIR="$ROOT/$STATE_DIR" ;; esac
-  : "${KAFKA_PORT:=9092}" "${KAFKA_CONTROLLER_PORT:=9093}" "${CONNECT_PORT:=8083}"
+  : "${KAFKA_PORT:=9092}" "${KAFKA_CONTROLLER_PORT:=9093}" "${CONNECT_PORT:=8083}" "${KAFKA_SASL_PORT:=9094}"
   : "${REGISTRY_PORT:=8081}" "${REGISTRY_MGMT_PORT:=9081}" "${DB_PORT:=3307}" "${DB_HOST:=127.0.0.1}"
   : "${SFMC_STANDIN_PORT:=8090}" "${DW_STANDIN_PORT:=8091}"
   : "${AUGMENTER_HTTP_PORT:=9464}" "${EMAILER_HTTP_PORT:=9465}" "${WATCHDOG_HTTP_PORT:=9466}" "${DELIVERY_STATUS_HTTP_PORT:=9467}" "${DELIVERY_DB_USER:=welcome_delivery}"
@@ -25,6 +25,7 @@ load_settings() {
   # on the same worker and fail them on purpose); unset in production: every connector
   : "${WATCHDOG_CONNECTORS=members-source,welcome-audit}"
   : "${DLQ_RETENTION_MS:=-1}"
+  : "${SECURED_AUGMENTER_HTTP_PORT:=9468}" "${SECURED_EMAILER_HTTP_PORT:=9469}"
   : "${REGISTRY_JAVA_HOME:=/usr/lib/jvm/temurin-25-jdk-amd64}"
   : "${KAFKA_BOOTSTRAP_SERVERS:=127.0.0.1:$KAFKA_PORT}" "${REGISTRY_URL:=http://127.0.0.1:$REGISTRY_PORT}"
   : "${CONNECT_URL:=http://127.0.0.1:$CONNECT_PORT}" "${CONNECT_FLAVOUR:=mariadb}"
@@ -45,24 +46,21 @@ load_settings() {
   export STATE_DIR KAFKA_PORT KAFKA_CONTROLLER_PORT CONNECT_PORT REGISTRY_PORT REGISTRY_MGMT_PORT DB_PORT DB_HOST \
     SFMC_STANDIN_PORT DW_STANDIN_PORT AUGMENTER_HTTP_PORT EMAILER_HTTP_PORT KAFKA_BOOTSTRAP_SERVERS REGISTRY_URL \
     CONNECT_URL CONNECT_FLAVOUR DW_API_URL SFMC_AUTH_URL SFMC_CLIENT_ID CDC_SERVER_ID DB_SERVER_ID TOPIC_PARTITIONS \
-    CDC_DB_USER SINK_DB_USER EMAILER_DB_USER WELCOME_ORGS_FILE DIST DLQ_REPLICATION_FACTOR \
-    WATCHDOG_HTTP_PORT WATCHDOG_CONNECTORS DLQ_RETENTION_MS KAFKA_METRICS_PORT CONNECT_METRICS_PORT PROMETHEUS_PORT ALERT_TIME_SCALE DELIVERY_STATUS_HTTP_PORT DELIVERY_DB_USER
+    CDC_DB_USER SINK_DB_USER EMAILER_DB_USER WELCOME_ORGS_FILE DIST DLQ_REPLICATION_FACTOR KAFKA_SASL_PORT \
+    WATCHDOG_HTTP_PORT WATCHDOG_CONNECTORS DLQ_RETENTION_MS KAFKA_METRICS_PORT CONNECT_METRICS_PORT PROMETHEUS_PORT ALERT_TIME_SCALE DELIVERY_STATUS_HTTP_PORT DELIVERY_DB_USER SECURED_AUGMENTER_HTTP_PORT SECURED_EMAILER_HTTP_PORT
 }
 
 # Local secrets are generated once into $STATE_DIR/secrets.env (mode 600, never in git);
 # a value already in the environment wins, which is how production passes its own.
-SECRET_NAMES=(CDC_DB_PASSWORD SINK_DB_PASSWORD EMAILER_DB_PASSWORD DW_API_TOKEN SFMC_CLIENT_SECRET DELIVERY_DB_PASSWORD)
+SECRET_NAMES=(CDC_DB_PASSWORD SINK_DB_PASSWORD EMAILER_DB_PASSWORD DW_API_TOKEN SFMC_CLIENT_SECRET DELIVERY_DB_PASSWORD
+  KAFKA_ADMIN_PASSWORD KAFKA_AUGMENTER_PASSWORD KAFKA_EMAILER_PASSWORD KAFKA_CONNECT_PASSWORD KAFKA_REGISTRY_PASSWORD
+  DB_SSL_TRUSTSTORE_PASSWORD)
 load_secrets() {
   local file="$STATE_DIR/secrets.env" name
-  if [ ! -f "$file" ]; then
-    ( umask 077; for name in "${SECRET_NAMES[@]}"; do
-        printf '%s=%s\n' "$name" "$(head -c 18 /dev/urandom | base64 | tr '+/' 'xy')"
-      done > "$file" )
-  fi
-  # A secret added after the file was made (a new component) is appended, never regenerated.
-  for name in "${SECRET_NAMES[@]}"; do
-    grep -q "^$name=" "$file" || ( umask 077; printf '%s=%s\n' "$name" "$(head -c 18 /dev/urandom | base64 | tr '+/' 'xy')" >> "$file" )
-  done
+  # a name added since the file was written gets its value appended
+  ( umask 077; touch "$file"; for name in "${SECRET_NAMES[@]}"; do
+      grep -q "^$name=" "$file" || printf '%s=%s\n' "$name" "$(head -c 18 /dev/urandom | base64 | tr '+/' 'xy')" >> "$file"
+    done )
   while IFS='=' read -r name value; do
     [ -n "${!name:-}" ] || export "$name=$value"
   done < "$file"
@@ -71,7 +69,7 @@ load_secrets() {
 # Fills ${VAR} placeholders of a template; only our own names, so Connect's ${env:...}
 # syntax (and anything else with a dollar) passes through untouched.
 render() {
-  envsubst '$STATE_DIR $KAFKA_PORT $KAFKA_CONTROLLER_PORT $CONNECT_PORT $DB_PORT $DB_SERVER_ID' < "$ROOT/$1" > "$2"
+  envsubst '$STATE_DIR $KAFKA_PORT $KAFKA_CONTROLLER_PORT $KAFKA_SASL_PORT $CONNECT_PORT $DB_PORT $DB_SERVER_ID' < "$ROOT/$1" > "$2"
 }
 
 # java_kafka HEAP MAIN ARGS...: the broker, Connect and Kafka's tools share one classpath.
@@ -187,7 +185,7 @@ kafka_ready() {
 # says exactly what to install.
 prerequisites() {
   local missing=() cmd
-  for cmd in mariadbd:mariadb-server mariadb:mariadb-client envsubst:gettext-base curl:curl jq:jq mvn:maven java:openjdk-17-jdk-headless prometheus:prometheus promtool:prometheus; do
+  for cmd in mariadbd:mariadb-server mariadb:mariadb-client envsubst:gettext-base curl:curl jq:jq mvn:maven java:openjdk-17-jdk-headless prometheus:prometheus promtool:prometheus openssl:openssl keytool:openjdk-17-jdk-headless; do
     command -v "${cmd%%:*}" >/dev/null 2>&1 || [ -x "/usr/sbin/${cmd%%:*}" ] || missing+=("${cmd#*:}")
   done
   [ ${#missing[@]} -eq 0 ] && return 0

@@ -1,4 +1,6 @@
+import { readFileSync } from 'node:fs';
 import { Kafka, logLevel, type Consumer, type IHeaders } from 'kafkajs';
+import { kafkaClientOptions, loadKafkaSecurity } from '../../consumers/shared/kafka-security';
 import type { InputRecord } from '../../consumers/shared/stage';
 import { stackEnv, runId } from './env';
 import { waitFor } from './wait';
@@ -6,7 +8,7 @@ import { waitFor } from './wait';
 /** A record as a stage sees it (consumers/shared/stage.ts), without the broker timestamp. */
 export type SeenRecord = Omit<InputRecord, 'timestamp'>;
 
-export const testKafka = new Kafka({ clientId: `test-${runId}`, brokers: stackEnv.kafka, logLevel: logLevel.NOTHING });
+export const testKafka = new Kafka({ clientId: `test-${runId}`, brokers: stackEnv.kafka, ...kafkaClientOptions(loadKafkaSecurity(process.env, (p) => readFileSync(p, 'utf8'))), logLevel: logLevel.NOTHING });
 
 /**
  * Reads a topic from the beginning into memory with a throwaway group, so a test can
