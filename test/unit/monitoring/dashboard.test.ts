@@ -6,7 +6,9 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
+import { createDeliveryMetrics } from '../../../consumers/delivery-status/checker';
 import { createMetrics } from '../../../consumers/shared/metrics';
+import { declaredIn, reconcileTextfileMetrics } from './declared-metrics';
 
 const ROOT = join(__dirname, '..', '..', '..');
 const read = (p: string): string => readFileSync(join(ROOT, p), 'utf8');
@@ -21,12 +23,13 @@ const targets = dashboard.panels.flatMap((p) => (p.targets ?? []).map((t) => ({ 
 /** What the consumers export: metric name → type and label names (stage is a default label on every series). */
 async function exported(): Promise<Map<string, { type: string; labels: Set<string> }>> {
   const m = createMetrics('test');
+  const delivery = createDeliveryMetrics(m);
   const out = new Map<string, { type: string; labels: Set<string> }>();
   for (const metric of await m.registry.getMetricsAsJSON()) {
     out.set(metric.name, { type: String(metric.type), labels: new Set<string>(['stage']) });
   }
   // label names as declared (getMetricsAsJSON only lists labels of series that exist)
-  for (const metric of Object.values(m)) {
+  for (const metric of [...Object.values(m), ...Object.values(delivery)]) {
     const declared = metric as unknown as { name?: string; labelNames?: string[] };
     if (declared.name && out.has(declared.name)) for (const l of declared.labelNames ?? []) out.get(declared.name)?.labels.add(l);
   }
@@ -36,6 +39,9 @@ async function exported(): Promise<Map<string, { type: string; labels: Set<strin
       out.set(r.name, { type: r.type.toLowerCase(), labels: new Set(Object.keys(r.labels ?? {})) });
     }
   }
+  // the emailer's guard metrics (declared in its wiring) and make reconcile's text file
+  for (const d of declaredIn('consumers/emailer/main.ts')) out.set(d.name, { type: d.type, labels: new Set(['stage', ...d.labels]) });
+  for (const d of reconcileTextfileMetrics()) out.set(d.name, { type: d.type, labels: new Set(d.labels) });
   // the Connect watchdog's (built separately; these are the names it serves)
   out.set('welcome_connect_watchdog_restarts_total', { type: 'counter', labels: new Set(['connector']) });
   out.set('welcome_connect_watchdog_gave_up', { type: 'gauge', labels: new Set(['connector']) });
@@ -99,6 +105,14 @@ describe('Grafana dashboard (monitoring/grafana/dashboards/welcome.json)', () =>
     for (const name of ['kafka_connect_worker_connector_tasks', 'kafka_connect_connector_status', 'debezium_milliseconds_behind_source', 'debezium_milliseconds_since_last_event',
       'debezium_queue_remaining_capacity', 'debezium_binlog_position', 'debezium_create_events_seen_total', 'kafka_connect_task_errors_total',
       'kafka_connect_sink_records_lag_max', 'welcome_connect_watchdog_gave_up', 'kafka_server_under_replicated_partitions', 'kafka_server_messages_in_total']) {
+      expect({ name, shown: all.includes(name) }).toEqual({ name, shown: true });
+    }
+  });
+
+  it('shows the guards, the delivery status and the reconciliation', () => {
+    const all = targets.map((t) => t.expr).join('\n');
+    for (const name of ['welcome_breaker_open', 'welcome_held_total', 'welcome_sfmc_definition_refused', 'welcome_delivery_status_total', 'welcome_delivery_queued',
+      'welcome_delivery_sweep_errors_total', 'welcome_reconcile_members', 'welcome_reconcile_missing_members', 'welcome_reconcile_last_run_timestamp_seconds']) {
       expect({ name, shown: all.includes(name) }).toEqual({ name, shown: true });
     }
   });
