@@ -23,7 +23,7 @@ load_settings() {
   : "${AUGMENTER_HTTP_PORT:=9464}" "${EMAILER_HTTP_PORT:=9465}" "${WATCHDOG_HTTP_PORT:=9466}" "${DELIVERY_STATUS_HTTP_PORT:=9467}" "${DELIVERY_DB_USER:=welcome_delivery}"
   # the local watchdog restarts only the pipeline's connectors (tests put scratch connectors
   # on the same worker and fail them on purpose); unset in production: every connector
-  : "${WATCHDOG_CONNECTORS=members-source,welcome-audit}"
+  : "${WATCHDOG_CONNECTORS=members-source,welcome-audit,welcome-delivery-status}"
   : "${DLQ_RETENTION_MS:=-1}"
   : "${SECURED_AUGMENTER_HTTP_PORT:=9468}" "${SECURED_EMAILER_HTTP_PORT:=9469}"
   : "${REGISTRY_JAVA_HOME:=/usr/lib/jvm/temurin-25-jdk-amd64}"
