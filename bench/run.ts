@@ -39,7 +39,10 @@ const cfg = {
   rate: Number(env.BENCH_RATE ?? P.rate),
   durationS: Number(env.BENCH_DURATION_S ?? P.durationS),
   pollS: Number(env.BENCH_POLL_INTERVAL_S ?? P.pollS),
-  ramp: (env.BENCH_RAMP ?? P.ramp.join(',')).split(',').map(Number).filter((n) => n > 0),
+  ramp: (env.BENCH_RAMP ?? P.ramp.join(','))
+    .split(',')
+    .map(Number)
+    .filter((n) => n > 0),
   stepS: Number(env.BENCH_STEP_S ?? P.stepS),
   drainS: Number(env.BENCH_DRAIN_S ?? P.drainS),
   scaleOut: env.BENCH_SCALEOUT ? env.BENCH_SCALEOUT !== '0' : P.scaleOut,
@@ -52,7 +55,11 @@ const cfg = {
 const stateDir = env.STATE_DIR ?? join(ROOT, '.state');
 const sfmcUrl = env.SFMC_AUTH_URL ?? 'http://127.0.0.1:8090';
 const dwUrl = env.DW_API_URL ?? 'http://127.0.0.1:8091';
-const topics = { member: env.MEMBER_TOPIC ?? 'cdc.loyalty.members', augmented: env.AUGMENTED_TOPIC ?? 'welcome.members.augmented', sent: env.SENT_TOPIC ?? 'welcome.sent' };
+const topics = {
+  member: env.MEMBER_TOPIC ?? 'cdc.loyalty.members',
+  augmented: env.AUGMENTED_TOPIC ?? 'welcome.members.augmented',
+  sent: env.SENT_TOPIC ?? 'welcome.sent',
+};
 const stackMetrics = [`http://127.0.0.1:${env.AUGMENTER_HTTP_PORT ?? 9464}`, `http://127.0.0.1:${env.EMAILER_HTTP_PORT ?? 9465}`];
 const log = (line: string): void => void process.stdout.write(`[${new Date().toISOString().slice(11, 19)}] ${line}\n`);
 const required = (name: string): string => {
@@ -100,9 +107,18 @@ async function main(): Promise<void> {
   const idle0 = cpuSample(pids());
   await sleep(2_000);
   const background = cpuBetween(idle0, cpuSample(pids()));
-  const machine = { cpus: cpus().length, model: cpus()[0]?.model ?? '?', memGiB: Math.round(totalmem() / 2 ** 30), node: process.version, loadavg: loadavg().map((l) => l.toFixed(2)), backgroundCpuPct: background.machinePct };
+  const machine = {
+    cpus: cpus().length,
+    model: cpus()[0]?.model ?? '?',
+    memGiB: Math.round(totalmem() / 2 ** 30),
+    node: process.version,
+    loadavg: loadavg().map((l) => l.toFixed(2)),
+    backgroundCpuPct: background.machinePct,
+  };
   result.machine = machine;
-  log(`machine: ${machine.cpus} × ${machine.model}, ${machine.memGiB} GiB; background CPU before start ${background.machinePct}% (others' load on the shared stack)`);
+  log(
+    `machine: ${machine.cpus} × ${machine.model}, ${machine.memGiB} GiB; background CPU before start ${background.machinePct}% (others' load on the shared stack)`,
+  );
 
   // Watches both topics from their current end, so each latency member's hop times are known.
   const hops = new HopTracker(kafka, createRegistry(env.REGISTRY_URL ?? 'http://127.0.0.1:8081'), topics, `bench-hops-${runId}`);
@@ -110,49 +126,103 @@ async function main(): Promise<void> {
   const collector = new SendCollector(sfmcUrl, members, started.getTime() - 1_000).start(500);
   const sfmcStats0 = (await (await fetch(`${sfmcUrl}/__standin/stats`)).json()) as { rejectedByCode: Record<string, number> };
   const metrics0 = await metricsOf(stackMetrics);
-  const orgs = JSON.parse(readFileSync(env.WELCOME_ORGS_FILE ?? join(ROOT, 'config', 'welcome-orgs.json'), 'utf8')) as Record<string, { definitionKey: string }>;
+  const orgs = JSON.parse(readFileSync(env.WELCOME_ORGS_FILE ?? join(ROOT, 'config', 'welcome-orgs.json'), 'utf8')) as Record<
+    string,
+    { definitionKey: string }
+  >;
 
   try {
     // ---- 1 + 3: steady rate, CDC and the 20-s poller on the same rows
     log(`1) latency: ${cfg.rate} signups/s for ${cfg.durationS} s; baseline poller every ${cfg.pollS} s on the same rows`);
     const poller = await startPoller({
-      pool, intervalMs: cfg.pollS * 1000, rowPrefix: `bench-${runId}-latency-`,
+      pool,
+      intervalMs: cfg.pollS * 1000,
+      rowPrefix: `bench-${runId}-latency-`,
       definitionKeys: Object.fromEntries(Object.entries(orgs).map(([k, v]) => [k, v.definitionKey])),
       dw: { baseUrl: dwUrl, apiToken: required('DW_API_TOKEN') },
       sfmc: { authBaseUrl: sfmcUrl, clientId: env.SFMC_CLIENT_ID ?? 'local-client', clientSecret: required('SFMC_CLIENT_SECRET') },
     });
     const cpuL0 = cpuSample(pids());
-    const ins = await insertAtRate({ pool, runId, phase: 'latency', rate: cfg.rate, durationMs: cfg.durationS * 1000, maxInFlight: cfg.connections * 2, members });
+    const ins = await insertAtRate({
+      pool,
+      runId,
+      phase: 'latency',
+      rate: cfg.rate,
+      durationMs: cfg.durationS * 1000,
+      maxInFlight: cfg.connections * 2,
+      members,
+    });
     const latencyMembers = [...members.values()].filter((m) => m.phase === 'latency');
-    await waitUntil('the pipeline to deliver every latency-phase member', () => latencyMembers.every((m) => m.cdcAt !== undefined), cfg.drainS * 1000);
+    await waitUntil(
+      'the pipeline to deliver every latency-phase member',
+      () => latencyMembers.every((m) => m.cdcAt !== undefined),
+      cfg.drainS * 1000,
+    );
     const cpuLatency = cpuBetween(cpuL0, cpuSample(pids()));
-    await waitUntil('the poller to deliver every latency-phase member', () => latencyMembers.every((m) => m.pollerAt !== undefined), (cfg.pollS + cfg.drainS) * 1000);
+    await waitUntil(
+      'the poller to deliver every latency-phase member',
+      () => latencyMembers.every((m) => m.pollerAt !== undefined),
+      (cfg.pollS + cfg.drainS) * 1000,
+    );
     await poller.stop();
     const cdc = summarize(latencyMembers.filter((m) => m.cdcAt !== undefined).map((m) => (m.cdcAt as number) - m.committedAt));
     const polled = summarize(latencyMembers.filter((m) => m.pollerAt !== undefined).map((m) => (m.pollerAt as number) - m.committedAt));
     // cross-check of the commit clock: the row's created_at (DB clock at statement start)
     const [rows] = await pool.query<RowDataPacket[]>(
-      "SELECT org_member_id, UNIX_TIMESTAMP(created_at) * 1000 AS created FROM members WHERE org_id IN ('UA','AA') AND org_member_id LIKE ?", [`bench-${runId}-latency-%`]);
+      "SELECT org_member_id, UNIX_TIMESTAMP(created_at) * 1000 AS created FROM members WHERE org_id IN ('UA','AA') AND org_member_id LIKE ?",
+      [`bench-${runId}-latency-%`],
+    );
     const created = new Map(rows.map((r) => [String(r['org_member_id']), Number(r['created'])]));
     const commitMinusCreated = summarize(latencyMembers.map((m) => m.committedAt - (created.get(m.orgMemberId) ?? m.committedAt)));
     result.latency = {
-      rate: cfg.rate, durationS: cfg.durationS, insert: ins, cdc, cdcMissing: latencyMembers.length - cdc.n,
+      rate: cfg.rate,
+      durationS: cfg.durationS,
+      insert: ins,
+      cdc,
+      cdcMissing: latencyMembers.length - cdc.n,
       poller: { intervalS: cfg.pollS, ...polled, missing: latencyMembers.length - polled.n, polls: poller.polls, errors: poller.errors.slice(0, 5) },
-      ratioP50: polled.p50 / cdc.p50, ratioP99: polled.p99 / cdc.p99,
-      commitClockMinusCreatedAt: commitMinusCreated, cpuPct: cpuLatency.procs, machineCpuPct: cpuLatency.machinePct,
+      ratioP50: polled.p50 / cdc.p50,
+      ratioP99: polled.p99 / cdc.p99,
+      commitClockMinusCreatedAt: commitMinusCreated,
+      cpuPct: cpuLatency.procs,
+      machineCpuPct: cpuLatency.machinePct,
     };
-    log(`   CDC    p50 ${fmtMs(cdc.p50)}  p95 ${fmtMs(cdc.p95)}  p99 ${fmtMs(cdc.p99)}  max ${fmtMs(cdc.max)}  (n=${cdc.n}/${latencyMembers.length})`);
+    log(
+      `   CDC    p50 ${fmtMs(cdc.p50)}  p95 ${fmtMs(cdc.p95)}  p99 ${fmtMs(cdc.p99)}  max ${fmtMs(cdc.max)}  (n=${cdc.n}/${latencyMembers.length})`,
+    );
     const latencyPrefix = `bench-${runId}-latency-`;
-    await waitUntil('the audit table to hold every latency-phase member', async () => (await auditTimes(pool, latencyPrefix)).size >= latencyMembers.length, cfg.drainS * 1000, 500);
+    await waitUntil(
+      'the audit table to hold every latency-phase member',
+      async () => (await auditTimes(pool, latencyPrefix)).size >= latencyMembers.length,
+      cfg.drainS * 1000,
+      500,
+    );
     const hopsTable = hopTable(latencyMembers, hops.cdcTopicAt, hops.augmentedAt, await auditTimes(pool, latencyPrefix));
     result.hops = hopsTable;
     printHops(hopsTable);
-    log(`   poller p50 ${fmtMs(polled.p50)}  p99 ${fmtMs(polled.p99)}  (n=${polled.n}/${latencyMembers.length}): ${(polled.p50 / cdc.p50).toFixed(0)}× the CDC p50`);
+    log(
+      `   poller p50 ${fmtMs(polled.p50)}  p99 ${fmtMs(polled.p99)}  (n=${polled.n}/${latencyMembers.length}): ${(polled.p50 / cdc.p50).toFixed(0)}× the CDC p50`,
+    );
 
     // ---- 2: throughput ramp, one instance of each consumer (the stack's own)
     const ramps: RampResult[] = [];
-    const rampOpts = { runId, pool, admin, topics, collector, members, rates: cfg.ramp, stepMs: cfg.stepS * 1000, drainMs: cfg.drainS * 1000, maxInFlight: cfg.connections, rowsPerTxn: cfg.rampRowsPerTxn, pids, log };
-    const consumersNow = async (): Promise<string> => `augmenter ${(await groupMembers(admin, 'welcome-augmenter')).members}, emailer ${(await groupMembers(admin, 'welcome-emailer')).members}`;
+    const rampOpts = {
+      runId,
+      pool,
+      admin,
+      topics,
+      collector,
+      members,
+      rates: cfg.ramp,
+      stepMs: cfg.stepS * 1000,
+      drainMs: cfg.drainS * 1000,
+      maxInFlight: cfg.connections,
+      rowsPerTxn: cfg.rampRowsPerTxn,
+      pids,
+      log,
+    };
+    const consumersNow = async (): Promise<string> =>
+      `augmenter ${(await groupMembers(admin, 'welcome-augmenter')).members}, emailer ${(await groupMembers(admin, 'welcome-emailer')).members}`;
     log(`2) throughput ramp ${cfg.ramp.join(' → ')} /s, ${cfg.stepS} s per step, group members: ${await consumersNow()}`);
     ramps.push(await runRamp({ ...rampOpts, label: 'x1', metricsUrls: stackMetrics }));
 
@@ -160,14 +230,22 @@ async function main(): Promise<void> {
     if (cfg.scaleOut && cfg.instances > 1) {
       log(`4) scale-out: starting ${cfg.instances - 1} more augmenter and emailer instance(s)`);
       for (let i = 2; i <= cfg.instances; i++) {
-        extra.push(startInstance(ROOT, join(stateDir, 'logs'), 'augmenter', i, 9470 + i), startInstance(ROOT, join(stateDir, 'logs'), 'emailer', i, 9480 + i));
+        extra.push(
+          startInstance(ROOT, join(stateDir, 'logs'), 'augmenter', i, 9470 + i),
+          startInstance(ROOT, join(stateDir, 'logs'), 'emailer', i, 9480 + i),
+        );
       }
       log(`   pids ${extra.map((e) => `${e.name}=${e.pid}`).join(' ')}`);
       await Promise.all(extra.map((e) => waitReady(e, 90_000)));
-      await waitUntil('both groups to be stable with every instance', async () => {
-        const [a, e] = await Promise.all([groupMembers(admin, 'welcome-augmenter'), groupMembers(admin, 'welcome-emailer')]);
-        return a.state === 'Stable' && e.state === 'Stable' && a.members >= cfg.instances && e.members >= cfg.instances;
-      }, 90_000, 500);
+      await waitUntil(
+        'both groups to be stable with every instance',
+        async () => {
+          const [a, e] = await Promise.all([groupMembers(admin, 'welcome-augmenter'), groupMembers(admin, 'welcome-emailer')]);
+          return a.state === 'Stable' && e.state === 'Stable' && a.members >= cfg.instances && e.members >= cfg.instances;
+        },
+        90_000,
+        500,
+      );
       log(`   group members: ${await consumersNow()}`);
       const urls = [...stackMetrics, ...extra.map((e) => `http://127.0.0.1:${e.port}`)];
       ramps.push(await runRamp({ ...rampOpts, label: `x${cfg.instances}`, metricsUrls: urls }));
@@ -179,7 +257,10 @@ async function main(): Promise<void> {
     await waitUntil('every member to be delivered', () => all.every((m) => m.cdcAt !== undefined), cfg.drainS * 1000);
     const prefix = `bench-${runId}-`;
     const auditRows = async (): Promise<number> => {
-      const [r] = await pool.query<RowDataPacket[]>("SELECT COUNT(*) AS n FROM new_members_sent_to_salesforce WHERE org_id IN ('UA','AA') AND org_member_id LIKE ?", [`${prefix}%`]);
+      const [r] = await pool.query<RowDataPacket[]>(
+        "SELECT COUNT(*) AS n FROM new_members_sent_to_salesforce WHERE org_id IN ('UA','AA') AND org_member_id LIKE ?",
+        [`${prefix}%`],
+      );
       return Number(r[0]?.['n'] ?? 0);
     };
     await waitUntil('the audit table (JDBC sink) to hold every member', async () => (await auditRows()) >= all.length, 30_000, 1_000);
@@ -191,9 +272,15 @@ async function main(): Promise<void> {
       auditRows: await auditRows(),
       // null when the stand-in restarted during the run (its counters start again from 0)
       duplicateSendsSuppressed109110: nonNegative((sfmcStats1.rejectedByCode['109110'] ?? 0) - (sfmcStats0.rejectedByCode['109110'] ?? 0)),
-      emailerDuplicateOutcomes: nonNegative(sumOf(metrics1, 'welcome_emails_sent_total', { outcome: 'duplicate' }) - sumOf(metrics0, 'welcome_emails_sent_total', { outcome: 'duplicate' })),
+      emailerDuplicateOutcomes: nonNegative(
+        sumOf(metrics1, 'welcome_emails_sent_total', { outcome: 'duplicate' }) -
+          sumOf(metrics0, 'welcome_emails_sent_total', { outcome: 'duplicate' }),
+      ),
     };
-    result.exactlyOnce = { ...exactlyOnce, holds: exactlyOnce.inserted === exactlyOnce.acceptedWelcomes && exactlyOnce.auditRows === exactlyOnce.inserted };
+    result.exactlyOnce = {
+      ...exactlyOnce,
+      holds: exactlyOnce.inserted === exactlyOnce.acceptedWelcomes && exactlyOnce.auditRows === exactlyOnce.inserted,
+    };
     result.finishedAt = new Date().toISOString();
 
     // ---- report
@@ -203,14 +290,29 @@ async function main(): Promise<void> {
     const svgPath = join(cfg.outDir, `bench-${profileName}-${stamp}.svg`);
     writeFileSync(jsonPath, `${JSON.stringify(result, null, 2)}\n`);
     const colors = ['#1f77b4', '#d62728', '#2ca02c'];
-    writeFileSync(svgPath, latencyChart(
-      `Welcome pipeline, ${machine.cpus} cores (${machine.model}), ${started.toISOString().slice(0, 16)}Z — ${profileName}`,
-      [
-        { label: `CDC pipeline @ ${cfg.rate}/s: p50 ${fmtMs(cdc.p50)}, p99 ${fmtMs(cdc.p99)}`, color: colors[0] as string, samplesMs: latencyMembers.flatMap((m) => (m.cdcAt ? [m.cdcAt - m.committedAt] : [])) },
-        { label: `${cfg.pollS}-s poller, same rows: p50 ${fmtMs(polled.p50)}, p99 ${fmtMs(polled.p99)}`, color: colors[1] as string, samplesMs: latencyMembers.flatMap((m) => (m.pollerAt ? [m.pollerAt - m.committedAt] : [])) },
-      ],
-      ramps.map((r, i) => ({ label: `${r.label.slice(1)} instance(s) of each consumer: max ${r.maxSustained}/s`, color: colors[(i * 2) % 3] as string, steps: r.steps.map((s) => ({ offered: s.achievedInsertRate, delivered: s.deliveredRate, sustained: s.sustained })) })),
-    ));
+    writeFileSync(
+      svgPath,
+      latencyChart(
+        `Welcome pipeline, ${machine.cpus} cores (${machine.model}), ${started.toISOString().slice(0, 16)}Z — ${profileName}`,
+        [
+          {
+            label: `CDC pipeline @ ${cfg.rate}/s: p50 ${fmtMs(cdc.p50)}, p99 ${fmtMs(cdc.p99)}`,
+            color: colors[0] as string,
+            samplesMs: latencyMembers.flatMap((m) => (m.cdcAt ? [m.cdcAt - m.committedAt] : [])),
+          },
+          {
+            label: `${cfg.pollS}-s poller, same rows: p50 ${fmtMs(polled.p50)}, p99 ${fmtMs(polled.p99)}`,
+            color: colors[1] as string,
+            samplesMs: latencyMembers.flatMap((m) => (m.pollerAt ? [m.pollerAt - m.committedAt] : [])),
+          },
+        ],
+        ramps.map((r, i) => ({
+          label: `${r.label.slice(1)} instance(s) of each consumer: max ${r.maxSustained}/s`,
+          color: colors[(i * 2) % 3] as string,
+          steps: r.steps.map((s) => ({ offered: s.achievedInsertRate, delivered: s.deliveredRate, sustained: s.sustained })),
+        })),
+      ),
+    );
     printTable(result, ramps, cdc, polled, exactlyOnce);
     log(`results: ${jsonPath}\n          ${svgPath}`);
     if (!(result.exactlyOnce as { holds: boolean }).holds) {
@@ -230,30 +332,62 @@ async function main(): Promise<void> {
 function printHops(t: HopTable): void {
   const w = [38, 9, 9, 9, 9, 7];
   const row = (cells: string[]): string => cells.map((c, i) => (i === 0 ? c.padEnd(w[i] ?? 9) : c.padStart(w[i] ?? 9))).join('  ');
-  const out = ['', `   hop by hop @ ${cfg.rate}/s (${t.complete}/${t.total} members seen at every hop)`, `   ${row(['hop', 'p50', 'p95', 'p99', 'max', 'n'])}`];
-  for (const r of t.rows) out.push(`   ${row([r.hop, fmtMs(r.summary.p50), fmtMs(r.summary.p95), fmtMs(r.summary.p99), fmtMs(r.summary.max), String(r.summary.n)])}`);
+  const out = [
+    '',
+    `   hop by hop @ ${cfg.rate}/s (${t.complete}/${t.total} members seen at every hop)`,
+    `   ${row(['hop', 'p50', 'p95', 'p99', 'max', 'n'])}`,
+  ];
+  for (const r of t.rows)
+    out.push(`   ${row([r.hop, fmtMs(r.summary.p50), fmtMs(r.summary.p95), fmtMs(r.summary.p99), fmtMs(r.summary.max), String(r.summary.n)])}`);
   out.push(`   floor (binlog + Debezium + Connect, p50) ${fmtMs(t.floorP50)}; end-to-end p50 = ${t.endToEndOverFloor.toFixed(1)}× the floor`);
   process.stdout.write(`${out.join('\n')}\n`);
 }
 
-function printTable(result: Record<string, unknown>, ramps: RampResult[], cdc: ReturnType<typeof summarize>, polled: ReturnType<typeof summarize>, eo: Record<string, number | null>): void {
-  const row = (cells: string[], widths: number[]): string => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i] ?? 10) : c.padStart(widths[i] ?? 10))).join('  ');
+function printTable(
+  result: Record<string, unknown>,
+  ramps: RampResult[],
+  cdc: ReturnType<typeof summarize>,
+  polled: ReturnType<typeof summarize>,
+  eo: Record<string, number | null>,
+): void {
+  const row = (cells: string[], widths: number[]): string =>
+    cells.map((c, i) => (i === 0 ? c.padEnd(widths[i] ?? 10) : c.padStart(widths[i] ?? 10))).join('  ');
   const w = [34, 10, 10, 10, 10, 8];
   const out = ['', 'RESULTS', row(['latency, commit → SFMC accepted', 'p50', 'p95', 'p99', 'max', 'n'], w)];
   out.push(row([`CDC pipeline @ ${cfg.rate}/s`, fmtMs(cdc.p50), fmtMs(cdc.p95), fmtMs(cdc.p99), fmtMs(cdc.max), String(cdc.n)], w));
-  out.push(row([`${cfg.pollS}-s poller (same rows)`, fmtMs(polled.p50), fmtMs(polled.p95), fmtMs(polled.p99), fmtMs(polled.max), String(polled.n)], w));
+  out.push(
+    row([`${cfg.pollS}-s poller (same rows)`, fmtMs(polled.p50), fmtMs(polled.p95), fmtMs(polled.p99), fmtMs(polled.max), String(polled.n)], w),
+  );
   const lat = result.latency as { poller: { missing: number }; commitClockMinusCreatedAt: { p50: number; p99: number } };
-  if (lat.poller.missing > 0) out.push(`  the poller never sent ${lat.poller.missing} row(s): its id watermark skips rows that commit out of id order`);
-  out.push(`  commit clock check: bench's post-COMMIT time − row created_at p50 ${fmtMs(lat.commitClockMinusCreatedAt.p50)}, p99 ${fmtMs(lat.commitClockMinusCreatedAt.p99)}`);
+  if (lat.poller.missing > 0)
+    out.push(`  the poller never sent ${lat.poller.missing} row(s): its id watermark skips rows that commit out of id order`);
+  out.push(
+    `  commit clock check: bench's post-COMMIT time − row created_at p50 ${fmtMs(lat.commitClockMinusCreatedAt.p50)}, p99 ${fmtMs(lat.commitClockMinusCreatedAt.p99)}`,
+  );
   out.push(row(['poller / CDC', `${(polled.p50 / cdc.p50).toFixed(0)}×`, '', `${(polled.p99 / cdc.p99).toFixed(0)}×`, '', ''], w));
   out.push('', row(['throughput (lag bounded)', 'max /s', 'p50', 'p99', '', ''], w));
   for (const r of ramps) {
     const best = r.steps.filter((s) => s.sustained).pop();
-    out.push(row([`${r.label.slice(1)} instance(s) of each consumer`, String(r.maxSustained), best ? fmtMs(best.latency.p50) : '—', best ? fmtMs(best.latency.p99) : '—', '', ''], w));
+    out.push(
+      row(
+        [
+          `${r.label.slice(1)} instance(s) of each consumer`,
+          String(r.maxSustained),
+          best ? fmtMs(best.latency.p50) : '—',
+          best ? fmtMs(best.latency.p99) : '—',
+          '',
+          '',
+        ],
+        w,
+      ),
+    );
     out.push(`    bottleneck: ${r.bottleneck}`, `    ${r.evidence}`);
   }
-  out.push('', `exactly once: ${eo['inserted']} inserted, ${eo['acceptedWelcomes']} Welcomes accepted, ${eo['auditRows']} audit rows, ${eo['duplicateSendsSuppressed109110'] ?? '?'} resends suppressed by messageKey (109110) → ${(result.exactlyOnce as { holds: boolean }).holds ? 'holds' : 'BROKEN'}`);
-  out.push('targets (2 cores): p50 ≤ 150 ms, p99 ≤ 500 ms @ 100/s; ≥ 2,000/s sustained; ≥ 50× the poller\'s p50 — reported, not asserted');
+  out.push(
+    '',
+    `exactly once: ${eo['inserted']} inserted, ${eo['acceptedWelcomes']} Welcomes accepted, ${eo['auditRows']} audit rows, ${eo['duplicateSendsSuppressed109110'] ?? '?'} resends suppressed by messageKey (109110) → ${(result.exactlyOnce as { holds: boolean }).holds ? 'holds' : 'BROKEN'}`,
+  );
+  out.push("targets (2 cores): p50 ≤ 150 ms, p99 ≤ 500 ms @ 100/s; ≥ 2,000/s sustained; ≥ 50× the poller's p50 — reported, not asserted");
   process.stdout.write(`${out.join('\n')}\n`);
 }
 

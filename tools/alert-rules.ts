@@ -23,7 +23,7 @@ export function parseDuration(text: string): number {
   return total;
 }
 
-const format = (seconds: number): string => (seconds === 0 ? "0s" : `${Math.max(1, Math.round(seconds))}s`);
+const format = (seconds: number): string => (seconds === 0 ? '0s' : `${Math.max(1, Math.round(seconds))}s`);
 
 /** A rule whose text holds this marker keeps its production durations locally too. */
 export const UNSCALED_MARKER = 'alert-rules: unscaled';
@@ -39,13 +39,15 @@ export function scaleDurations(text: string, factor: number, minRangeS = MIN_RAN
 }
 
 function scaleChunk(text: string, factor: number, minRangeS: number): string {
-  return text
-    .replace(/^(\s*for:\s*)(\S+)\s*$/gm, (_, head: string, d: string) => `${head}${format(parseDuration(d) / factor)}`)
-    // [5m] and subqueries [30m:1m]; label matchers never contain brackets in our rules
-    .replace(/\[(\d+(?:ms|s|m|h|d|w|y)[0-9a-z]*)(?::(\d+(?:ms|s|m|h|d|w|y)[0-9a-z]*))?\]/g, (_, range: string, step?: string) => {
-      const r = format(Math.max(minRangeS, parseDuration(range) / factor));
-      return step ? `[${r}:${format(Math.max(1, parseDuration(step) / factor))}]` : `[${r}]`;
-    });
+  return (
+    text
+      .replace(/^(\s*for:\s*)(\S+)\s*$/gm, (_, head: string, d: string) => `${head}${format(parseDuration(d) / factor)}`)
+      // [5m] and subqueries [30m:1m]; label matchers never contain brackets in our rules
+      .replace(/\[(\d+(?:ms|s|m|h|d|w|y)[0-9a-z]*)(?::(\d+(?:ms|s|m|h|d|w|y)[0-9a-z]*))?\]/g, (_, range: string, step?: string) => {
+        const r = format(Math.max(minRangeS, parseDuration(range) / factor));
+        return step ? `[${r}:${format(Math.max(1, parseDuration(step) / factor))}]` : `[${r}]`;
+      })
+  );
 }
 
 if (require.main === module) {

@@ -32,13 +32,17 @@ export function renderAlerts(alerts: PromAlert[], targets: PromTarget[], now = D
   if (active.length === 0) lines.push('  none firing or pending');
   for (const a of active) {
     const { alertname, severity, ...rest } = a.labels;
-    const where = Object.entries(rest).filter(([k]) => k !== 'job' || !rest['stage']).map(([k, v]) => `${k}=${v}`).join(' ');
+    const where = Object.entries(rest)
+      .filter(([k]) => k !== 'job' || !rest['stage'])
+      .map(([k, v]) => `${k}=${v}`)
+      .join(' ');
     lines.push(`  ${a.state.toUpperCase().padEnd(8)} ${(severity ?? '').padEnd(9)} ${alertname ?? '?'}  ${where}  (since ${age(a.activeAt, now)})`);
     if (a.annotations['summary']) lines.push(`           ${a.annotations['summary']}`);
     if (a.annotations['runbook_url']) lines.push(`           runbook: ${a.annotations['runbook_url']}`);
   }
   const down = targets.filter((t) => t.health !== 'up');
-  for (const t of down) lines.push(`  target ${t.labels['job'] ?? '?'} (${t.labels['instance'] ?? '?'}) is ${t.health}${t.lastError ? `: ${t.lastError}` : ''}`);
+  for (const t of down)
+    lines.push(`  target ${t.labels['job'] ?? '?'} (${t.labels['instance'] ?? '?'}) is ${t.health}${t.lastError ? `: ${t.lastError}` : ''}`);
   return lines.join('\n');
 }
 

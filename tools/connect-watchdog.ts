@@ -40,7 +40,12 @@ export function loadConfig(env: Env): WatchdogConfig {
     connectUrl: url(env, 'CONNECT_URL', 'http://127.0.0.1:8083'),
     httpPort: int(env, 'WATCHDOG_HTTP_PORT', 9466, 1, 65535),
     pollIntervalMs: int(env, 'WATCHDOG_POLL_INTERVAL_MS', 5_000, 200, 600_000),
-    connectors: list ? list.split(',').map((s) => s.trim()).filter(Boolean) : undefined,
+    connectors: list
+      ? list
+          .split(',')
+          .map((s) => s.trim())
+          .filter(Boolean)
+      : undefined,
     policy: {
       initialBackoffMs: int(env, 'WATCHDOG_BACKOFF_INITIAL_MS', 5_000, 0, 3_600_000),
       maxBackoffMs: int(env, 'WATCHDOG_BACKOFF_MAX_MS', 60_000, 0, 3_600_000),
@@ -57,12 +62,40 @@ function createMetrics() {
   collectDefaultMetrics({ register: registry });
   return {
     registry,
-    restarts: new Counter({ name: 'welcome_connect_watchdog_restarts_total', help: 'Restarts of FAILED connectors/tasks the watchdog asked for and Connect accepted', labelNames: ['connector'], registers: [registry] }),
-    gaveUp: new Gauge({ name: 'welcome_connect_watchdog_gave_up', help: '1 while the watchdog has given up restarting the connector (too many failures within the window)', labelNames: ['connector'], registers: [registry] }),
-    running: new Gauge({ name: 'welcome_connect_connector_running', help: '1 when the connector and all its tasks are RUNNING', labelNames: ['connector'], registers: [registry] }),
-    taskRunning: new Gauge({ name: 'welcome_connect_task_running', help: '1 when the task is RUNNING', labelNames: ['connector', 'task'], registers: [registry] }),
-    connectUp: new Gauge({ name: 'welcome_connect_watchdog_connect_up', help: '1 when the last poll of the Connect REST API got a valid answer', registers: [registry] }),
-    pollErrors: new Counter({ name: 'welcome_connect_watchdog_poll_errors_total', help: 'Polls of the Connect REST API that failed', registers: [registry] }),
+    restarts: new Counter({
+      name: 'welcome_connect_watchdog_restarts_total',
+      help: 'Restarts of FAILED connectors/tasks the watchdog asked for and Connect accepted',
+      labelNames: ['connector'],
+      registers: [registry],
+    }),
+    gaveUp: new Gauge({
+      name: 'welcome_connect_watchdog_gave_up',
+      help: '1 while the watchdog has given up restarting the connector (too many failures within the window)',
+      labelNames: ['connector'],
+      registers: [registry],
+    }),
+    running: new Gauge({
+      name: 'welcome_connect_connector_running',
+      help: '1 when the connector and all its tasks are RUNNING',
+      labelNames: ['connector'],
+      registers: [registry],
+    }),
+    taskRunning: new Gauge({
+      name: 'welcome_connect_task_running',
+      help: '1 when the task is RUNNING',
+      labelNames: ['connector', 'task'],
+      registers: [registry],
+    }),
+    connectUp: new Gauge({
+      name: 'welcome_connect_watchdog_connect_up',
+      help: '1 when the last poll of the Connect REST API got a valid answer',
+      registers: [registry],
+    }),
+    pollErrors: new Counter({
+      name: 'welcome_connect_watchdog_poll_errors_total',
+      help: 'Polls of the Connect REST API that failed',
+      registers: [registry],
+    }),
   };
 }
 type Metrics = ReturnType<typeof createMetrics>;
@@ -71,7 +104,8 @@ function asStatuses(json: unknown): ConnectorState[] {
   if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new Error('GET /connectors?expand=status: not an object');
   return Object.entries(json as Record<string, { status?: ConnectorState }>).map(([name, v]) => {
     const s = v?.status;
-    if (!s || typeof s.connector?.state !== 'string' || !Array.isArray(s.tasks)) throw new Error(`GET /connectors?expand=status: no status for ${name}`);
+    if (!s || typeof s.connector?.state !== 'string' || !Array.isArray(s.tasks))
+      throw new Error(`GET /connectors?expand=status: no status for ${name}`);
     return { name, connector: s.connector, tasks: s.tasks };
   });
 }
@@ -97,11 +131,17 @@ export function createWatchdog(config: WatchdogConfig, log: Logger, now: () => n
     const res = await call('POST', `/connectors/${encodeURIComponent(name)}/restart?includeTasks=true&onlyFailed=true`);
     if (res.status === 202 || res.status === 204 || res.status === 200) {
       metrics.restarts.inc({ connector: name });
-      log.warn({ connector: name, attempt, traces }, `restarted FAILED ${name} (restart ${attempt} of at most ${config.policy.maxRestarts} within ${config.policy.windowMs / 1000} s)`);
+      log.warn(
+        { connector: name, attempt, traces },
+        `restarted FAILED ${name} (restart ${attempt} of at most ${config.policy.maxRestarts} within ${config.policy.windowMs / 1000} s)`,
+      );
       return true;
     }
     // 409: a rebalance is under way; 404: deleted meanwhile. Either way: look again next poll.
-    log.info({ connector: name, status: res.status, body: res.text.slice(0, 300) }, `restart of ${name} not accepted (${res.status}); trying again at the next poll`);
+    log.info(
+      { connector: name, status: res.status, body: res.text.slice(0, 300) },
+      `restart of ${name} not accepted (${res.status}); trying again at the next poll`,
+    );
     return false;
   }
 
@@ -157,8 +197,10 @@ export function createWatchdog(config: WatchdogConfig, log: Logger, now: () => n
           }
           break;
         case 'give-up':
-          log.error({ connector: s.name, restarts: decision.restarts, traces: decision.traces },
-            `GAVE UP on ${s.name}: FAILED again after ${decision.restarts} restarts within ${config.policy.windowMs / 1000} s; fix the cause, then make connectors (runbook: "watchdog gave up")`);
+          log.error(
+            { connector: s.name, restarts: decision.restarts, traces: decision.traces },
+            `GAVE UP on ${s.name}: FAILED again after ${decision.restarts} restarts within ${config.policy.windowMs / 1000} s; fix the cause, then make connectors (runbook: "watchdog gave up")`,
+          );
           break;
         case 'recovered':
           log.info({ connector: s.name, restarts: decision.restarts, gaveUp: decision.gaveUp }, `${s.name} RUNNING again`);
@@ -202,7 +244,16 @@ async function main(): Promise<void> {
   const log = createLogger('connect-watchdog', config.logLevel);
   const watchdog = createWatchdog(config, log);
   const server = await serve(config.httpPort, watchdog, config.pollIntervalMs);
-  log.info({ connectUrl: config.connectUrl, port: config.httpPort, pollIntervalMs: config.pollIntervalMs, connectors: config.connectors ?? 'all', policy: config.policy }, 'connect watchdog started');
+  log.info(
+    {
+      connectUrl: config.connectUrl,
+      port: config.httpPort,
+      pollIntervalMs: config.pollIntervalMs,
+      connectors: config.connectors ?? 'all',
+      policy: config.policy,
+    },
+    'connect watchdog started',
+  );
   let stopping = false;
   let timer: NodeJS.Timeout | undefined;
   let wake: (() => void) | undefined;

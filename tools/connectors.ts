@@ -19,10 +19,21 @@ const flavour = (process.env.CONNECT_FLAVOUR ?? 'mariadb') as Flavour;
 const connectDir = process.env.CONNECT_DIR ?? join(__dirname, '..', '..', 'connect');
 const waitSeconds = Number(process.env.CONNECT_WAIT_S ?? '90');
 // e.g. CONNECT_OVERLAYS=kafka-secured,registry-basic (folders of connect/overlays/)
-const overlays = (process.env.CONNECT_OVERLAYS ?? '').split(',').map((o) => o.trim()).filter(Boolean);
+const overlays = (process.env.CONNECT_OVERLAYS ?? '')
+  .split(',')
+  .map((o) => o.trim())
+  .filter(Boolean);
 
-interface TaskStatus { id: number; state: string; trace?: string }
-interface ConnectorStatus { name: string; connector: { state: string; trace?: string }; tasks: TaskStatus[] }
+interface TaskStatus {
+  id: number;
+  state: string;
+  trace?: string;
+}
+interface ConnectorStatus {
+  name: string;
+  connector: { state: string; trace?: string };
+  tasks: TaskStatus[];
+}
 
 async function connect(method: string, path: string, body?: unknown): Promise<{ status: number; json: unknown }> {
   const res = await fetch(`${connectUrl}${path}`, {
@@ -114,7 +125,17 @@ async function ensureDeadLetterTopics(defs: ConnectorDef[]): Promise<void> {
     for (const topic of topics) {
       if (!existing.has(topic)) {
         // one partition, as Connect's own DeadLetterQueueReporter would create it
-        await admin.createTopics({ waitForLeaders: true, topics: [{ topic, numPartitions: 1, replicationFactor: replicas, configEntries: Object.entries(dlqTopicConfigs(retention)).map(([name, value]) => ({ name, value })) }] });
+        await admin.createTopics({
+          waitForLeaders: true,
+          topics: [
+            {
+              topic,
+              numPartitions: 1,
+              replicationFactor: replicas,
+              configEntries: Object.entries(dlqTopicConfigs(retention)).map(([name, value]) => ({ name, value })),
+            },
+          ],
+        });
         log(`${topic}: created (retention.ms=${retention})`);
       } else {
         const changed = await ensureTopicConfigs(admin, topic, dlqTopicConfigs(retention));

@@ -16,39 +16,82 @@ export interface ServerFacts {
   variables: Record<string, string>;
   grants: string[];
 }
-export interface Finding { level: 'error' | 'warn'; what: string; fix: string }
+export interface Finding {
+  level: 'error' | 'warn';
+  what: string;
+  fix: string;
+}
 
 const on = (v: string | undefined): boolean => v !== undefined && ['ON', '1', 'TRUE'].includes(v.toUpperCase());
 
 /** Checks of the server's settings and the CDC user's grants (pure, for unit tests). */
-export function checkServer(f: ServerFacts, o: { flavour: DbFlavour; table: string; connectorServerId: number; minRetentionHours: number }): Finding[] {
+export function checkServer(
+  f: ServerFacts,
+  o: { flavour: DbFlavour; table: string; connectorServerId: number; minRetentionHours: number },
+): Finding[] {
   const v = f.variables;
   const out: Finding[] = [];
   const err = (what: string, fix: string): void => void out.push({ level: 'error', what, fix });
   const warn = (what: string, fix: string): void => void out.push({ level: 'warn', what, fix });
-  if (!on(v.log_bin)) err(`log_bin is ${v.log_bin ?? 'unknown'}: the server writes no binlog`, 'enable binary logging (log_bin; RDS/Aurora: automated backups on, or binlog_format in the cluster parameter group)');
-  if ((v.binlog_format ?? '').toUpperCase() !== 'ROW') err(`binlog_format is ${v.binlog_format ?? 'unknown'}`, 'SET GLOBAL binlog_format = ROW (parameter group on RDS/Aurora), then restart the writers\' sessions');
-  if ((v.binlog_row_image ?? '').toUpperCase() !== 'FULL') err(`binlog_row_image is ${v.binlog_row_image ?? 'unknown'}: updates would lack the unchanged columns`, 'binlog_row_image = FULL');
-  if (/PARTIAL_JSON/i.test(v.binlog_row_value_options ?? '')) err('binlog_row_value_options contains PARTIAL_JSON: JSON updates arrive as diffs Debezium cannot apply', "binlog_row_value_options = '' (empty)");
+  if (!on(v.log_bin))
+    err(
+      `log_bin is ${v.log_bin ?? 'unknown'}: the server writes no binlog`,
+      'enable binary logging (log_bin; RDS/Aurora: automated backups on, or binlog_format in the cluster parameter group)',
+    );
+  if ((v.binlog_format ?? '').toUpperCase() !== 'ROW')
+    err(
+      `binlog_format is ${v.binlog_format ?? 'unknown'}`,
+      "SET GLOBAL binlog_format = ROW (parameter group on RDS/Aurora), then restart the writers' sessions",
+    );
+  if ((v.binlog_row_image ?? '').toUpperCase() !== 'FULL')
+    err(`binlog_row_image is ${v.binlog_row_image ?? 'unknown'}: updates would lack the unchanged columns`, 'binlog_row_image = FULL');
+  if (/PARTIAL_JSON/i.test(v.binlog_row_value_options ?? ''))
+    err(
+      'binlog_row_value_options contains PARTIAL_JSON: JSON updates arrive as diffs Debezium cannot apply',
+      "binlog_row_value_options = '' (empty)",
+    );
   const serverId = Number(v.server_id ?? 0);
   if (!serverId) err('server_id is 0 or unknown', 'give the server a non-zero server_id');
-  else if (serverId === o.connectorServerId) err(`server_id ${serverId} equals the connector's database.server.id (CDC_SERVER_ID)`, 'choose a CDC_SERVER_ID that no server or replica of this topology uses');
+  else if (serverId === o.connectorServerId)
+    err(
+      `server_id ${serverId} equals the connector's database.server.id (CDC_SERVER_ID)`,
+      'choose a CDC_SERVER_ID that no server or replica of this topology uses',
+    );
   if (o.flavour === 'mysql') {
-    if (!on(v.gtid_mode)) warn(`gtid_mode is ${v.gtid_mode ?? 'unknown'}`, 'gtid_mode = ON and enforce_gtid_consistency = ON, so the connector can follow a failover to a replica');
+    if (!on(v.gtid_mode))
+      warn(
+        `gtid_mode is ${v.gtid_mode ?? 'unknown'}`,
+        'gtid_mode = ON and enforce_gtid_consistency = ON, so the connector can follow a failover to a replica',
+      );
   } else {
     if (on(v.log_bin_compress)) err('log_bin_compress is ON: Debezium cannot read compressed binlog events', 'log_bin_compress = OFF');
-    if (v.binlog_legacy_event_pos !== undefined && !on(v.binlog_legacy_event_pos)) err('binlog_legacy_event_pos is OFF (MariaDB 11.4+)', 'binlog_legacy_event_pos = ON');
+    if (v.binlog_legacy_event_pos !== undefined && !on(v.binlog_legacy_event_pos))
+      err('binlog_legacy_event_pos is OFF (MariaDB 11.4+)', 'binlog_legacy_event_pos = ON');
   }
   const seconds = Number(v.binlog_expire_logs_seconds ?? 0) || Number(v.expire_logs_days ?? 0) * 86400;
   if (seconds > 0 && seconds < o.minRetentionHours * 3600) {
-    err(`binlog retention is ${Math.round(seconds / 3600)} h, under ${o.minRetentionHours} h: an outage longer than that loses members (the binlog is purged under the connector)`, `binlog_expire_logs_seconds >= ${o.minRetentionHours * 3600} (RDS/Aurora: CALL mysql.rds_set_configuration('binlog retention hours', ${o.minRetentionHours}))`);
+    err(
+      `binlog retention is ${Math.round(seconds / 3600)} h, under ${o.minRetentionHours} h: an outage longer than that loses members (the binlog is purged under the connector)`,
+      `binlog_expire_logs_seconds >= ${o.minRetentionHours * 3600} (RDS/Aurora: CALL mysql.rds_set_configuration('binlog retention hours', ${o.minRetentionHours}))`,
+    );
   }
-  if (seconds === 0) warn('binlog expiry is 0 (never, or managed outside the server: RDS/Aurora purge by their own "binlog retention hours", NULL by default)', `on RDS/Aurora: CALL mysql.rds_set_configuration('binlog retention hours', ${o.minRetentionHours})`);
+  if (seconds === 0)
+    warn(
+      'binlog expiry is 0 (never, or managed outside the server: RDS/Aurora purge by their own "binlog retention hours", NULL by default)',
+      `on RDS/Aurora: CALL mysql.rds_set_configuration('binlog retention hours', ${o.minRetentionHours})`,
+    );
 
-  const global = f.grants.filter((g) => / ON \*\.\* TO /i.test(g)).join(' ').toUpperCase();
+  const global = f.grants
+    .filter((g) => / ON \*\.\* TO /i.test(g))
+    .join(' ')
+    .toUpperCase();
   const all = global.includes('ALL PRIVILEGES');
   if (!all && !global.includes('REPLICATION SLAVE')) err('the CDC user lacks REPLICATION SLAVE', 'GRANT REPLICATION SLAVE ON *.* TO <cdc user>');
-  if (!all && !global.includes('REPLICATION CLIENT') && !global.includes('BINLOG MONITOR')) err(`the CDC user lacks ${o.flavour === 'mariadb' ? 'BINLOG MONITOR (REPLICATION CLIENT)' : 'REPLICATION CLIENT'}`, `GRANT ${o.flavour === 'mariadb' ? 'BINLOG MONITOR' : 'REPLICATION CLIENT'} ON *.* TO <cdc user>`);
+  if (!all && !global.includes('REPLICATION CLIENT') && !global.includes('BINLOG MONITOR'))
+    err(
+      `the CDC user lacks ${o.flavour === 'mariadb' ? 'BINLOG MONITOR (REPLICATION CLIENT)' : 'REPLICATION CLIENT'}`,
+      `GRANT ${o.flavour === 'mariadb' ? 'BINLOG MONITOR' : 'REPLICATION CLIENT'} ON *.* TO <cdc user>`,
+    );
   const [db, tbl] = o.table.split('.') as [string, string];
   const strip = (s: string): string => s.replace(/[`'"]/g, '');
   const canSelect = f.grants.some((g) => {
@@ -61,7 +104,19 @@ export function checkServer(f: ServerFacts, o: { flavour: DbFlavour; table: stri
   return out;
 }
 
-const VARIABLES = ['log_bin', 'binlog_format', 'binlog_row_image', 'binlog_row_value_options', 'server_id', 'gtid_mode', 'enforce_gtid_consistency', 'binlog_expire_logs_seconds', 'expire_logs_days', 'log_bin_compress', 'binlog_legacy_event_pos'];
+const VARIABLES = [
+  'log_bin',
+  'binlog_format',
+  'binlog_row_image',
+  'binlog_row_value_options',
+  'server_id',
+  'gtid_mode',
+  'enforce_gtid_consistency',
+  'binlog_expire_logs_seconds',
+  'expire_logs_days',
+  'log_bin_compress',
+  'binlog_legacy_event_pos',
+];
 
 async function main(): Promise<void> {
   const env = process.env;
@@ -74,10 +129,17 @@ async function main(): Promise<void> {
     user: str(env, 'CDC_DB_USER', 'debezium'),
     password: secret(env, 'CDC_DB_PASSWORD', readFile),
     connectTimeout: 10_000,
-    ...(ca ? { ssl: { ca: readFile(ca), rejectUnauthorized: true, ...(env.DB_SSL_MODE === 'verify-full' ? {} : { checkServerIdentity: () => undefined }) } } : {}),
+    ...(ca
+      ? {
+          ssl: { ca: readFile(ca), rejectUnauthorized: true, ...(env.DB_SSL_MODE === 'verify-full' ? {} : { checkServerIdentity: () => undefined }) },
+        }
+      : {}),
   });
   try {
-    const [vars] = await conn.query<RowDataPacket[]>(`SHOW GLOBAL VARIABLES WHERE Variable_name IN (${VARIABLES.map(() => '?').join(',')})`, VARIABLES);
+    const [vars] = await conn.query<RowDataPacket[]>(
+      `SHOW GLOBAL VARIABLES WHERE Variable_name IN (${VARIABLES.map(() => '?').join(',')})`,
+      VARIABLES,
+    );
     const [grants] = await conn.query<RowDataPacket[]>('SHOW GRANTS');
     const [[version]] = await conn.query<RowDataPacket[]>('SELECT VERSION() AS v');
     const [[cipher]] = await conn.query<RowDataPacket[]>("SHOW SESSION STATUS LIKE 'Ssl_cipher'");

@@ -11,14 +11,20 @@ import { int, secret, str } from '../consumers/shared/env';
 
 const STATUSES = ['EmailSent', 'EmailNotSent', 'EmailQueued', 'unknown'] as const;
 
-export function renderDelivery(rows: { org_id: string; status: string; n: number }[], reasons: { status_code: number | null; status_message: string | null; n: number }[]): string {
+export function renderDelivery(
+  rows: { org_id: string; status: string; n: number }[],
+  reasons: { status_code: number | null; status_message: string | null; n: number }[],
+): string {
   const orgs = [...new Set(rows.map((r) => r.org_id))].sort();
   const count = (org: string, status: string): number => rows.find((r) => r.org_id === org && r.status === status)?.n ?? 0;
   const lines = ['DELIVERY STATUS  (SFMC status call per Welcome; loyalty.welcome_delivery_status)'];
   lines.push(`  ${'org'.padEnd(6)} ${STATUSES.map((s) => s.padStart(13)).join(' ')}`);
   if (orgs.length === 0) lines.push('  (no status recorded yet)');
   for (const org of orgs) lines.push(`  ${org.padEnd(6)} ${STATUSES.map((s) => count(org, s).toLocaleString('en-US').padStart(13)).join(' ')}`);
-  if (reasons.length > 0) lines.push(`  not sent, by SFMC reason: ${reasons.map((r) => `${r.status_code ?? '?'} ${r.status_message ?? ''} ×${r.n}`.replace('  ', ' ')).join(', ')}`);
+  if (reasons.length > 0)
+    lines.push(
+      `  not sent, by SFMC reason: ${reasons.map((r) => `${r.status_code ?? '?'} ${r.status_message ?? ''} ×${r.n}`.replace('  ', ' ')).join(', ')}`,
+    );
   return lines.join('\n');
 }
 
@@ -34,11 +40,19 @@ async function main(): Promise<void> {
   });
   try {
     const [rows] = await conn.query<RowDataPacket[]>('SELECT org_id, status, COUNT(*) AS n FROM welcome_delivery_status GROUP BY org_id, status');
-    const [reasons] = await conn.query<RowDataPacket[]>("SELECT status_code, status_message, COUNT(*) AS n FROM welcome_delivery_status WHERE status = 'EmailNotSent' GROUP BY status_code, status_message ORDER BY n DESC");
-    process.stdout.write(`${renderDelivery(
-      rows.map((r) => ({ org_id: String(r.org_id), status: String(r.status), n: Number(r.n) })),
-      reasons.map((r) => ({ status_code: r.status_code === null ? null : Number(r.status_code), status_message: r.status_message === null ? null : String(r.status_message), n: Number(r.n) })),
-    )}\n`);
+    const [reasons] = await conn.query<RowDataPacket[]>(
+      "SELECT status_code, status_message, COUNT(*) AS n FROM welcome_delivery_status WHERE status = 'EmailNotSent' GROUP BY status_code, status_message ORDER BY n DESC",
+    );
+    process.stdout.write(
+      `${renderDelivery(
+        rows.map((r) => ({ org_id: String(r.org_id), status: String(r.status), n: Number(r.n) })),
+        reasons.map((r) => ({
+          status_code: r.status_code === null ? null : Number(r.status_code),
+          status_message: r.status_message === null ? null : String(r.status_message),
+          n: Number(r.n),
+        })),
+      )}\n`,
+    );
   } finally {
     await conn.end();
   }

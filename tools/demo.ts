@@ -15,17 +15,33 @@ const stateDir = env.STATE_DIR ?? join(__dirname, '..', '..', '.state');
 const sfmcUrl = env.SFMC_AUTH_URL ?? 'http://127.0.0.1:8090';
 const run = Date.now().toString(36);
 
-interface Signup { org: string; memberId: string; email: string; first: string; why?: string; committedAt?: number }
+interface Signup {
+  org: string;
+  memberId: string;
+  email: string;
+  first: string;
+  why?: string;
+  committedAt?: number;
+}
 
 async function insert(db: Connection, s: Signup): Promise<number> {
   const [res] = await db.query<ResultSetHeader>('INSERT INTO members (org_id, org_member_id, email, first_name, locale) VALUES (?, ?, ?, ?, ?)', [
-    s.org, s.memberId, s.email, s.first, 'en-US',
+    s.org,
+    s.memberId,
+    s.email,
+    s.first,
+    'en-US',
   ]);
   s.committedAt = Date.now();
   return res.insertId;
 }
 
-interface Send { messageKey: string; contactKey: string; definitionKey: string; receivedAt: string }
+interface Send {
+  messageKey: string;
+  contactKey: string;
+  definitionKey: string;
+  receivedAt: string;
+}
 
 async function sends(): Promise<Map<string, Send>> {
   const all = (await (await fetch(`${sfmcUrl}/__standin/sends`)).json()) as Send[];
@@ -33,7 +49,12 @@ async function sends(): Promise<Map<string, Send>> {
 }
 
 const kafkaEnv = kafkaFromEnv(env, (p) => readFileSync(p, 'utf8'));
-const kafka = new Kafka({ clientId: 'welcome-demo', brokers: kafkaEnv.brokers, ...kafkaClientOptions(kafkaEnv.security), logLevel: logLevel.NOTHING });
+const kafka = new Kafka({
+  clientId: 'welcome-demo',
+  brokers: kafkaEnv.brokers,
+  ...kafkaClientOptions(kafkaEnv.security),
+  logLevel: logLevel.NOTHING,
+});
 const GROUPS: [string, string][] = [
   [env.AUGMENTER_GROUP_ID ?? 'welcome-augmenter', env.MEMBER_TOPIC ?? 'cdc.loyalty.members'],
   [env.EMAILER_GROUP_ID ?? 'welcome-emailer', env.AUGMENTED_TOPIC ?? 'welcome.members.augmented'],
@@ -44,11 +65,13 @@ async function pipelineIdle(deadline: number): Promise<void> {
   await admin.connect();
   try {
     for (;;) {
-      const lags = await Promise.all(GROUPS.map(async ([groupId, topic]) => {
-        const [ends, [done]] = await Promise.all([admin.fetchTopicOffsets(topic), admin.fetchOffsets({ groupId, topics: [topic] })]);
-        const committed = new Map((done?.partitions ?? []).map((p) => [p.partition, BigInt(p.offset)]));
-        return ends.some((e) => BigInt(e.high) > 0n && committed.get(e.partition) !== BigInt(e.high));
-      }));
+      const lags = await Promise.all(
+        GROUPS.map(async ([groupId, topic]) => {
+          const [ends, [done]] = await Promise.all([admin.fetchTopicOffsets(topic), admin.fetchOffsets({ groupId, topics: [topic] })]);
+          const committed = new Map((done?.partitions ?? []).map((p) => [p.partition, BigInt(p.offset)]));
+          return ends.some((e) => BigInt(e.high) > 0n && committed.get(e.partition) !== BigInt(e.high));
+        }),
+      );
       if (!lags.some(Boolean) || Date.now() > deadline) return;
       await new Promise((r) => setTimeout(r, 100));
     }
@@ -90,8 +113,20 @@ async function main(): Promise<void> {
   const none: Signup[] = [
     { org: 'UA', memberId: `UA${run}old`, email: `old.${run}@example.com`, first: 'Old', why: 'existed before CDC (written with the binlog off)' },
     { org: 'DL', memberId: `DL${run}1`, email: `ed.${run}@example.com`, first: 'Ed', why: 'organization DL is switched off' },
-    { org: 'UA', memberId: `UA${run}pre`, email: `pre.${run}@example.com`, first: 'Pre', why: 'pre-existing (make seed-preexisting), deleted and inserted again' },
-    { org: 'UA', memberId: `UA${run}aged`, email: `aged.${run}@example.com`, first: 'Aged', why: 'too old: created_at 2 days before its commit (UA maxAgeSeconds)' },
+    {
+      org: 'UA',
+      memberId: `UA${run}pre`,
+      email: `pre.${run}@example.com`,
+      first: 'Pre',
+      why: 'pre-existing (make seed-preexisting), deleted and inserted again',
+    },
+    {
+      org: 'UA',
+      memberId: `UA${run}aged`,
+      email: `aged.${run}@example.com`,
+      first: 'Aged',
+      why: 'too old: created_at 2 days before its commit (UA maxAgeSeconds)',
+    },
   ];
   await sourceStreaming(Date.now() + 60_000);
   process.stdout.write(`signing up ${fresh.length} new members (UA, AA) and ${none.length} that must get no Welcome...\n`);
@@ -106,13 +141,17 @@ async function main(): Promise<void> {
   await db.query('SET SESSION sql_log_bin = 0');
   await insert(db, pre);
   await db.query('SET SESSION sql_log_bin = 1');
-  await db.query('INSERT IGNORE INTO welcome_preexisting_members (org_id, org_member_id, member_id) SELECT org_id, org_member_id, id FROM members WHERE org_id = ? AND org_member_id = ?', [pre.org, pre.memberId]);
+  await db.query(
+    'INSERT IGNORE INTO welcome_preexisting_members (org_id, org_member_id, member_id) SELECT org_id, org_member_id, id FROM members WHERE org_id = ? AND org_member_id = ?',
+    [pre.org, pre.memberId],
+  );
   await db.query('DELETE FROM members WHERE org_id = ? AND org_member_id = ?', [pre.org, pre.memberId]);
   await insert(db, pre);
   const aged = none[3] as Signup;
-  await db.query('INSERT INTO members (org_id, org_member_id, email, first_name, locale, created_at) VALUES (?, ?, ?, ?, ?, NOW(3) - INTERVAL 2 DAY)', [
-    aged.org, aged.memberId, aged.email, aged.first, 'en-US',
-  ]);
+  await db.query(
+    'INSERT INTO members (org_id, org_member_id, email, first_name, locale, created_at) VALUES (?, ?, ?, ?, ?, NOW(3) - INTERVAL 2 DAY)',
+    [aged.org, aged.memberId, aged.email, aged.first, 'en-US'],
+  );
   // An update of a new member: must not become a second Welcome.
   await db.query('UPDATE members SET email = ? WHERE org_member_id = ?', [`ann.changed.${run}@example.com`, fresh[0]?.memberId]);
   await db.query('UPDATE members SET first_name = ? WHERE org_member_id = ?', ['Olde', none[0]?.memberId]);
@@ -128,7 +167,9 @@ async function main(): Promise<void> {
   await pipelineIdle(Date.now() + 30_000);
   seen = await sends();
 
-  process.stdout.write(`\n${pad('member', 18)} ${pad('inserted at', 13)} ${pad('Welcome at', 13)} ${pad('latency', 9)} ${pad('subscriber key', 22)} template\n`);
+  process.stdout.write(
+    `\n${pad('member', 18)} ${pad('inserted at', 13)} ${pad('Welcome at', 13)} ${pad('latency', 9)} ${pad('subscriber key', 22)} template\n`,
+  );
   const time = (ms: number): string => new Date(ms).toISOString().slice(11, 23);
   let missing = 0;
   for (const s of fresh) {
@@ -139,7 +180,9 @@ async function main(): Promise<void> {
       continue;
     }
     const at = Date.parse(send.receivedAt);
-    process.stdout.write(`${pad(`${s.org}/${s.memberId}`, 18)} ${pad(time(s.committedAt ?? 0), 13)} ${pad(time(at), 13)} ${pad(`${at - (s.committedAt ?? at)} ms`, 9)} ${pad(send.contactKey, 22)} ${send.definitionKey}\n`);
+    process.stdout.write(
+      `${pad(`${s.org}/${s.memberId}`, 18)} ${pad(time(s.committedAt ?? 0), 13)} ${pad(time(at), 13)} ${pad(`${at - (s.committedAt ?? at)} ms`, 9)} ${pad(send.contactKey, 22)} ${send.definitionKey}\n`,
+    );
   }
   process.stdout.write('\nno Welcome, as it should be:\n');
   let wrong = 0;
@@ -157,15 +200,19 @@ async function main(): Promise<void> {
 /** What SFMC did with each Welcome (delivery-status stage → welcome_audit view); 1 if Eve's EmailNotSent never shows. */
 async function showDeliveryStatus(db: Connection, members: Signup[]): Promise<number> {
   const deadline = Date.now() + 30_000;
-  let rows: { org_member_id: string; delivery_status: string | null; delivery_status_code: number | null; delivery_status_message: string | null }[] = [];
+  let rows: { org_member_id: string; delivery_status: string | null; delivery_status_code: number | null; delivery_status_message: string | null }[] =
+    [];
   for (;;) {
-    const [result] = await db.query('SELECT org_member_id, delivery_status, delivery_status_code, delivery_status_message FROM welcome_audit WHERE org_member_id IN (?)', [members.map((m) => m.memberId)]);
+    const [result] = await db.query(
+      'SELECT org_member_id, delivery_status, delivery_status_code, delivery_status_message FROM welcome_audit WHERE org_member_id IN (?)',
+      [members.map((m) => m.memberId)],
+    );
     rows = result as typeof rows;
     const final = rows.filter((r) => r.delivery_status === 'EmailSent' || r.delivery_status === 'EmailNotSent');
     if (final.length === members.length || Date.now() > deadline) break;
     await new Promise((r) => setTimeout(r, 250));
   }
-  process.stdout.write('\ndelivery status (SFMC\'s status call, as marketing reads it in loyalty.welcome_audit):\n');
+  process.stdout.write("\ndelivery status (SFMC's status call, as marketing reads it in loyalty.welcome_audit):\n");
   for (const m of members) {
     const r = rows.find((x) => x.org_member_id === m.memberId);
     const reason = r?.delivery_status_code != null ? ` (${r.delivery_status_code} ${r.delivery_status_message ?? ''})` : '';

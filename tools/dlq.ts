@@ -28,7 +28,12 @@ const STAGES: Record<string, string> = {
   // The welcome-delivery-status sink's own DLQ (connect/welcome-delivery-status.json).
   'delivery-audit': 'welcome.delivery.audit.dlq',
 };
-const kafka = new Kafka({ clientId: 'welcome-dlq-tool', brokers: kafkaEnv.brokers, ...kafkaClientOptions(kafkaEnv.security), logLevel: logLevel.NOTHING });
+const kafka = new Kafka({
+  clientId: 'welcome-dlq-tool',
+  brokers: kafkaEnv.brokers,
+  ...kafkaClientOptions(kafkaEnv.security),
+  logLevel: logLevel.NOTHING,
+});
 const out = (line: string): void => void process.stdout.write(`${line}\n`);
 
 const header = (h: IHeaders | undefined, name: string): string | undefined => {
@@ -46,7 +51,11 @@ function reasonOf(h: IHeaders | undefined): string {
  * Reads `topic` from `from` (per partition; the log start when absent) up to the end offsets
  * seen at the start (so it terminates), handing each message to `each`.
  */
-async function readToEnd(topic: string, each: (m: KafkaMessage, partition: number) => Promise<void>, from?: (lows: Map<number, bigint>) => Promise<Map<number, bigint>>): Promise<number> {
+async function readToEnd(
+  topic: string,
+  each: (m: KafkaMessage, partition: number) => Promise<void>,
+  from?: (lows: Map<number, bigint>) => Promise<Map<number, bigint>>,
+): Promise<number> {
   const admin = kafka.admin();
   await admin.connect();
   let ends: Map<number, bigint>;
@@ -70,31 +79,34 @@ async function readToEnd(topic: string, each: (m: KafkaMessage, partition: numbe
   const remaining = new Set(pending.map(([p]) => p));
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`reading ${topic} took longer than 120 s`)), 120_000);
-    consumer.subscribe({ topic, fromBeginning: true }).then(async () => {
-      await consumer.run({
-        autoCommit: false,
-        eachMessage: async ({ partition, message }) => {
-          const end = ends.get(partition) ?? 0n;
-          const offset = BigInt(message.offset);
-          if (offset >= end || offset < (start.get(partition) ?? 0n)) return;
-          try {
-            await each(message, partition);
-          } catch (err) {
-            // Fail loudly instead of letting kafkajs retry the same message forever.
-            clearTimeout(timer);
-            reject(err);
-            throw err;
-          }
-          count++;
-          if (offset + 1n >= end) remaining.delete(partition);
-          if (remaining.size === 0) {
-            clearTimeout(timer);
-            resolve();
-          }
-        },
-      });
-      for (const [partition] of pending) consumer.seek({ topic, partition, offset: String(start.get(partition) ?? 0n) });
-    }).catch(reject);
+    consumer
+      .subscribe({ topic, fromBeginning: true })
+      .then(async () => {
+        await consumer.run({
+          autoCommit: false,
+          eachMessage: async ({ partition, message }) => {
+            const end = ends.get(partition) ?? 0n;
+            const offset = BigInt(message.offset);
+            if (offset >= end || offset < (start.get(partition) ?? 0n)) return;
+            try {
+              await each(message, partition);
+            } catch (err) {
+              // Fail loudly instead of letting kafkajs retry the same message forever.
+              clearTimeout(timer);
+              reject(err);
+              throw err;
+            }
+            count++;
+            if (offset + 1n >= end) remaining.delete(partition);
+            if (remaining.size === 0) {
+              clearTimeout(timer);
+              resolve();
+            }
+          },
+        });
+        for (const [partition] of pending) consumer.seek({ topic, partition, offset: String(start.get(partition) ?? 0n) });
+      })
+      .catch(reject);
   });
   await consumer.disconnect();
   return count;
@@ -115,7 +127,16 @@ async function ensurePositionsTopic(): Promise<void> {
     if ((await admin.listTopics()).includes(POSITIONS_TOPIC)) return;
     await admin.createTopics({
       waitForLeaders: true,
-      topics: [{ topic: POSITIONS_TOPIC, numPartitions: 1, configEntries: [{ name: 'cleanup.policy', value: 'compact' }, { name: 'retention.ms', value: '-1' }] }],
+      topics: [
+        {
+          topic: POSITIONS_TOPIC,
+          numPartitions: 1,
+          configEntries: [
+            { name: 'cleanup.policy', value: 'compact' },
+            { name: 'retention.ms', value: '-1' },
+          ],
+        },
+      ],
     });
   } finally {
     await admin.disconnect();
@@ -145,7 +166,10 @@ async function status(): Promise<void> {
   for (const [stage, topic] of Object.entries(STAGES)) {
     const byReason = new Map<string, number>();
     const total = await readToEnd(topic, async (m) => void byReason.set(reasonOf(m.headers), (byReason.get(reasonOf(m.headers)) ?? 0) + 1));
-    const reasons = [...byReason].sort((a, b) => b[1] - a[1]).map(([r, n]) => `${r}=${n}`).join(' ');
+    const reasons = [...byReason]
+      .sort((a, b) => b[1] - a[1])
+      .map(([r, n]) => `${r}=${n}`)
+      .join(' ');
     out(`  ${stage.padEnd(10)} ${topic.padEnd(24)} ${String(total).padStart(7)}  ${reasons || '-'}`);
   }
 }
@@ -158,25 +182,40 @@ async function replay(stage: string | undefined): Promise<void> {
   await producer.connect();
   const byTarget = new Map<string, number>();
   try {
-    const n = await readToEnd(topic, async (m, partition) => {
-      // Our stages name the source topic in dlq.original.topic; Connect's sink DLQ in __connect.errors.topic.
-      const target = header(m.headers, DLQ_HEADERS.topic) ?? header(m.headers, '__connect.errors.topic');
-      if (!target) throw new Error(`a record in ${topic} has no ${DLQ_HEADERS.topic} header; not replayable`);
-      // Acknowledged before its replay position is recorded: a crash here replays it twice, never zero times.
-      // Connect writes some headers with null values, which a producer cannot send back.
-      const headers = Object.fromEntries(Object.entries(m.headers ?? {}).filter(([, v]) => v !== null && v !== undefined)) as IHeaders;
-      await producer.send({ topic: target, acks: -1, messages: [{ key: m.key, value: m.value, headers }] });
-      await producer.send({ topic: POSITIONS_TOPIC, acks: -1, messages: [{ key: `${topic}:${partition}`, value: (BigInt(m.offset) + 1n).toString() }] });
-      byTarget.set(target, (byTarget.get(target) ?? 0) + 1);
-    }, (lows) => replayPositions(topic, stage, lows));
-    out(`replayed ${n} record(s) from ${topic}${n ? `: ${[...byTarget].map(([t, c]) => `${c} → ${t}`).join(', ')}` : ' (nothing new since the last replay)'}`);
+    const n = await readToEnd(
+      topic,
+      async (m, partition) => {
+        // Our stages name the source topic in dlq.original.topic; Connect's sink DLQ in __connect.errors.topic.
+        const target = header(m.headers, DLQ_HEADERS.topic) ?? header(m.headers, '__connect.errors.topic');
+        if (!target) throw new Error(`a record in ${topic} has no ${DLQ_HEADERS.topic} header; not replayable`);
+        // Acknowledged before its replay position is recorded: a crash here replays it twice, never zero times.
+        // Connect writes some headers with null values, which a producer cannot send back.
+        const headers = Object.fromEntries(Object.entries(m.headers ?? {}).filter(([, v]) => v !== null && v !== undefined)) as IHeaders;
+        await producer.send({ topic: target, acks: -1, messages: [{ key: m.key, value: m.value, headers }] });
+        await producer.send({
+          topic: POSITIONS_TOPIC,
+          acks: -1,
+          messages: [{ key: `${topic}:${partition}`, value: (BigInt(m.offset) + 1n).toString() }],
+        });
+        byTarget.set(target, (byTarget.get(target) ?? 0) + 1);
+      },
+      (lows) => replayPositions(topic, stage, lows),
+    );
+    out(
+      `replayed ${n} record(s) from ${topic}${n ? `: ${[...byTarget].map(([t, c]) => `${c} → ${t}`).join(', ')}` : ' (nothing new since the last replay)'}`,
+    );
   } finally {
     await producer.disconnect();
   }
 }
 
 const [command, arg] = process.argv.slice(2);
-(command === 'replay' ? replay(arg) : command === 'status' || command === undefined ? status() : Promise.reject(new Error('usage: dlq status | dlq replay STAGE')))
+(command === 'replay'
+  ? replay(arg)
+  : command === 'status' || command === undefined
+    ? status()
+    : Promise.reject(new Error('usage: dlq status | dlq replay STAGE'))
+)
   .then(() => process.exit(0))
   .catch((err: unknown) => {
     process.stderr.write(`dlq: ${err instanceof Error ? err.message : String(err)}\n`);

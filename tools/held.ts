@@ -53,15 +53,31 @@ async function release(org: string | undefined): Promise<void> {
   await producer.connect();
   let released = 0;
   try {
-    const read = await readToEnd(HELD, async (m) => {
-      if (header(m.headers, GUARD_HEADERS.org) !== org) return;
-      const headers = Object.fromEntries(Object.entries(m.headers ?? {}).filter(([, v]) => v !== null && v !== undefined)) as IHeaders;
-      // Acknowledged before the release group commits past it: a crash re-releases (harmless), never drops.
-      await producer.send({ topic: AUGMENTED, acks: -1, messages: [{ key: m.key, value: m.value, headers: { ...headers, [GUARD_HEADERS.released]: 'true', 'welcome.released.at': new Date().toISOString() } }] });
-      released++;
-      if (released % 1000 === 0) out(`  ... ${released} released`);
-    }, { groupId: releaseGroup(org), progress: (d, t) => out(`  ... ${d}/${t} held records read`) });
-    out(`released ${released} held Welcome(s) of ${org} to ${AUGMENTED} (${read} held record(s) read${read ? '' : ': nothing new since the last release'})`);
+    const read = await readToEnd(
+      HELD,
+      async (m) => {
+        if (header(m.headers, GUARD_HEADERS.org) !== org) return;
+        const headers = Object.fromEntries(Object.entries(m.headers ?? {}).filter(([, v]) => v !== null && v !== undefined)) as IHeaders;
+        // Acknowledged before the release group commits past it: a crash re-releases (harmless), never drops.
+        await producer.send({
+          topic: AUGMENTED,
+          acks: -1,
+          messages: [
+            {
+              key: m.key,
+              value: m.value,
+              headers: { ...headers, [GUARD_HEADERS.released]: 'true', 'welcome.released.at': new Date().toISOString() },
+            },
+          ],
+        });
+        released++;
+        if (released % 1000 === 0) out(`  ... ${released} released`);
+      },
+      { groupId: releaseGroup(org), progress: (d, t) => out(`  ... ${d}/${t} held records read`) },
+    );
+    out(
+      `released ${released} held Welcome(s) of ${org} to ${AUGMENTED} (${read} held record(s) read${read ? '' : ': nothing new since the last release'})`,
+    );
   } finally {
     await producer.disconnect();
   }
@@ -69,7 +85,12 @@ async function release(org: string | undefined): Promise<void> {
 
 if (require.main === module) {
   const [command, arg] = process.argv.slice(2);
-  (command === 'release' ? release(arg) : command === 'status' || command === undefined ? status() : Promise.reject(new Error('usage: held status | held release ORG')))
+  (command === 'release'
+    ? release(arg)
+    : command === 'status' || command === undefined
+      ? status()
+      : Promise.reject(new Error('usage: held status | held release ORG'))
+  )
     .then(() => process.exit(0))
     .catch((err: unknown) => {
       process.stderr.write(`held: ${err instanceof Error ? err.message : String(err)}\n`);

@@ -9,16 +9,35 @@
  * Topics are created here, by the admin, so no component needs CREATE on the cluster.
  */
 import { readFileSync } from 'node:fs';
-import { AclOperationTypes as Op, AclPermissionTypes, AclResourceTypes as Res, Kafka, logLevel, ResourcePatternTypes as Pattern, type AclEntry } from 'kafkajs';
+import {
+  AclOperationTypes as Op,
+  AclPermissionTypes,
+  AclResourceTypes as Res,
+  Kafka,
+  logLevel,
+  ResourcePatternTypes as Pattern,
+  type AclEntry,
+} from 'kafkajs';
 import { kafkaClientOptions, kafkaFromEnv } from '../consumers/shared/kafka-security';
 
 type Env = Readonly<Record<string, string | undefined>>;
-export interface Grant { user: string; resource: 'topic' | 'group' | 'cluster'; name: string; prefixed?: boolean; ops: (keyof typeof Op)[] }
+export interface Grant {
+  user: string;
+  resource: 'topic' | 'group' | 'cluster';
+  name: string;
+  prefixed?: boolean;
+  ops: (keyof typeof Op)[];
+}
 
 export function pipelineNames(env: Env) {
   const v = (name: string, fallback: string): string => env[name]?.trim() || fallback;
   return {
-    users: { augmenter: v('KAFKA_AUGMENTER_USER', 'augmenter'), emailer: v('KAFKA_EMAILER_USER', 'emailer'), connect: v('KAFKA_CONNECT_USER', 'connect'), registry: v('KAFKA_REGISTRY_USER', 'registry') },
+    users: {
+      augmenter: v('KAFKA_AUGMENTER_USER', 'augmenter'),
+      emailer: v('KAFKA_EMAILER_USER', 'emailer'),
+      connect: v('KAFKA_CONNECT_USER', 'connect'),
+      registry: v('KAFKA_REGISTRY_USER', 'registry'),
+    },
     topics: {
       member: v('MEMBER_TOPIC', 'cdc.loyalty.members'),
       augmented: v('AUGMENTED_TOPIC', 'welcome.members.augmented'),
@@ -31,7 +50,11 @@ export function pipelineNames(env: Env) {
       heartbeat: v('HEARTBEAT_TOPIC', '__debezium-heartbeat.cdc'),
       connectInternal: ['_connect-configs', '_connect-offsets', '_connect-status'],
       // Apicurio 3.3 also creates its events topic (apicurio.events.kafka.topic) at start
-      registry: [v('REGISTRY_KAFKASQL_TOPIC', '_registry-journal'), v('REGISTRY_KAFKASQL_SNAPSHOTS_TOPIC', '_registry-snapshots'), v('REGISTRY_EVENTS_TOPIC', 'registry-events')],
+      registry: [
+        v('REGISTRY_KAFKASQL_TOPIC', '_registry-journal'),
+        v('REGISTRY_KAFKASQL_SNAPSHOTS_TOPIC', '_registry-snapshots'),
+        v('REGISTRY_EVENTS_TOPIC', 'registry-events'),
+      ],
     },
     groups: {
       augmenter: v('AUGMENTER_GROUP_ID', 'welcome-augmenter'),
@@ -65,7 +88,12 @@ export function pipelineGrants(env: Env): Grant[] {
     { user: u.emailer, resource: 'group', name: g.emailer, ops: ['READ', 'DESCRIBE'] },
     // Connect: its own internal topics and group, the source's output and schema history,
     // the sink's input, group and dead letters
-    ...t.connectInternal.map((name): Grant => ({ user: u.connect, resource: 'topic', name, ops: ['READ', 'WRITE', 'DESCRIBE', 'DESCRIBE_CONFIGS', 'CREATE'] })),
+    ...t.connectInternal.map((name): Grant => ({
+      user: u.connect,
+      resource: 'topic',
+      name,
+      ops: ['READ', 'WRITE', 'DESCRIBE', 'DESCRIBE_CONFIGS', 'CREATE'],
+    })),
     { user: u.connect, resource: 'group', name: g.connectWorker, ops: ['READ', 'DESCRIBE'] },
     { user: u.connect, resource: 'topic', name: t.member, ops: ['WRITE', 'DESCRIBE', 'DESCRIBE_CONFIGS'] },
     { user: u.connect, resource: 'topic', name: t.heartbeat, ops: ['WRITE', 'DESCRIBE', 'DESCRIBE_CONFIGS'] },
@@ -77,7 +105,12 @@ export function pipelineGrants(env: Env): Grant[] {
     // Debezium reads the brokers' default replication factor before it checks the history topic
     { user: u.connect, resource: 'cluster', name: 'kafka-cluster', ops: ['DESCRIBE_CONFIGS'] },
     // registry (kafkasql storage): its journal and snapshots, a fresh group per start
-    ...t.registry.map((name): Grant => ({ user: u.registry, resource: 'topic', name, ops: ['READ', 'WRITE', 'DESCRIBE', 'DESCRIBE_CONFIGS', 'CREATE'] })),
+    ...t.registry.map((name): Grant => ({
+      user: u.registry,
+      resource: 'topic',
+      name,
+      ops: ['READ', 'WRITE', 'DESCRIBE', 'DESCRIBE_CONFIGS', 'CREATE'],
+    })),
     { user: u.registry, resource: 'group', name: g.registryPrefix, prefixed: true, ops: ['READ', 'DESCRIBE'] },
     { user: u.registry, resource: 'cluster', name: 'kafka-cluster', ops: ['DESCRIBE', 'DESCRIBE_CONFIGS'] },
   ];
@@ -86,15 +119,17 @@ export function pipelineGrants(env: Env): Grant[] {
 const RESOURCE = { topic: Res.TOPIC, group: Res.GROUP, cluster: Res.CLUSTER } as const;
 
 export function aclEntries(grants: Grant[]): AclEntry[] {
-  return grants.flatMap((gr) => gr.ops.map((op) => ({
-    resourceType: RESOURCE[gr.resource],
-    resourceName: gr.name,
-    resourcePatternType: gr.prefixed ? Pattern.PREFIXED : Pattern.LITERAL,
-    principal: `User:${gr.user}`,
-    host: '*',
-    operation: Op[op],
-    permissionType: AclPermissionTypes.ALLOW,
-  })));
+  return grants.flatMap((gr) =>
+    gr.ops.map((op) => ({
+      resourceType: RESOURCE[gr.resource],
+      resourceName: gr.name,
+      resourcePatternType: gr.prefixed ? Pattern.PREFIXED : Pattern.LITERAL,
+      principal: `User:${gr.user}`,
+      host: '*',
+      operation: Op[op],
+      permissionType: AclPermissionTypes.ALLOW,
+    })),
+  );
 }
 
 /** Topics the admin creates, with the partitions and replicas the pipeline expects. */
@@ -105,7 +140,15 @@ export function pipelineTopics(env: Env): { topic: string; numPartitions: number
     { topic: t.heartbeat, numPartitions: 1 },
     ...[t.member, t.augmented, t.sent, t.augmenterDlq, t.emailerDlq, t.auditDlq].map((topic) => ({ topic, numPartitions: partitions })),
     // Debezium's schema history: one partition, kept forever (losing it stops CDC)
-    { topic: t.schemaHistory, numPartitions: 1, configEntries: [{ name: 'retention.ms', value: '-1' }, { name: 'retention.bytes', value: '-1' }, { name: 'cleanup.policy', value: 'delete' }] },
+    {
+      topic: t.schemaHistory,
+      numPartitions: 1,
+      configEntries: [
+        { name: 'retention.ms', value: '-1' },
+        { name: 'retention.bytes', value: '-1' },
+        { name: 'cleanup.policy', value: 'delete' },
+      ],
+    },
   ];
 }
 
@@ -113,30 +156,47 @@ const out = (line: string): void => void process.stdout.write(`${line}\n`);
 
 async function apply(env: Env): Promise<void> {
   const { brokers, security } = kafkaFromEnv(env, (p) => readFileSync(p, 'utf8'));
-  const kafka = new Kafka({ clientId: 'welcome-kafka-acls', brokers, ...kafkaClientOptions(security), logLevel: logLevel.NOTHING, retry: { retries: 3 } });
+  const kafka = new Kafka({
+    clientId: 'welcome-kafka-acls',
+    brokers,
+    ...kafkaClientOptions(security),
+    logLevel: logLevel.NOTHING,
+    retry: { retries: 3 },
+  });
   const admin = kafka.admin();
   await admin.connect();
   try {
     const existing = new Set(await admin.listTopics());
     const missing = pipelineTopics(env).filter((t) => !existing.has(t.topic));
-    if (missing.length > 0) await admin.createTopics({ waitForLeaders: true, topics: missing.map((t) => ({ ...t, replicationFactor: Number(env.KAFKA_REPLICATION_FACTOR ?? -1) })) });
+    if (missing.length > 0)
+      await admin.createTopics({
+        waitForLeaders: true,
+        topics: missing.map((t) => ({ ...t, replicationFactor: Number(env.KAFKA_REPLICATION_FACTOR ?? -1) })),
+      });
     const entries = aclEntries(pipelineGrants(env));
     await admin.createAcls({ acl: entries });
-    out(`kafka-acls: ${missing.length} topic(s) created, ${entries.length} ACL entries in place for ${Object.values(pipelineNames(env).users).join(', ')}`);
+    out(
+      `kafka-acls: ${missing.length} topic(s) created, ${entries.length} ACL entries in place for ${Object.values(pipelineNames(env).users).join(', ')}`,
+    );
   } finally {
     await admin.disconnect();
   }
 }
 
 function print(env: Env): void {
-  for (const g of pipelineGrants(env)) out(`  User:${g.user.padEnd(10)} ${g.ops.join(',').padEnd(34)} ${g.resource} ${g.name}${g.prefixed ? '*' : ''}`);
+  for (const g of pipelineGrants(env))
+    out(`  User:${g.user.padEnd(10)} ${g.ops.join(',').padEnd(34)} ${g.resource} ${g.name}${g.prefixed ? '*' : ''}`);
 }
 
 if (require.main === module) {
   const command = process.argv[2] ?? 'print';
-  (command === 'apply' ? apply(process.env) : command === 'print' ? Promise.resolve(print(process.env)) : Promise.reject(new Error('usage: kafka-acls print | apply')))
-    .catch((err: unknown) => {
-      process.stderr.write(`kafka-acls: ${err instanceof Error ? err.message : String(err)}\n`);
-      process.exit(1);
-    });
+  (command === 'apply'
+    ? apply(process.env)
+    : command === 'print'
+      ? Promise.resolve(print(process.env))
+      : Promise.reject(new Error('usage: kafka-acls print | apply'))
+  ).catch((err: unknown) => {
+    process.stderr.write(`kafka-acls: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exit(1);
+  });
 }

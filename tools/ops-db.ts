@@ -14,8 +14,13 @@ export async function opsDb(env: NodeJS.ProcessEnv = process.env): Promise<Conne
   const user = optionalStr(env, 'OPS_DB_USER');
   const common = { database: str(env, 'DB_NAME', 'loyalty'), timezone: 'Z', supportBigNumbers: true, bigNumberStrings: false } as const;
   const db = user
-    ? await createConnection({ ...common, host: str(env, 'DB_HOST', '127.0.0.1'), port: int(env, 'DB_PORT', 3306, 1, 65535), user,
-      password: secret(env, 'OPS_DB_PASSWORD', (p) => readFileSync(p, 'utf8')) })
+    ? await createConnection({
+        ...common,
+        host: str(env, 'DB_HOST', '127.0.0.1'),
+        port: int(env, 'DB_PORT', 3306, 1, 65535),
+        user,
+        password: secret(env, 'OPS_DB_PASSWORD', (p) => readFileSync(p, 'utf8')),
+      })
     : await createConnection({ ...common, socketPath: join(env.STATE_DIR ?? '.state', 'mariadb', 'mariadb.sock'), user: env.USER ?? 'root' });
   await db.query("SET time_zone = '+00:00'");
   return db;

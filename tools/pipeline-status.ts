@@ -34,7 +34,8 @@ export function parsePrometheus(text: string): Sample[] {
     const m = LINE.exec(line);
     if (!m) continue;
     const labels: Record<string, string> = {};
-    for (const l of (m[2] ?? '').matchAll(LABEL)) labels[l[1] as string] = (l[2] as string).replace(/\\(.)/g, (_, c: string) => (c === 'n' ? '\n' : c));
+    for (const l of (m[2] ?? '').matchAll(LABEL))
+      labels[l[1] as string] = (l[2] as string).replace(/\\(.)/g, (_, c: string) => (c === 'n' ? '\n' : c));
     const raw = m[3] as string;
     const value = raw === '+Inf' ? Infinity : raw === '-Inf' ? -Infinity : Number(raw);
     if (!Number.isNaN(value)) out.push({ name: m[1] as string, labels, value });
@@ -44,7 +45,10 @@ export function parsePrometheus(text: string): Sample[] {
 
 /** Stable series id: name{a="1",b="2"} with labels sorted; `stage` kept (it tells the process). */
 export function seriesKey(s: { name: string; labels: Record<string, string> }): string {
-  const labels = Object.entries(s.labels).sort(([a], [b]) => a.localeCompare(b)).map(([k, v]) => `${k}="${v}"`).join(',');
+  const labels = Object.entries(s.labels)
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([k, v]) => `${k}="${v}"`)
+    .join(',');
   return labels ? `${s.name}{${labels}}` : s.name;
 }
 
@@ -133,15 +137,17 @@ export interface Snapshot {
 export async function scrape(urls: string[]): Promise<{ series: Series; down: string[] }> {
   const series: Series = {};
   const down: string[] = [];
-  await Promise.all(urls.map(async (url) => {
-    try {
-      const res = await fetch(`${url}/metrics`, { signal: AbortSignal.timeout(3_000) });
-      if (!res.ok) throw new Error(String(res.status));
-      for (const [k, v] of Object.entries(toSeries(parsePrometheus(await res.text())))) series[k] = (series[k] ?? 0) + v;
-    } catch {
-      down.push(url);
-    }
-  }));
+  await Promise.all(
+    urls.map(async (url) => {
+      try {
+        const res = await fetch(`${url}/metrics`, { signal: AbortSignal.timeout(3_000) });
+        if (!res.ok) throw new Error(String(res.status));
+        for (const [k, v] of Object.entries(toSeries(parsePrometheus(await res.text())))) series[k] = (series[k] ?? 0) + v;
+      } catch {
+        down.push(url);
+      }
+    }),
+  );
   return { series, down };
 }
 
@@ -151,8 +157,16 @@ export interface KafkaView {
   error?: string;
 }
 
-export async function kafkaView(brokers: string[], topics: string[], groups: { group: string; topic: string }[], security?: KafkaSecurity): Promise<KafkaView> {
-  const kafka = createKafka({ brokers, clientId: 'welcome-pipeline-status', ...(security ? { security } : {}) }, createLogger('pipeline-status', 'fatal'));
+export async function kafkaView(
+  brokers: string[],
+  topics: string[],
+  groups: { group: string; topic: string }[],
+  security?: KafkaSecurity,
+): Promise<KafkaView> {
+  const kafka = createKafka(
+    { brokers, clientId: 'welcome-pipeline-status', ...(security ? { security } : {}) },
+    createLogger('pipeline-status', 'fatal'),
+  );
   const admin = kafka.admin();
   const view: KafkaView = { endOffsets: {}, lag: {} };
   try {
@@ -174,7 +188,14 @@ export async function kafkaView(brokers: string[], topics: string[], groups: { g
 // ------------------------------------------------------------------ rendering
 const n = (v: number): string => (Number.isFinite(v) ? Math.round(v).toLocaleString('en-US') : '—');
 const rate = (v: number, s: number): string => (s > 0 ? (v / s).toFixed(v / s >= 10 ? 0 : 1) : '—');
-const ms = (seconds: number): string => (!Number.isFinite(seconds) ? '—' : seconds >= 10 ? `${seconds.toFixed(1)} s` : seconds >= 1 ? `${seconds.toFixed(2)} s` : `${Math.round(seconds * 1000)} ms`);
+const ms = (seconds: number): string =>
+  !Number.isFinite(seconds)
+    ? '—'
+    : seconds >= 10
+      ? `${seconds.toFixed(1)} s`
+      : seconds >= 1
+        ? `${seconds.toFixed(2)} s`
+        : `${Math.round(seconds * 1000)} ms`;
 const pad = (s: string, w: number): string => (s.length >= w ? s : s + ' '.repeat(w - s.length));
 const lpad = (s: string, w: number): string => (s.length >= w ? s : ' '.repeat(w - s.length) + s);
 
@@ -192,20 +213,37 @@ export function renderView(v: ViewInput): string {
   const span = v.windowFrom ? (v.now - v.windowFrom.t) / 1000 : 0;
   const windowLabel = v.windowFrom ? `last ${Math.round(span)} s` : 'since the consumers started (no earlier snapshot yet: run again, or --watch)';
   const lines: string[] = [`PIPELINE  (counts cumulative; rates and latency over: ${windowLabel})`];
-  lines.push(`  ${pad('stage', 10)} ${lpad('consumed', 10)} ${lpad('/s', 7)} ${lpad('produced', 10)} ${lpad('sent', 9)} ${lpad('skipped', 8)} ${lpad('DLQ\'d', 6)} ${lpad('retries', 7)} ${lpad('pauses', 6)} ${lpad('lag', 7)}  skipped by reason`);
+  lines.push(
+    `  ${pad('stage', 10)} ${lpad('consumed', 10)} ${lpad('/s', 7)} ${lpad('produced', 10)} ${lpad('sent', 9)} ${lpad('skipped', 8)} ${lpad("DLQ'd", 6)} ${lpad('retries', 7)} ${lpad('pauses', 6)} ${lpad('lag', 7)}  skipped by reason`,
+  );
   const cdcTotal = v.kafka.endOffsets[v.topics.member];
-  lines.push(`  ${pad('debezium', 10)} ${lpad('', 10)} ${lpad('', 7)} ${lpad(cdcTotal === undefined ? '—' : n(cdcTotal), 10)}   (records in ${v.topics.member})`);
-  for (const [stage, group] of [['augmenter', 'welcome-augmenter'], ['emailer', 'welcome-emailer']] as const) {
+  lines.push(
+    `  ${pad('debezium', 10)} ${lpad('', 10)} ${lpad('', 7)} ${lpad(cdcTotal === undefined ? '—' : n(cdcTotal), 10)}   (records in ${v.topics.member})`,
+  );
+  for (const [stage, group] of [
+    ['augmenter', 'welcome-augmenter'],
+    ['emailer', 'welcome-emailer'],
+  ] as const) {
     const m = { stage };
     const lag = v.kafka.lag[group];
-    const reasons = labelValues(v.series, 'welcome_records_skipped_total', 'reason', m).map((r) => `${r} ${n(sumOf(v.series, 'welcome_records_skipped_total', { ...m, reason: r }))}`).join(', ');
-    lines.push(`  ${pad(stage, 10)} ${lpad(n(sumOf(v.series, 'welcome_records_consumed_total', m)), 10)} ${lpad(rate(sumOf(d, 'welcome_records_consumed_total', m), span), 7)} ${lpad(n(sumOf(v.series, 'welcome_records_produced_total', m)), 10)} ${lpad(stage === 'emailer' ? n(sumOf(v.series, 'welcome_emails_sent_total', m)) : '', 9)} ${lpad(n(sumOf(v.series, 'welcome_records_skipped_total', m)), 8)} ${lpad(n(sumOf(v.series, 'welcome_records_dead_lettered_total', m)), 6)} ${lpad(n(sumOf(v.series, 'welcome_retries_total', m)), 7)} ${lpad(n(sumOf(v.series, 'welcome_partition_pauses_total', m)), 6)} ${lpad(lag ? n(lag.reduce((a, p) => a + p.lag, 0)) : '—', 7)}  ${reasons || '-'}`);
+    const reasons = labelValues(v.series, 'welcome_records_skipped_total', 'reason', m)
+      .map((r) => `${r} ${n(sumOf(v.series, 'welcome_records_skipped_total', { ...m, reason: r }))}`)
+      .join(', ');
+    lines.push(
+      `  ${pad(stage, 10)} ${lpad(n(sumOf(v.series, 'welcome_records_consumed_total', m)), 10)} ${lpad(rate(sumOf(d, 'welcome_records_consumed_total', m), span), 7)} ${lpad(n(sumOf(v.series, 'welcome_records_produced_total', m)), 10)} ${lpad(stage === 'emailer' ? n(sumOf(v.series, 'welcome_emails_sent_total', m)) : '', 9)} ${lpad(n(sumOf(v.series, 'welcome_records_skipped_total', m)), 8)} ${lpad(n(sumOf(v.series, 'welcome_records_dead_lettered_total', m)), 6)} ${lpad(n(sumOf(v.series, 'welcome_retries_total', m)), 7)} ${lpad(n(sumOf(v.series, 'welcome_partition_pauses_total', m)), 6)} ${lpad(lag ? n(lag.reduce((a, p) => a + p.lag, 0)) : '—', 7)}  ${reasons || '-'}`,
+    );
   }
-  const lagLine = Object.entries(v.kafka.lag).map(([g, parts]) => `${g}: ${parts.map((p) => `p${p.partition}=${p.lag}`).join(' ')}`).join('   ');
+  const lagLine = Object.entries(v.kafka.lag)
+    .map(([g, parts]) => `${g}: ${parts.map((p) => `p${p.partition}=${p.lag}`).join(' ')}`)
+    .join('   ');
   if (lagLine) lines.push(`  lag per partition  ${lagLine}`);
-  const dlq = [v.topics.augmenterDlq, v.topics.emailerDlq].map((t) => `${t} ${v.kafka.endOffsets[t] === undefined ? '(none)' : n(v.kafka.endOffsets[t] as number)}`).join('   ');
+  const dlq = [v.topics.augmenterDlq, v.topics.emailerDlq]
+    .map((t) => `${t} ${v.kafka.endOffsets[t] === undefined ? '(none)' : n(v.kafka.endOffsets[t] as number)}`)
+    .join('   ');
   lines.push(`  DLQ size           ${dlq}`);
-  const outcomes = labelValues(v.series, 'welcome_emails_sent_total', 'outcome').map((o) => `${o} ${n(sumOf(v.series, 'welcome_emails_sent_total', { outcome: o }))}`).join(', ');
+  const outcomes = labelValues(v.series, 'welcome_emails_sent_total', 'outcome')
+    .map((o) => `${o} ${n(sumOf(v.series, 'welcome_emails_sent_total', { outcome: o }))}`)
+    .join(', ');
   if (outcomes) lines.push(`  SFMC outcomes      ${outcomes}`);
 
   lines.push('', `LATENCY (${windowLabel})`);
@@ -219,7 +257,9 @@ export function renderView(v: ViewInput): string {
   for (const target of labelValues(d, 'welcome_http_request_seconds_count', 'target')) {
     const statuses = labelValues(d, 'welcome_http_request_seconds_count', 'status', { target })
       .map((s) => [s, sumOf(d, 'welcome_http_request_seconds_count', { target, status: s })] as const)
-      .filter(([, c]) => c > 0).map(([s, c]) => `${s}×${n(c)}`).join(' ');
+      .filter(([, c]) => c > 0)
+      .map(([s, c]) => `${s}×${n(c)}`)
+      .join(' ');
     row(`HTTP ${target} (${statuses})`, 'welcome_http_request_seconds', { target });
   }
   row('batch (one fetched chunk), augmenter', 'welcome_batch_seconds', { stage: 'augmenter' });
@@ -227,7 +267,7 @@ export function renderView(v: ViewInput): string {
   const width = Math.max(34, ...rows.map(([label]) => label.length));
   lines.push(`  ${pad('', width)} ${lpad('n', 8)} ${lpad('p50', 8)} ${lpad('p95', 8)} ${lpad('p99', 8)}`);
   for (const [label, count, qs] of rows) lines.push(`  ${pad(label, width)} ${lpad(n(count), 8)} ${qs.map((q) => lpad(ms(q), 8)).join(' ')}`);
-  lines.push('  (commit time = the change event\'s source time as the augmenter records it; `make bench` times members from the client\'s own clock)');
+  lines.push("  (commit time = the change event's source time as the augmenter records it; `make bench` times members from the client's own clock)");
   if (v.down.length) lines.push('', `  metrics unreachable: ${v.down.join(', ')}`);
   if (v.kafka.error) lines.push(`  kafka: ${v.kafka.error}`);
   return lines.join('\n');
@@ -247,7 +287,10 @@ async function once(): Promise<string> {
   const stateDir = env.STATE_DIR ?? join(__dirname, '..', '..', '.state');
   const file = join(stateDir, 'pipeline-status.json');
   const windowS = Number(env.PIPELINE_WINDOW_S ?? 300);
-  const urls = (env.PIPELINE_METRICS_URLS ?? `http://127.0.0.1:${env.AUGMENTER_HTTP_PORT ?? 9464},http://127.0.0.1:${env.EMAILER_HTTP_PORT ?? 9465}`).split(',').map((u) => u.trim()).filter(Boolean);
+  const urls = (env.PIPELINE_METRICS_URLS ?? `http://127.0.0.1:${env.AUGMENTER_HTTP_PORT ?? 9464},http://127.0.0.1:${env.EMAILER_HTTP_PORT ?? 9465}`)
+    .split(',')
+    .map((u) => u.trim())
+    .filter(Boolean);
   const topics = {
     member: env.MEMBER_TOPIC ?? 'cdc.loyalty.members',
     augmented: env.AUGMENTED_TOPIC ?? 'welcome.members.augmented',
@@ -258,10 +301,15 @@ async function once(): Promise<string> {
   const { brokers, security } = kafkaFromEnv(env, (p) => readFileSync(p, 'utf8'));
   const [{ series, down }, kafka] = await Promise.all([
     scrape(urls),
-    kafkaView(brokers, Object.values(topics), [
-      { group: env.AUGMENTER_GROUP_ID ?? 'welcome-augmenter', topic: topics.member },
-      { group: env.EMAILER_GROUP_ID ?? 'welcome-emailer', topic: topics.augmented },
-    ], security),
+    kafkaView(
+      brokers,
+      Object.values(topics),
+      [
+        { group: env.AUGMENTER_GROUP_ID ?? 'welcome-augmenter', topic: topics.member },
+        { group: env.EMAILER_GROUP_ID ?? 'welcome-emailer', topic: topics.augmented },
+      ],
+      security,
+    ),
   ]);
   const now = Date.now();
   let history: Snapshot[] = [];

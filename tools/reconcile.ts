@@ -41,8 +41,19 @@ const registryUrl = env.REGISTRY_URL ?? 'http://127.0.0.1:8081';
 const log = (line: string): void => void process.stderr.write(`${line}\n`);
 
 export type Cause = 'dead-lettered' | 'skipped' | 'held' | 'audit-failed' | 'missing';
-interface Unwelcomed { id: number; org: string; orgMemberId: string; createdAt: string; cause: Cause; detail: string }
-interface Trace { at: number; cause: Exclude<Cause, 'missing'>; detail: string }
+interface Unwelcomed {
+  id: number;
+  org: string;
+  orgMemberId: string;
+  createdAt: string;
+  cause: Cause;
+  detail: string;
+}
+interface Trace {
+  at: number;
+  cause: Exclude<Cause, 'missing'>;
+  detail: string;
+}
 
 /** Members with neither an audit row nor a pre-existing record, created in [since, cutoff). */
 async function unwelcomed(since: Date | undefined, cutoff: Date, chunk: number): Promise<{ rows: RowDataPacket[]; scanned: number }> {
@@ -68,7 +79,9 @@ async function unwelcomed(since: Date | undefined, cutoff: Date, chunk: number):
       if (Date.now() - lastLog >= 1000 || to > hi) {
         lastLog = Date.now();
         const pct = Math.floor(((to - lo) / (hi + 1 - lo)) * 100);
-        log(`  members ${String(pct).padStart(3)}%  up to id ${n(to - 1)}: ${n(rows.length)} without a Welcome (${((Date.now() - started) / 1000).toFixed(1)} s)`);
+        log(
+          `  members ${String(pct).padStart(3)}%  up to id ${n(to - 1)}: ${n(rows.length)} without a Welcome (${((Date.now() - started) / 1000).toFixed(1)} s)`,
+        );
       }
     }
     return { rows, scanned: hi + 1 - lo };
@@ -102,24 +115,37 @@ async function traces(): Promise<{ byKey: Map<string, Trace>; byId: Map<number, 
     if (!m.key) return;
     try {
       const key = await registry.decode<{ id?: number }>(m.key, asWritten);
-      if (typeof key.id === 'number') put(byId, key.id, { at: Number(m.timestamp), cause: 'dead-lettered', detail: `augmenter ${dlqDetail(m.headers)}` });
+      if (typeof key.id === 'number')
+        put(byId, key.id, { at: Number(m.timestamp), cause: 'dead-lettered', detail: `augmenter ${dlqDetail(m.headers)}` });
     } catch (err) {
       // A key that is not Debezium's (a hand-made record) names no member row; a registry
       // outage must fail the run instead, or its dead letters would be reported as missing.
       if (!(err instanceof DecodeError)) throw err;
     }
   });
-  await readToEnd(T.skipped, (m) => {
-    if (m.key) put(byKey, m.key.toString(), { at: Number(m.timestamp), cause: 'skipped', detail: header(m.headers, GUARD_HEADERS.skipReason) ?? 'unknown rule' });
-  }, { progress: (d, t) => log(`  ${T.skipped}: ${n(d)}/${n(t)} read`) });
+  await readToEnd(
+    T.skipped,
+    (m) => {
+      if (m.key)
+        put(byKey, m.key.toString(), {
+          at: Number(m.timestamp),
+          cause: 'skipped',
+          detail: header(m.headers, GUARD_HEADERS.skipReason) ?? 'unknown rule',
+        });
+    },
+    { progress: (d, t) => log(`  ${T.skipped}: ${n(d)}/${n(t)} read`) },
+  );
   for (const [org, e] of await heldPending()) {
-    for (const key of e.members) put(byKey, key, { at: Number.MAX_SAFE_INTEGER, cause: 'held', detail: `held by the ${org} send-rate breaker (make release-held ORG=${org})` });
+    for (const key of e.members)
+      put(byKey, key, { at: Number.MAX_SAFE_INTEGER, cause: 'held', detail: `held by the ${org} send-rate breaker (make release-held ORG=${org})` });
   }
   return { byKey, byId };
 }
 
 async function subjectLatest(subject: string): Promise<{ id: number; type: avro.Type }> {
-  const res = await fetch(`${registryUrl.replace(/\/+$/, '')}/apis/ccompat/v7/subjects/${encodeURIComponent(subject)}/versions/latest`, { signal: AbortSignal.timeout(10_000) });
+  const res = await fetch(`${registryUrl.replace(/\/+$/, '')}/apis/ccompat/v7/subjects/${encodeURIComponent(subject)}/versions/latest`, {
+    signal: AbortSignal.timeout(10_000),
+  });
   if (!res.ok) throw new Error(`registry: ${subject} latest answered ${res.status}`);
   const body = (await res.json()) as { id: number; schema: string };
   return { id: body.id, type: avro.Type.forSchema(JSON.parse(body.schema) as avro.Schema, { wrapUnions: false }) };
@@ -189,7 +215,13 @@ function metricsText(counts: Map<string, number>, missing: number, seconds: numb
   return `${lines.join('\n')}\n`;
 }
 
-interface Args { since?: Date; graceMinutes: number; redrive: boolean; json: boolean; chunk: number }
+interface Args {
+  since?: Date;
+  graceMinutes: number;
+  redrive: boolean;
+  json: boolean;
+  chunk: number;
+}
 
 function parseArgs(argv: string[]): Args {
   const a: Args = { graceMinutes: 15, redrive: false, json: false, chunk: 100_000 };
@@ -210,7 +242,9 @@ function parseArgs(argv: string[]): Args {
 export async function reconcile(args: Args): Promise<{ members: Unwelcomed[]; missing: number; scanned: number; seconds: number; redriven: number }> {
   const started = Date.now();
   const cutoff = new Date(started - args.graceMinutes * 60_000);
-  log(`reconciling members created ${args.since ? `from ${args.since.toISOString()} ` : ''}before ${cutoff.toISOString()} (grace ${args.graceMinutes} min)`);
+  log(
+    `reconciling members created ${args.since ? `from ${args.since.toISOString()} ` : ''}before ${cutoff.toISOString()} (grace ${args.graceMinutes} min)`,
+  );
   const { rows, scanned } = await unwelcomed(args.since, cutoff, args.chunk);
   log(`  reading the pipeline's traces (${T.emailerDlq}, ${T.augmenterDlq}, ${T.auditDlq}, ${T.skipped}, held)`);
   const { byKey, byId } = rows.length > 0 ? await traces() : { byKey: new Map<string, Trace>(), byId: new Map<number, Trace>() };
@@ -221,7 +255,14 @@ export async function reconcile(args: Args): Promise<{ members: Unwelcomed[]; mi
     const a = byKey.get(memberKey(org, orgMemberId));
     const b = byId.get(id);
     const t = a && b ? (a.at >= b.at ? a : b) : (a ?? b);
-    return { id, org, orgMemberId, createdAt: (r.created_at as Date).toISOString(), cause: t?.cause ?? 'missing', detail: t?.detail ?? 'no trace: its change event never reached the pipeline' };
+    return {
+      id,
+      org,
+      orgMemberId,
+      createdAt: (r.created_at as Date).toISOString(),
+      cause: t?.cause ?? 'missing',
+      detail: t?.detail ?? 'no trace: its change event never reached the pipeline',
+    };
   });
   const missing = members.filter((m) => m.cause === 'missing');
   const redriven = args.redrive ? await redrive(missing.map((m) => m.id)) : 0;
@@ -240,10 +281,14 @@ if (require.main === module) {
     writeFileSync(`${file}.tmp`, metricsText(counts, r.missing, r.seconds));
     renameSync(`${file}.tmp`, file);
     if (args.json) {
-      process.stdout.write(`${JSON.stringify({ scanned: r.scanned, seconds: r.seconds, missing: r.missing, redriven: r.redriven, byOrgAndCause: Object.fromEntries(counts), members: r.members }, null, 2)}\n`);
+      process.stdout.write(
+        `${JSON.stringify({ scanned: r.scanned, seconds: r.seconds, missing: r.missing, redriven: r.redriven, byOrgAndCause: Object.fromEntries(counts), members: r.members }, null, 2)}\n`,
+      );
     } else {
       const out = (l: string): void => void process.stdout.write(`${l}\n`);
-      out(`\n${n(r.scanned)} member ids scanned in ${r.seconds.toFixed(1)} s; ${n(r.members.length)} without a Welcome (not pre-existing), ${n(r.missing)} with no trace`);
+      out(
+        `\n${n(r.scanned)} member ids scanned in ${r.seconds.toFixed(1)} s; ${n(r.members.length)} without a Welcome (not pre-existing), ${n(r.missing)} with no trace`,
+      );
       if (counts.size > 0) {
         out(`\n  ${'ORG'.padEnd(8)} ${'CAUSE'.padEnd(14)} ${'MEMBERS'.padStart(8)}`);
         for (const [k, v] of [...counts].sort()) {
@@ -255,7 +300,8 @@ if (require.main === module) {
         for (const m of shown) out(`  ${`${m.org}/${m.orgMemberId}#${m.id}`.padEnd(40)} ${m.createdAt.padEnd(24)} ${m.cause.padEnd(14)} ${m.detail}`);
         if (r.members.length > shown.length) out(`  ... and ${n(r.members.length - shown.length)} more (ARGS=--json lists all)`);
       }
-      if (args.redrive) out(`\nredriven: ${n(r.redriven)} missing member(s) put back on ${T.member}; run make reconcile again in a minute to see them welcomed`);
+      if (args.redrive)
+        out(`\nredriven: ${n(r.redriven)} missing member(s) put back on ${T.member}; run make reconcile again in a minute to see them welcomed`);
       out(`metrics: ${file}`);
     }
     // Exit only once stdout is flushed: a large --json report to a pipe is written asynchronously.

@@ -66,7 +66,8 @@ export function lintSchema(file: string, schema: unknown): string[] {
           visit(f.type, `${here}.${fname}`);
         }
       }
-      if (t.type === 'enum') for (const s of (t.symbols as string[]) ?? []) if (!AVRO_NAME.test(s)) out.push(`${file}: ${here}: symbol "${s}" is not Avro-safe`);
+      if (t.type === 'enum')
+        for (const s of (t.symbols as string[]) ?? []) if (!AVRO_NAME.test(s)) out.push(`${file}: ${here}: symbol "${s}" is not Avro-safe`);
     }
     if (t.type === 'array') visit(t.items, `${path}[]`);
     if (t.type === 'map') visit(t.values, `${path}{}`);
@@ -78,7 +79,13 @@ export function lintSchema(file: string, schema: unknown): string[] {
 
 // ───────────────────────── compatibility: who can read what ─────────────────────────
 
-const PROMOTIONS: Record<string, string[]> = { int: ['long', 'float', 'double'], long: ['float', 'double'], float: ['double'], string: ['bytes'], bytes: ['string'] };
+const PROMOTIONS: Record<string, string[]> = {
+  int: ['long', 'float', 'double'],
+  long: ['float', 'double'],
+  float: ['double'],
+  string: ['bytes'],
+  bytes: ['string'],
+};
 const isUnion = (t: avro.Type): boolean => t.typeName.startsWith('union');
 const branches = (t: avro.Type): avro.Type[] => (t as unknown as { types: avro.Type[] }).types;
 const label = (t: avro.Type): string => t.name ?? t.typeName;
@@ -95,18 +102,28 @@ function matches(r: avro.Type, w: avro.Type): boolean {
  * Every reason why data written with `writer` cannot be read with `reader` (Avro schema
  * resolution), each naming the field path: empty when the reader can read it all.
  */
-export function readProblems(reader: avro.Type, writer: avro.Type, missing: (fieldPath: string) => string = defaultMissing, path = label(reader), seen = new Set<string>()): string[] {
+export function readProblems(
+  reader: avro.Type,
+  writer: avro.Type,
+  missing: (fieldPath: string) => string = defaultMissing,
+  path = label(reader),
+  seen = new Set<string>(),
+): string[] {
   const key = `${path}|${label(reader)}|${label(writer)}`;
   if (seen.has(key)) return [];
   seen.add(key);
   if (isUnion(writer)) {
     return branches(writer).flatMap((wb) => {
       const target = isUnion(reader) ? branches(reader).find((rb) => matches(rb, wb)) : matches(reader, wb) ? reader : undefined;
-      return target ? readProblems(target, wb, missing, path, seen) : [`${path}: a ${label(wb)} value (a branch of the writer's union) has no matching type in the reader (${typeList(reader)})`];
+      return target
+        ? readProblems(target, wb, missing, path, seen)
+        : [`${path}: a ${label(wb)} value (a branch of the writer's union) has no matching type in the reader (${typeList(reader)})`];
     });
   }
   if (isUnion(reader)) {
-    const target = branches(reader).find((rb) => rb.typeName === writer.typeName && (!named(rb) || sameName(rb, writer))) ?? branches(reader).find((rb) => matches(rb, writer));
+    const target =
+      branches(reader).find((rb) => rb.typeName === writer.typeName && (!named(rb) || sameName(rb, writer))) ??
+      branches(reader).find((rb) => matches(rb, writer));
     return target ? readProblems(target, writer, missing, path, seen) : [`${path}: type changed from ${label(writer)} to ${typeList(reader)}`];
   }
   if (!matches(reader, writer)) {
@@ -127,7 +144,9 @@ export function readProblems(reader: avro.Type, writer: avro.Type, missing: (fie
       const symbols = (reader as avro.types.EnumType).symbols;
       const missing = (writer as avro.types.EnumType).symbols.filter((s) => !symbols.includes(s));
       const hasDefault = (reader as unknown as { default?: string }).default !== undefined;
-      return missing.length > 0 && !hasDefault ? [`${path}: enum symbol(s) ${missing.join(', ')} written but unknown to the reader (and it has no default)`] : [];
+      return missing.length > 0 && !hasDefault
+        ? [`${path}: enum symbol(s) ${missing.join(', ')} written but unknown to the reader (and it has no default)`]
+        : [];
     }
     case 'fixed': {
       const rs = (reader as avro.types.FixedType).size;
@@ -137,7 +156,13 @@ export function readProblems(reader: avro.Type, writer: avro.Type, missing: (fie
     case 'array':
       return readProblems((reader as avro.types.ArrayType).itemsType, (writer as avro.types.ArrayType).itemsType, missing, `${path}[]`, seen);
     case 'map':
-      return readProblems((reader as avro.types.MapType).valuesType as avro.Type, (writer as avro.types.MapType).valuesType as avro.Type, missing, `${path}{}`, seen);
+      return readProblems(
+        (reader as avro.types.MapType).valuesType as avro.Type,
+        (writer as avro.types.MapType).valuesType as avro.Type,
+        missing,
+        `${path}{}`,
+        seen,
+      );
     default:
       return [];
   }
@@ -175,7 +200,12 @@ export function compatibilityProblems(level: Compatibility, next: unknown, previ
     const which = i === 0 ? 'the previous version' : `version -${i + 1}`;
     const out: string[] = [];
     if (backward) {
-      const found = readProblems(nextType, oldType, (f) => `${f}: added without a default — data written with ${which} has no value for it (give it a default, e.g. a ["null", ...] union with default null)`);
+      const found = readProblems(
+        nextType,
+        oldType,
+        (f) =>
+          `${f}: added without a default — data written with ${which} has no value for it (give it a default, e.g. a ["null", ...] union with default null)`,
+      );
       const avsc = found.length === 0 ? resolverProblem(nextType, oldType) : [];
       out.push(...[...found, ...avsc].map((p) => `BACKWARD (new schema reading data written with ${which}): ${p}`));
     }
@@ -227,18 +257,28 @@ const canonical = (schema: unknown): string => JSON.stringify(parse(schema).sche
 
 // ───────────────────────── registry ─────────────────────────
 
-export interface Env { registryUrl: string; schemasDir: string; root: string; registryAuth?: RegistryAuth | undefined }
+export interface Env {
+  registryUrl: string;
+  schemasDir: string;
+  root: string;
+  registryAuth?: RegistryAuth | undefined;
+}
 
 async function ccompat(env: Env, method: string, path: string, body?: unknown): Promise<{ status: number; json: unknown }> {
   const res = await fetch(`${ccompatUrl(env.registryUrl)}${path}`, {
     method,
-    headers: { 'content-type': 'application/vnd.schemaregistry.v1+json', ...(env.registryAuth ? { authorization: authorizationHeader(env.registryAuth) as string } : {}) },
+    headers: {
+      'content-type': 'application/vnd.schemaregistry.v1+json',
+      ...(env.registryAuth ? { authorization: authorizationHeader(env.registryAuth) as string } : {}),
+    },
     body: body === undefined ? undefined : JSON.stringify(body),
     signal: AbortSignal.timeout(10_000),
   });
   const text = await res.text();
   if (res.status === 401 || res.status === 403) {
-    throw new Error(`registry ${env.registryUrl} refused ${method} ${path} with ${res.status}: ${env.registryAuth ? 'the REGISTRY_USERNAME/REGISTRY_PASSWORD or REGISTRY_TOKEN credential was rejected' : 'it requires credentials (REGISTRY_USERNAME/REGISTRY_PASSWORD or REGISTRY_TOKEN)'}`);
+    throw new Error(
+      `registry ${env.registryUrl} refused ${method} ${path} with ${res.status}: ${env.registryAuth ? 'the REGISTRY_USERNAME/REGISTRY_PASSWORD or REGISTRY_TOKEN credential was rejected' : 'it requires credentials (REGISTRY_USERNAME/REGISTRY_PASSWORD or REGISTRY_TOKEN)'}`,
+    );
   }
   let json: unknown;
   try {
@@ -257,10 +297,12 @@ export async function registeredVersions(env: Env, subject: string): Promise<{ v
   if (list.status === 404) return [];
   if (list.status !== 200) throw new Error(`${subject}: GET versions answered ${list.status} ${JSON.stringify(list.json)}`);
   const versions = (list.json as number[]).slice().sort((a, b) => b - a);
-  return Promise.all(versions.map(async (v) => {
-    const r = await ccompat(env, 'GET', `${subjectPath(subject)}/versions/${v}`);
-    return { version: v, id: (r.json as { id: number }).id, schema: JSON.parse((r.json as { schema: string }).schema) };
-  }));
+  return Promise.all(
+    versions.map(async (v) => {
+      const r = await ccompat(env, 'GET', `${subjectPath(subject)}/versions/${v}`);
+      return { version: v, id: (r.json as { id: number }).id, schema: JSON.parse((r.json as { schema: string }).schema) };
+    }),
+  );
 }
 
 export async function setCompatibility(env: Env, subject: string, level: Compatibility): Promise<void> {
@@ -276,7 +318,9 @@ export async function getCompatibility(env: Env, subject: string): Promise<strin
 const log = (msg: string): void => void process.stdout.write(`${msg}\n`);
 
 function ownedFiles(env: Env, subjects: SubjectsFile): string[] {
-  const files = readdirSync(env.schemasDir).filter((f) => f.endsWith('.avsc')).sort();
+  const files = readdirSync(env.schemasDir)
+    .filter((f) => f.endsWith('.avsc'))
+    .sort();
   const unmapped = files.filter((f) => !subjects.owned[f]);
   if (unmapped.length > 0) throw new Error(`schemas/subjects.json maps no topic for ${unmapped.join(', ')}`);
   return files;
@@ -297,7 +341,8 @@ export async function check(env: Env, opts: { offline?: boolean; log?: (msg: str
     const { tracked, versions: history } = gitHistory(env.root, path);
     const vsGit = compatibilityProblems(compatibility, schema, history).map((p) => `${file} vs git history (${compatibility}): ${p}`);
     problems.push(...vsGit);
-    const story = tracked === 0 ? 'new (not in git yet)' : history.length === 0 ? 'no earlier version in git' : `${history.length} earlier version(s) in git`;
+    const story =
+      tracked === 0 ? 'new (not in git yet)' : history.length === 0 ? 'no earlier version in git' : `${history.length} earlier version(s) in git`;
     say(`${file}: ${story}, ${vsGit.length === 0 ? 'compatible' : 'INCOMPATIBLE'}`);
     if (opts.offline) continue;
     const subject = `${topic}-value`;
@@ -307,11 +352,16 @@ export async function check(env: Env, opts: { offline?: boolean; log?: (msg: str
       continue;
     }
     // Our own reading first (it names the field), then the registry's verdict under its level.
-    const local = compatibilityProblems(compatibility, schema, registered.map((r) => r.schema));
+    const local = compatibilityProblems(
+      compatibility,
+      schema,
+      registered.map((r) => r.schema),
+    );
     const verdict = await ccompat(env, 'POST', `/compatibility${subjectPath(subject)}/versions/latest`, { schema: JSON.stringify(schema) });
     const registryOk = verdict.status === 200 && (verdict.json as { is_compatible?: boolean }).is_compatible === true;
     problems.push(...local.map((p) => `${file} vs registered ${subject} v${registered[0]!.version} (${compatibility}): ${p}`));
-    if (!registryOk && local.length === 0) problems.push(`${file}: the registry calls it incompatible with ${subject} (${verdict.status} ${JSON.stringify(verdict.json)})`);
+    if (!registryOk && local.length === 0)
+      problems.push(`${file}: the registry calls it incompatible with ${subject} (${verdict.status} ${JSON.stringify(verdict.json)})`);
     say(`${subject}: registered v${registered[0]!.version}, ${registryOk && local.length === 0 ? 'compatible' : 'INCOMPATIBLE'}`);
   }
   return problems;
@@ -341,7 +391,9 @@ async function status(env: Env): Promise<void> {
   const all = [...Object.values(subjects.owned).map((o) => `${o.topic}-value`), ...Object.keys(subjects.debezium)];
   for (const subject of all) {
     const versions = await registeredVersions(env, subject);
-    log(`  ${subject.padEnd(34)} ${(await getCompatibility(env, subject)).padEnd(10)} versions: ${versions.length}${versions[0] ? `, latest v${versions[0].version} id ${versions[0].id}` : ''}`);
+    log(
+      `  ${subject.padEnd(34)} ${(await getCompatibility(env, subject)).padEnd(10)} versions: ${versions.length}${versions[0] ? `, latest v${versions[0].version} id ${versions[0].id}` : ''}`,
+    );
   }
 }
 

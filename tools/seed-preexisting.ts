@@ -27,7 +27,9 @@ export async function seedPreexisting(db: Connection, o: SeedOptions): Promise<{
     o.log('members is empty: nothing to record');
     return { scanned: 0, added: 0, seconds: 0 };
   }
-  o.log(`recording pre-existing members: ids ${n(lo)}..${n(hi)} (${n(Number(range.total))} rows)${o.until ? `, created before ${o.until.toISOString()}` : ''}, ${n(o.chunk)} ids per chunk`);
+  o.log(
+    `recording pre-existing members: ids ${n(lo)}..${n(hi)} (${n(Number(range.total))} rows)${o.until ? `, created before ${o.until.toISOString()}` : ''}, ${n(o.chunk)} ids per chunk`,
+  );
   let added = 0;
   let lastLog = 0;
   // The upper bound is fixed at the start: rows inserted meanwhile are the pipeline's, not ours.
@@ -45,7 +47,9 @@ export async function seedPreexisting(db: Connection, o: SeedOptions): Promise<{
       const done = to - lo;
       const pct = Math.floor((done / (hi + 1 - lo)) * 100);
       const rate = done / Math.max(0.001, (now - started) / 1000);
-      o.log(`  ${String(pct).padStart(3)}%  up to id ${n(to - 1)}: ${n(added)} recorded  (${n(Math.round(rate))} ids/s, ~${Math.ceil((hi + 1 - to) / rate)} s left)`);
+      o.log(
+        `  ${String(pct).padStart(3)}%  up to id ${n(to - 1)}: ${n(added)} recorded  (${n(Math.round(rate))} ids/s, ~${Math.ceil((hi + 1 - to) / rate)} s left)`,
+      );
     }
   }
   const seconds = (Date.now() - started) / 1000;

@@ -43,7 +43,9 @@ export async function readToEnd(
     start = lows;
     if (opts.groupId) {
       const [c] = await admin.fetchOffsets({ groupId: opts.groupId, topics: [topic] });
-      for (const p of c?.partitions ?? []) if (BigInt(p.offset) >= 0n) start.set(p.partition, BigInt(p.offset) > (lows.get(p.partition) ?? 0n) ? BigInt(p.offset) : (lows.get(p.partition) ?? 0n));
+      for (const p of c?.partitions ?? [])
+        if (BigInt(p.offset) >= 0n)
+          start.set(p.partition, BigInt(p.offset) > (lows.get(p.partition) ?? 0n) ? BigInt(p.offset) : (lows.get(p.partition) ?? 0n));
     }
   } finally {
     await admin.disconnect();
@@ -58,30 +60,33 @@ export async function readToEnd(
   try {
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`reading ${topic} took longer than 600 s`)), 600_000);
-      consumer.subscribe({ topic, fromBeginning: true }).then(() =>
-        consumer.run({
-          autoCommit: false,
-          eachMessage: async ({ partition, message }) => {
-            const end = ends.get(partition) ?? 0n;
-            if (BigInt(message.offset) >= end || !remaining.has(partition)) return;
-            try {
-              await each(message, partition);
-            } catch (err) {
-              clearTimeout(timer);
-              reject(err);
-              throw err;
-            }
-            count++;
-            if (opts.progress && count % 10_000 === 0) opts.progress(count, total);
-            if (opts.groupId) await consumer.commitOffsets([{ topic, partition, offset: (BigInt(message.offset) + 1n).toString() }]);
-            if (BigInt(message.offset) + 1n >= end) remaining.delete(partition);
-            if (remaining.size === 0) {
-              clearTimeout(timer);
-              resolve();
-            }
-          },
-        }),
-      ).catch(reject);
+      consumer
+        .subscribe({ topic, fromBeginning: true })
+        .then(() =>
+          consumer.run({
+            autoCommit: false,
+            eachMessage: async ({ partition, message }) => {
+              const end = ends.get(partition) ?? 0n;
+              if (BigInt(message.offset) >= end || !remaining.has(partition)) return;
+              try {
+                await each(message, partition);
+              } catch (err) {
+                clearTimeout(timer);
+                reject(err);
+                throw err;
+              }
+              count++;
+              if (opts.progress && count % 10_000 === 0) opts.progress(count, total);
+              if (opts.groupId) await consumer.commitOffsets([{ topic, partition, offset: (BigInt(message.offset) + 1n).toString() }]);
+              if (BigInt(message.offset) + 1n >= end) remaining.delete(partition);
+              if (remaining.size === 0) {
+                clearTimeout(timer);
+                resolve();
+              }
+            },
+          }),
+        )
+        .catch(reject);
     });
   } finally {
     await consumer.disconnect();

@@ -13,8 +13,16 @@
  * has its earlier restarts forgotten: its next failure is a new incident.
  */
 
-export interface TaskState { id: number; state: string; trace?: string }
-export interface ConnectorState { name: string; connector: { state: string; trace?: string }; tasks: TaskState[] }
+export interface TaskState {
+  id: number;
+  state: string;
+  trace?: string;
+}
+export interface ConnectorState {
+  name: string;
+  connector: { state: string; trace?: string };
+  tasks: TaskState[];
+}
 
 export interface WatchdogPolicy {
   initialBackoffMs: number;

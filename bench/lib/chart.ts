@@ -44,9 +44,13 @@ export function latencyChart(title: string, curves: Curve[], ramps: RampSeries[]
     }
   }
   for (const f of [0, 0.25, 0.5, 0.75, 0.95, 0.99]) {
-    out.push(`<line x1="${L.x}" y1="${sy(f)}" x2="${L.x + L.w}" y2="${sy(f)}" stroke="${[0.5, 0.95, 0.99].includes(f) ? '#bbb' : '#eee'}" ${[0.95, 0.99].includes(f) ? 'stroke-dasharray="4 3"' : ''}/>`);
+    out.push(
+      `<line x1="${L.x}" y1="${sy(f)}" x2="${L.x + L.w}" y2="${sy(f)}" stroke="${[0.5, 0.95, 0.99].includes(f) ? '#bbb' : '#eee'}" ${[0.95, 0.99].includes(f) ? 'stroke-dasharray="4 3"' : ''}/>`,
+    );
     const dy = f === 0.99 ? -1 : f === 0.95 ? 8 : 4; // p95 and p99 sit 4 % apart: keep their labels apart
-    out.push(`<text x="${L.x - 6}" y="${sy(f) + dy}" text-anchor="end">${f === 0.95 || f === 0.99 ? `p${Math.round(f * 100)}` : `${Math.round(f * 100)}%`}</text>`);
+    out.push(
+      `<text x="${L.x - 6}" y="${sy(f) + dy}" text-anchor="end">${f === 0.95 || f === 0.99 ? `p${Math.round(f * 100)}` : `${Math.round(f * 100)}%`}</text>`,
+    );
   }
   out.push(`<rect x="${L.x}" y="${L.y}" width="${L.w}" height="${L.h}" fill="none" stroke="#333"/>`);
   out.push(`<text x="${L.x + L.w / 2}" y="${L.y + L.h + 34}" text-anchor="middle">latency (log scale)</text>`);
@@ -58,7 +62,9 @@ export function latencyChart(title: string, curves: Curve[], ramps: RampSeries[]
     for (let i = 0; i < s.length; i += step) pts.push(`${sx(s[i] as number).toFixed(1)},${sy((i + 1) / s.length).toFixed(1)}`);
     pts.push(`${sx(s[s.length - 1] as number).toFixed(1)},${sy(1).toFixed(1)}`);
     out.push(`<polyline fill="none" stroke="${c.color}" stroke-width="2" points="${pts.join(' ')}"/>`);
-    out.push(`<rect x="${L.x + 10}" y="${L.y + 30 + ci * 18}" width="14" height="4" fill="${c.color}"/><text x="${L.x + 30}" y="${L.y + 36 + ci * 18}">${esc(c.label)}</text>`);
+    out.push(
+      `<rect x="${L.x + 10}" y="${L.y + 30 + ci * 18}" width="14" height="4" fill="${c.color}"/><text x="${L.x + 30}" y="${L.y + 36 + ci * 18}">${esc(c.label)}</text>`,
+    );
   });
 
   // ---- right: ramp, offered vs delivered
@@ -69,8 +75,12 @@ export function latencyChart(title: string, curves: Curve[], ramps: RampSeries[]
   const ry = (v: number): number => R.y + R.h - (v / top) * R.h;
   out.push(`<text x="${R.x + R.w / 2}" y="${R.y - 8}" text-anchor="middle" font-weight="bold">Throughput ramp: delivered vs offered</text>`);
   for (let v = 0; v <= top; v += top / 5) {
-    out.push(`<line x1="${rx(v)}" y1="${R.y}" x2="${rx(v)}" y2="${R.y + R.h}" stroke="#eee"/><text x="${rx(v)}" y="${R.y + R.h + 16}" text-anchor="middle">${v}</text>`);
-    out.push(`<line x1="${R.x}" y1="${ry(v)}" x2="${R.x + R.w}" y2="${ry(v)}" stroke="#eee"/><text x="${R.x - 6}" y="${ry(v) + 4}" text-anchor="end">${v}</text>`);
+    out.push(
+      `<line x1="${rx(v)}" y1="${R.y}" x2="${rx(v)}" y2="${R.y + R.h}" stroke="#eee"/><text x="${rx(v)}" y="${R.y + R.h + 16}" text-anchor="middle">${v}</text>`,
+    );
+    out.push(
+      `<line x1="${R.x}" y1="${ry(v)}" x2="${R.x + R.w}" y2="${ry(v)}" stroke="#eee"/><text x="${R.x - 6}" y="${ry(v) + 4}" text-anchor="end">${v}</text>`,
+    );
   }
   out.push(`<line x1="${rx(0)}" y1="${ry(0)}" x2="${rx(top)}" y2="${ry(top)}" stroke="#999" stroke-dasharray="4 3"/>`);
   out.push(`<rect x="${R.x}" y="${R.y}" width="${R.w}" height="${R.h}" fill="none" stroke="#333"/>`);
@@ -79,8 +89,13 @@ export function latencyChart(title: string, curves: Curve[], ramps: RampSeries[]
   ramps.forEach((r, ri) => {
     const pts = r.steps.map((s) => `${rx(s.offered).toFixed(1)},${ry(s.delivered).toFixed(1)}`);
     out.push(`<polyline fill="none" stroke="${r.color}" stroke-width="2" points="${pts.join(' ')}"/>`);
-    for (const s of r.steps) out.push(`<circle cx="${rx(s.offered)}" cy="${ry(s.delivered)}" r="4" fill="${s.sustained ? r.color : 'white'}" stroke="${r.color}" stroke-width="2"/>`);
-    out.push(`<rect x="${R.x + 10}" y="${R.y + 10 + ri * 18}" width="14" height="4" fill="${r.color}"/><text x="${R.x + 30}" y="${R.y + 16 + ri * 18}">${esc(r.label)}</text>`);
+    for (const s of r.steps)
+      out.push(
+        `<circle cx="${rx(s.offered)}" cy="${ry(s.delivered)}" r="4" fill="${s.sustained ? r.color : 'white'}" stroke="${r.color}" stroke-width="2"/>`,
+      );
+    out.push(
+      `<rect x="${R.x + 10}" y="${R.y + 10 + ri * 18}" width="14" height="4" fill="${r.color}"/><text x="${R.x + 30}" y="${R.y + 16 + ri * 18}">${esc(r.label)}</text>`,
+    );
   });
   out.push(`<text x="${R.x + 10}" y="${R.y + 16 + ramps.length * 18}" fill="#555">filled = lag bounded, open = not</text>`);
   out.push('</svg>');

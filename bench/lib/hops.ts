@@ -28,7 +28,12 @@ export class HopTracker {
   decodeErrors = 0;
   private readonly consumer;
 
-  constructor(kafka: Kafka, private readonly registry: Registry, private readonly topics: { member: string; augmented: string }, groupId: string) {
+  constructor(
+    kafka: Kafka,
+    private readonly registry: Registry,
+    private readonly topics: { member: string; augmented: string },
+    groupId: string,
+  ) {
     this.consumer = kafka.consumer({ groupId, maxWaitTimeInMs: 50, sessionTimeout: 30_000 });
   }
 
@@ -94,7 +99,12 @@ export interface HopTable {
 }
 
 /** Pure: per-hop summaries from the times each member was seen at each hop. */
-export function hopTable(members: BenchMember[], cdcTopicAt: Map<string, number>, augmentedAt: Map<string, number>, auditedAt: Map<string, number>): HopTable {
+export function hopTable(
+  members: BenchMember[],
+  cdcTopicAt: Map<string, number>,
+  augmentedAt: Map<string, number>,
+  auditedAt: Map<string, number>,
+): HopTable {
   const hops: [string, (m: BenchMember, k: string) => number | undefined][] = [
     ['commit → member topic', (m, k) => diff(cdcTopicAt.get(k), m.committedAt)],
     ['member topic → augmented topic', (_m, k) => diff(augmentedAt.get(k), cdcTopicAt.get(k))],
@@ -105,10 +115,12 @@ export function hopTable(members: BenchMember[], cdcTopicAt: Map<string, number>
   ];
   const rows = hops.map(([hop, f]) => ({
     hop,
-    summary: summarize(members.flatMap((m) => {
-      const v = f(m, memberKey(m.orgId, m.orgMemberId));
-      return v === undefined ? [] : [v];
-    })),
+    summary: summarize(
+      members.flatMap((m) => {
+        const v = f(m, memberKey(m.orgId, m.orgMemberId));
+        return v === undefined ? [] : [v];
+      }),
+    ),
   }));
   const complete = members.filter((m) => {
     const k = memberKey(m.orgId, m.orgMemberId);

@@ -120,5 +120,13 @@ export async function insertAtRate(o: InsertOptions): Promise<InsertResult> {
   }
   await Promise.all([...pending]);
   const elapsedMs = Date.now() - t0;
-  return { phase: o.phase, targetRate: o.rate, inserted, errors, elapsedMs, achievedRate: (inserted / Math.min(elapsedMs, o.durationMs)) * 1000, maxInFlight };
+  return {
+    phase: o.phase,
+    targetRate: o.rate,
+    inserted,
+    errors,
+    elapsedMs,
+    achievedRate: (inserted / Math.min(elapsedMs, o.durationMs)) * 1000,
+    maxInFlight,
+  };
 }

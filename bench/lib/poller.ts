@@ -85,10 +85,15 @@ export async function startPoller(o: PollerOptions): Promise<RunningPoller> {
   const schedule = (): void => {
     if (stopped) return;
     const next = state.polls + 1;
-    timer = setTimeout(() => {
-      state.polls = next;
-      inflight = pollOnce().catch((err: unknown) => void state.errors.push(String(err))).finally(schedule);
-    }, Math.max(0, started + next * o.intervalMs - Date.now()));
+    timer = setTimeout(
+      () => {
+        state.polls = next;
+        inflight = pollOnce()
+          .catch((err: unknown) => void state.errors.push(String(err)))
+          .finally(schedule);
+      },
+      Math.max(0, started + next * o.intervalMs - Date.now()),
+    );
   };
   schedule();
   state.stop = async () => {

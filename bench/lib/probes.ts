@@ -106,7 +106,13 @@ export async function metricsOf(urls: string[]): Promise<Series> {
 }
 
 /** Seconds spent per stage in the batch loop vs. in its HTTP dependency, between two scrapes. */
-export interface StageTime { batchS: number; httpS: number; records: number; retries: number; pauses: number }
+export interface StageTime {
+  batchS: number;
+  httpS: number;
+  records: number;
+  retries: number;
+  pauses: number;
+}
 
 export function timeSplit(before: Series, after: Series): { augmenter: StageTime; emailer: StageTime } {
   const d = (name: string, match: Record<string, string>): number => sumOf(after, name, match) - sumOf(before, name, match);

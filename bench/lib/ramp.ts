@@ -68,7 +68,14 @@ export async function runRamp(o: RampOptions): Promise<RampResult> {
     const mine = (): BenchMember[] => [...o.members.values()].filter((m) => m.phase === phase);
     const backlog: { x: number; y: number }[] = [];
     const ins = await insertAtRate({
-      pool: o.pool, runId: o.runId, phase, rate, durationMs: o.stepMs, maxInFlight: o.maxInFlight, rowsPerTxn: o.rowsPerTxn, members: o.members,
+      pool: o.pool,
+      runId: o.runId,
+      phase,
+      rate,
+      durationMs: o.stepMs,
+      maxInFlight: o.maxInFlight,
+      rowsPerTxn: o.rowsPerTxn,
+      members: o.members,
       onTick: (inserted, elapsed) => backlog.push({ x: elapsed / 1000, y: inserted - mine().filter((m) => m.cdcAt !== undefined).length }),
     });
     const tEnd = Date.now();
@@ -104,31 +111,51 @@ export async function runRamp(o: RampOptions): Promise<RampResult> {
     }
     const latency = summarize(members.filter((m) => m.cdcAt !== undefined).map((m) => (m.cdcAt as number) - m.committedAt));
     const step: StepResult = {
-      offered: rate, inserted: ins.inserted, achievedInsertRate: Math.round(ins.achievedRate), delivered,
-      deliveredRate: Math.round((delivered / (tEnd - t0)) * 1000), backlogEnd, backlogSlopePerS: Math.round(backlogSlopePerS),
-      sustained: reasons.length === 0 && drainedMs !== undefined, why: reasons.join('; ') || (drainedMs === undefined ? 'did not drain' : 'bounded'),
-      latency, drainedMs, backlogByHop, cpuPct: cpu.procs, machineCpuPct: cpu.machinePct, timeSplit: timeSplit(m0, m1),
+      offered: rate,
+      inserted: ins.inserted,
+      achievedInsertRate: Math.round(ins.achievedRate),
+      delivered,
+      deliveredRate: Math.round((delivered / (tEnd - t0)) * 1000),
+      backlogEnd,
+      backlogSlopePerS: Math.round(backlogSlopePerS),
+      sustained: reasons.length === 0 && drainedMs !== undefined,
+      why: reasons.join('; ') || (drainedMs === undefined ? 'did not drain' : 'bounded'),
+      latency,
+      drainedMs,
+      backlogByHop,
+      cpuPct: cpu.procs,
+      machineCpuPct: cpu.machinePct,
+      timeSplit: timeSplit(m0, m1),
     };
     steps.push(step);
-    o.log(`  ${o.label} ${rate}/s: inserted ${step.achievedInsertRate}/s, delivered ${step.deliveredRate}/s, backlog at end ${backlogEnd}, p50 ${Math.round(latency.p50)} ms p99 ${Math.round(latency.p99)} ms, CPU ${cpu.machinePct}% → ${step.sustained ? 'sustained' : `NOT sustained (${step.why})`}`);
+    o.log(
+      `  ${o.label} ${rate}/s: inserted ${step.achievedInsertRate}/s, delivered ${step.deliveredRate}/s, backlog at end ${backlogEnd}, p50 ${Math.round(latency.p50)} ms p99 ${Math.round(latency.p99)} ms, CPU ${cpu.machinePct}% → ${step.sustained ? 'sustained' : `NOT sustained (${step.why})`}`,
+    );
     if (!step.sustained) break;
   }
   const ok = steps.filter((s) => s.sustained);
   const failed = steps.find((s) => !s.sustained);
-  const { bottleneck, evidence } = failed ? locate(failed) : { bottleneck: 'not reached', evidence: `every step up to ${o.rates[o.rates.length - 1]}/s was sustained: raise BENCH_RAMP` };
+  const { bottleneck, evidence } = failed
+    ? locate(failed)
+    : { bottleneck: 'not reached', evidence: `every step up to ${o.rates[o.rates.length - 1]}/s was sustained: raise BENCH_RAMP` };
   return { label: o.label, steps, maxSustained: ok.length ? Math.max(...ok.map((s) => s.offered)) : 0, bottleneck, evidence };
 }
 
 /** Where the backlog sat when the lag stopped being bounded, and what that hop waited on. */
 export function locate(s: StepResult): { bottleneck: string; evidence: string } {
   const [hop, size] = Object.entries(s.backlogByHop).sort((a, b) => b[1] - a[1])[0] ?? ['unknown', 0];
-  const cpu = Object.entries(s.cpuPct).sort((a, b) => b[1] - a[1]).slice(0, 5).map(([p, v]) => `${p} ${v}%`).join(', ');
+  const cpu = Object.entries(s.cpuPct)
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, 5)
+    .map(([p, v]) => `${p} ${v}%`)
+    .join(', ');
   const share = (x: { batchS: number; httpS: number }): number => (x.batchS > 0 ? x.httpS / x.batchS : 0);
   let bottleneck = hop.replace(/ \(.*\)$/, '');
   if (hop.startsWith('augmenter') && share(s.timeSplit.augmenter) > 0.5) bottleneck = 'warehouse API (augmenter waits on lookups)';
   if (hop.startsWith('emailer') && share(s.timeSplit.emailer) > 0.5) bottleneck = 'SFMC stand-in (emailer waits on sends)';
   if (s.machineCpuPct >= 90) bottleneck += `; machine CPU-bound (${s.machineCpuPct}% of all cores)`;
-  const evidence = `at ${s.offered}/s: ${Math.round(size)} records backed up in ${hop}; ` +
+  const evidence =
+    `at ${s.offered}/s: ${Math.round(size)} records backed up in ${hop}; ` +
     `HTTP share of batch time: augmenter ${Math.round(share(s.timeSplit.augmenter) * 100)}%, emailer ${Math.round(share(s.timeSplit.emailer) * 100)}%; ` +
     `CPU (% of one core): ${cpu}; machine ${s.machineCpuPct}%`;
   return { bottleneck, evidence };

@@ -22,7 +22,11 @@ export class SendCollector {
   pollerReceived = 0;
   lastError: string | undefined;
 
-  constructor(private readonly baseUrl: string, private readonly members: Map<string, BenchMember>, startMs: number) {
+  constructor(
+    private readonly baseUrl: string,
+    private readonly members: Map<string, BenchMember>,
+    startMs: number,
+  ) {
     this.since = startMs;
   }
 
@@ -43,7 +47,9 @@ export class SendCollector {
   }
 
   async pollOnce(): Promise<void> {
-    const res = await fetch(`${this.baseUrl}/__standin/sends?since=${encodeURIComponent(new Date(this.since).toISOString())}`, { signal: AbortSignal.timeout(10_000) });
+    const res = await fetch(`${this.baseUrl}/__standin/sends?since=${encodeURIComponent(new Date(this.since).toISOString())}`, {
+      signal: AbortSignal.timeout(10_000),
+    });
     if (!res.ok) throw new Error(`GET /__standin/sends answered ${res.status}`);
     const sends = (await res.json()) as StandinSend[];
     for (const s of sends) {

@@ -43,7 +43,11 @@ async function classify(record: InputRecord, registry: Registry): Promise<Pendin
     case 'invalid':
       return {
         kind: 'outcome',
-        outcome: { kind: 'dead-letter', error: new RecordError(verdict.code, verdict.message), trace: memberTrace(change.org_id ?? '?', change.org_member_id ?? '?', change.id) },
+        outcome: {
+          kind: 'dead-letter',
+          error: new RecordError(verdict.code, verdict.message),
+          trace: memberTrace(change.org_id ?? '?', change.org_member_id ?? '?', change.id),
+        },
       };
   }
 }

@@ -29,7 +29,9 @@ export interface AugmenterConfig {
 /** Read once at start; a bad or missing variable stops the process with its name. */
 export function loadAugmenterConfig(env: Env, readFile: (p: string) => string = (p) => readFileSync(p, 'utf8')): AugmenterConfig {
   return {
-    kafkaBrokers: str(env, 'KAFKA_BOOTSTRAP_SERVERS', '127.0.0.1:9092').split(',').map((b) => b.trim()),
+    kafkaBrokers: str(env, 'KAFKA_BOOTSTRAP_SERVERS', '127.0.0.1:9092')
+      .split(',')
+      .map((b) => b.trim()),
     kafkaSecurity: loadKafkaSecurity(env, readFile),
     registryUrl: url(env, 'REGISTRY_URL', 'http://127.0.0.1:8081'),
     registryAuth: loadRegistryAuth(env, readFile),

@@ -24,34 +24,36 @@ export interface MemberChange {
   ts_ms: number | null;
 }
 
-const optional = (name: string, ...types: string[]): avro.Schema =>
-  ({ name, type: ['null', ...types], default: null }) as unknown as avro.Schema;
+const optional = (name: string, ...types: string[]): avro.Schema => ({ name, type: ['null', ...types], default: null }) as unknown as avro.Schema;
 
 /** The writer's full name becomes an alias, so avsc resolves whatever the topic prefix is. */
 export function memberChangeReader(writerName: string | undefined): avro.Type {
-  return avro.Type.forSchema({
-    type: 'record',
-    name: 'MemberChange',
-    namespace: 'welcome.reader',
-    aliases: writerName ? [writerName] : [],
-    fields: [
-      optional('id', 'long'),
-      optional('org_id', 'string'),
-      optional('org_member_id', 'string'),
-      optional('email', 'string'),
-      optional('first_name', 'string'),
-      optional('last_name', 'string'),
-      optional('locale', 'string'),
-      optional('created_at', 'string'),
-      // TINYINT(1) arrives as int (MySQL) or boolean (if mapped so); both are read.
-      optional('marketing_opt_in', 'int', 'boolean'),
-      optional('__op', 'string'),
-      optional('__source_ts_ms', 'long'),
-      optional('__source_snapshot', 'string'),
-      optional('__deleted', 'string'),
-      optional('ts_ms', 'long'),
-    ],
-  } as avro.Schema, { wrapUnions: false });
+  return avro.Type.forSchema(
+    {
+      type: 'record',
+      name: 'MemberChange',
+      namespace: 'welcome.reader',
+      aliases: writerName ? [writerName] : [],
+      fields: [
+        optional('id', 'long'),
+        optional('org_id', 'string'),
+        optional('org_member_id', 'string'),
+        optional('email', 'string'),
+        optional('first_name', 'string'),
+        optional('last_name', 'string'),
+        optional('locale', 'string'),
+        optional('created_at', 'string'),
+        // TINYINT(1) arrives as int (MySQL) or boolean (if mapped so); both are read.
+        optional('marketing_opt_in', 'int', 'boolean'),
+        optional('__op', 'string'),
+        optional('__source_ts_ms', 'long'),
+        optional('__source_snapshot', 'string'),
+        optional('__deleted', 'string'),
+        optional('ts_ms', 'long'),
+      ],
+    } as avro.Schema,
+    { wrapUnions: false },
+  );
 }
 
 /** The augmenter's view, one instance so the registry builds each writer's resolver once. */

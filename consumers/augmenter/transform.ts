@@ -22,9 +22,7 @@ export interface NewMember {
 export type SkipReason = 'snapshot' | 'update' | 'delete' | 'heartbeat' | 'tombstone';
 
 export type ChangeVerdict =
-  | { kind: 'new-member'; member: NewMember }
-  | { kind: 'skip'; reason: SkipReason }
-  | { kind: 'invalid'; code: string; message: string };
+  { kind: 'new-member'; member: NewMember } | { kind: 'skip'; reason: SkipReason } | { kind: 'invalid'; code: string; message: string };
 
 // Debezium marks every snapshot record with source.snapshot != false (true, first, last, ...).
 const isSnapshot = (flag: string | null): boolean => flag !== null && flag !== 'false';

@@ -43,9 +43,22 @@ export interface CheckerDeps {
 
 export function createDeliveryMetrics(metrics: Metrics) {
   return {
-    statuses: new Counter({ name: 'welcome_delivery_status_total', help: 'Delivery statuses recorded, by status (EmailSent, EmailNotSent, unknown; EmailQueued = still open)', labelNames: ['status'], registers: [metrics.registry] }),
-    queued: new Gauge({ name: 'welcome_delivery_queued', help: 'Welcomes SFMC still reports as EmailQueued (status table, last sweep)', registers: [metrics.registry] }),
-    sweepErrors: new Counter({ name: 'welcome_delivery_sweep_errors_total', help: 'Sweeps that failed (status table or SFMC unreachable); retried next interval', registers: [metrics.registry] }),
+    statuses: new Counter({
+      name: 'welcome_delivery_status_total',
+      help: 'Delivery statuses recorded, by status (EmailSent, EmailNotSent, unknown; EmailQueued = still open)',
+      labelNames: ['status'],
+      registers: [metrics.registry],
+    }),
+    queued: new Gauge({
+      name: 'welcome_delivery_queued',
+      help: 'Welcomes SFMC still reports as EmailQueued (status table, last sweep)',
+      registers: [metrics.registry],
+    }),
+    sweepErrors: new Counter({
+      name: 'welcome_delivery_sweep_errors_total',
+      help: 'Sweeps that failed (status table or SFMC unreachable); retried next interval',
+      registers: [metrics.registry],
+    }),
   };
 }
 export type DeliveryMetrics = ReturnType<typeof createDeliveryMetrics>;
@@ -69,7 +82,8 @@ export function createStatusChecker(deps: CheckerDeps, delivery: DeliveryMetrics
 
   async function check(sent: SentWelcome, checks: number): Promise<DeliveryStatusRecord> {
     // Past SFMC's 3-day window there is nothing to ask (first start over old history, a late replay).
-    const answer: SfmcMessageStatus | undefined = now() - sent.sent_at >= STATUS_WINDOW_MS ? undefined : await deps.sfmc.getStatus(sent.message_key, deps.accountOf(sent.org_id));
+    const answer: SfmcMessageStatus | undefined =
+      now() - sent.sent_at >= STATUS_WINDOW_MS ? undefined : await deps.sfmc.getStatus(sent.message_key, deps.accountOf(sent.org_id));
     const record = toStatusRecord(sent, answer, checks, now(), deps.recheck);
     delivery.statuses.inc({ status: record.status });
     return record;
@@ -77,20 +91,27 @@ export function createStatusChecker(deps: CheckerDeps, delivery: DeliveryMetrics
 
   async function toOutgoing(record: DeliveryStatusRecord): Promise<OutgoingRecord> {
     const value = await deps.registry.encode(deps.statusSchemaId, record);
-    return { topic: deps.statusTopic, key: memberKey(record.org_id, record.org_member_id), value, headers: { 'welcome.delivery.status': record.status } };
+    return {
+      topic: deps.statusTopic,
+      key: memberKey(record.org_id, record.org_member_id),
+      value,
+      headers: { 'welcome.delivery.status': record.status },
+    };
   }
 
   /** Stage handler over welcome.sent: one status call per Welcome, a status record each. */
   const handler: BatchHandler = async (records: InputRecord[]) => {
-    const decoded = await Promise.all(records.map(async (r): Promise<SentWelcome | Outcome> => {
-      if (r.value === null) return { kind: 'skip', reason: 'tombstone' };
-      try {
-        return await deps.registry.decode<SentWelcome>(r.value, () => deps.reader);
-      } catch (err) {
-        if (err instanceof DecodeError) return { kind: 'dead-letter', error: err };
-        throw err;
-      }
-    }));
+    const decoded = await Promise.all(
+      records.map(async (r): Promise<SentWelcome | Outcome> => {
+        if (r.value === null) return { kind: 'skip', reason: 'tombstone' };
+        try {
+          return await deps.registry.decode<SentWelcome>(r.value, () => deps.reader);
+        } catch (err) {
+          if (err instanceof DecodeError) return { kind: 'dead-letter', error: err };
+          throw err;
+        }
+      }),
+    );
     const sends = decoded.filter((d): d is SentWelcome => !('kind' in d));
     // Give SFMC a moment after the newest send (bounded: a replay of old sends does not wait).
     const newest = Math.max(0, ...sends.map((s) => s.sent_at));
@@ -99,11 +120,13 @@ export function createStatusChecker(deps: CheckerDeps, delivery: DeliveryMetrics
     // A thrown error (SFMC unreachable after retries) pauses the partition; nothing is lost.
     const checked = await mapLimited(sends, deps.concurrency, (s) => check(s, 1));
     let i = 0;
-    return Promise.all(decoded.map(async (d): Promise<Outcome> => {
-      if ('kind' in d) return d;
-      const record = checked[i++] as DeliveryStatusRecord;
-      return { kind: 'produce', trace: memberTrace(d.org_id, d.org_member_id), records: [await toOutgoing(record)] };
-    }));
+    return Promise.all(
+      decoded.map(async (d): Promise<Outcome> => {
+        if ('kind' in d) return d;
+        const record = checked[i++] as DeliveryStatusRecord;
+        return { kind: 'produce', trace: memberTrace(d.org_id, d.org_member_id), records: [await toOutgoing(record)] };
+      }),
+    );
   };
 
   /**

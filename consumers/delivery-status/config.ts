@@ -43,7 +43,9 @@ export function loadDeliveryStatusConfig(env: Env, readFile: (p: string) => stri
   const accountId = optionalStr(env, 'SFMC_ACCOUNT_ID');
   const scope = optionalStr(env, 'SFMC_SCOPE');
   return {
-    kafkaBrokers: str(env, 'KAFKA_BOOTSTRAP_SERVERS', '127.0.0.1:9092').split(',').map((b) => b.trim()),
+    kafkaBrokers: str(env, 'KAFKA_BOOTSTRAP_SERVERS', '127.0.0.1:9092')
+      .split(',')
+      .map((b) => b.trim()),
     registryUrl: url(env, 'REGISTRY_URL', 'http://127.0.0.1:8081'),
     groupId: str(env, 'DELIVERY_STATUS_GROUP_ID', 'welcome-delivery-status'),
     sentTopic: str(env, 'SENT_TOPIC', 'welcome.sent'),

@@ -57,16 +57,25 @@ runMain('delivery-status', async () => {
     registry,
     dependencies: async () => ({ statusTable: await table.ping() }),
     createHandler: (statusSchemaId) => {
-      const checker = createStatusChecker({
-        registry, reader, sfmc, metrics, statusTopic: config.statusTopic, statusSchemaId,
-        accountOf: (org) => config.orgs.get(org)?.accountId,
-        firstCheckDelayMs: config.firstCheckDelayMs,
-        recheck: { baseDelayMs: config.recheckBaseMs, maxDelayMs: config.recheckMaxMs },
-        concurrency: config.concurrency,
-      }, delivery);
+      const checker = createStatusChecker(
+        {
+          registry,
+          reader,
+          sfmc,
+          metrics,
+          statusTopic: config.statusTopic,
+          statusSchemaId,
+          accountOf: (org) => config.orgs.get(org)?.accountId,
+          firstCheckDelayMs: config.firstCheckDelayMs,
+          recheck: { baseDelayMs: config.recheckBaseMs, maxDelayMs: config.recheckMaxMs },
+          concurrency: config.concurrency,
+        },
+        delivery,
+      );
       // One sweep at a time; a failed sweep (table or SFMC away) is counted and retried next interval.
       const tick = (): void => {
-        sweeping = checker.sweep(table, sweepProducer, config.sweepLimit, logger)
+        sweeping = checker
+          .sweep(table, sweepProducer, config.sweepLimit, logger)
           .catch((err: unknown) => {
             delivery.sweepErrors.inc();
             logger.warn({ err }, 'delivery status sweep failed; next one in the next interval');

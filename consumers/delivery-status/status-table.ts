@@ -36,7 +36,10 @@ export function createStatusTable(config: StatusTableConfig): StatusTable {
       const [rows] = await pool.query<RowDataPacket[]>({ sql, timeout: 5_000 }, values);
       return rows;
     } catch (err) {
-      throw new PipelineError('STATUS_TABLE_UNAVAILABLE', `delivery status table unreachable: ${(err as Error).message}`, { transient: true, cause: err });
+      throw new PipelineError('STATUS_TABLE_UNAVAILABLE', `delivery status table unreachable: ${(err as Error).message}`, {
+        transient: true,
+        cause: err,
+      });
     }
   };
   return {
@@ -46,7 +49,13 @@ export function createStatusTable(config: StatusTableConfig): StatusTable {
         "SELECT org_id, org_member_id, message_key, sent_at, checks FROM welcome_delivery_status WHERE status = 'EmailQueued' AND next_check_at <= ? ORDER BY next_check_at LIMIT ?",
         [new Date(now), limit],
       );
-      return rows.map((r) => ({ org_id: String(r.org_id), org_member_id: String(r.org_member_id), message_key: String(r.message_key), sent_at: millis(r.sent_at), checks: Number(r.checks) }));
+      return rows.map((r) => ({
+        org_id: String(r.org_id),
+        org_member_id: String(r.org_member_id),
+        message_key: String(r.message_key),
+        sent_at: millis(r.sent_at),
+        checks: Number(r.checks),
+      }));
     },
     async queuedCount() {
       const rows = await query("SELECT COUNT(*) AS n FROM welcome_delivery_status WHERE status = 'EmailQueued'", []);

@@ -49,15 +49,30 @@ export function sfmcTimeToUtc(value: string | undefined): number | null {
 }
 
 /** EmailQueued (or unknown to SFMC yet) → ask again later; final statuses are kept as they are. */
-export function classify(answer: SfmcMessageStatus | undefined, sentAt: number, now: number): Pick<DeliveryStatusRecord, 'status' | 'status_code' | 'status_message' | 'event_at'> {
+export function classify(
+  answer: SfmcMessageStatus | undefined,
+  sentAt: number,
+  now: number,
+): Pick<DeliveryStatusRecord, 'status' | 'status_code' | 'status_message' | 'event_at'> {
   const type = answer?.eventCategoryType ?? '';
   const event_at = sfmcTimeToUtc(answer?.timestamp);
   if (type.endsWith('.EmailSent')) return { status: 'EmailSent', status_code: null, status_message: null, event_at };
   if (type.endsWith('.EmailNotSent')) {
-    return { status: 'EmailNotSent', status_code: answer?.statusCode ?? null, status_message: answer?.statusMessage?.slice(0, 255) ?? null, event_at };
+    return {
+      status: 'EmailNotSent',
+      status_code: answer?.statusCode ?? null,
+      status_message: answer?.statusMessage?.slice(0, 255) ?? null,
+      event_at,
+    };
   }
   // Queued, not visible yet (404), or a type we do not know: still open — until the window closes.
-  if (now - sentAt >= STATUS_WINDOW_MS) return { status: 'unknown', status_code: null, status_message: answer ? `still ${type || 'without status'} after 3 days` : 'SFMC has no status (3-day window passed)', event_at };
+  if (now - sentAt >= STATUS_WINDOW_MS)
+    return {
+      status: 'unknown',
+      status_code: null,
+      status_message: answer ? `still ${type || 'without status'} after 3 days` : 'SFMC has no status (3-day window passed)',
+      event_at,
+    };
   return { status: 'EmailQueued', status_code: null, status_message: null, event_at };
 }
 
@@ -69,7 +84,13 @@ export function nextCheckAt(status: DeliveryStatus, checks: number, sentAt: numb
   return now >= windowEnd ? now : Math.min(now + delay, windowEnd);
 }
 
-export function toStatusRecord(sent: SentWelcome, answer: SfmcMessageStatus | undefined, checks: number, now: number, recheck: Recheck): DeliveryStatusRecord {
+export function toStatusRecord(
+  sent: SentWelcome,
+  answer: SfmcMessageStatus | undefined,
+  checks: number,
+  now: number,
+  recheck: Recheck,
+): DeliveryStatusRecord {
   const verdict = classify(answer, sent.sent_at, now);
   return {
     org_id: sent.org_id,

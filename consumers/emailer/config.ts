@@ -57,7 +57,9 @@ export function loadEmailerConfig(env: Env, readFile: (p: string) => string = (p
   const accountId = optionalStr(env, 'SFMC_ACCOUNT_ID');
   const scope = optionalStr(env, 'SFMC_SCOPE');
   return {
-    kafkaBrokers: str(env, 'KAFKA_BOOTSTRAP_SERVERS', '127.0.0.1:9092').split(',').map((b) => b.trim()),
+    kafkaBrokers: str(env, 'KAFKA_BOOTSTRAP_SERVERS', '127.0.0.1:9092')
+      .split(',')
+      .map((b) => b.trim()),
     kafkaSecurity: loadKafkaSecurity(env, readFile),
     registryUrl: url(env, 'REGISTRY_URL', 'http://127.0.0.1:8081'),
     registryAuth: loadRegistryAuth(env, readFile),

@@ -23,13 +23,26 @@ export const GUARD_HEADERS = {
 /** Skip reasons that leave a trace: the member has no Welcome and someone may ask why. */
 export const TRACED_SKIPS = new Set(['org-disabled', 'too-old', 'pre-existing']);
 
-export function skippedRecord(topic: string, input: InputRecord, orgId: string, memberKey: string, trace: string, reason: string, at: number): OutgoingRecord {
+export function skippedRecord(
+  topic: string,
+  input: InputRecord,
+  orgId: string,
+  memberKey: string,
+  trace: string,
+  reason: string,
+  at: number,
+): OutgoingRecord {
   return {
     topic,
     key: memberKey,
     value: null,
-    headers: { [GUARD_HEADERS.skipReason]: reason, [GUARD_HEADERS.org]: orgId, [GUARD_HEADERS.trace]: trace, [GUARD_HEADERS.at]: new Date(at).toISOString(),
-      'welcome.source.offset': `${input.topic}/${input.partition}/${input.offset}` },
+    headers: {
+      [GUARD_HEADERS.skipReason]: reason,
+      [GUARD_HEADERS.org]: orgId,
+      [GUARD_HEADERS.trace]: trace,
+      [GUARD_HEADERS.at]: new Date(at).toISOString(),
+      'welcome.source.offset': `${input.topic}/${input.partition}/${input.offset}`,
+    },
   };
 }
 

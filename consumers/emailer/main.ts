@@ -36,7 +36,12 @@ runMain('emailer', async () => {
   );
   logger.info({ orgs: [...config.orgs.entries()].map(([org, w]) => `${org}:${w.enabled ? w.definitionKey : 'off'}`) }, 'Welcome configuration');
   const breaker = createBreaker();
-  const held = new Counter({ name: 'welcome_held_total', help: 'Welcomes held by the send-rate breaker (on welcome.held until released)', labelNames: ['org'], registers: [metrics.registry] });
+  const held = new Counter({
+    name: 'welcome_held_total',
+    help: 'Welcomes held by the send-rate breaker (on welcome.held until released)',
+    labelNames: ['org'],
+    registers: [metrics.registry],
+  });
   new Gauge({
     name: 'welcome_breaker_open',
     help: '1 while an organization is above its Welcomes-per-minute ceiling (its Welcomes are being held)',
@@ -72,7 +77,17 @@ runMain('emailer', async () => {
     registry,
     dependencies: async () => ({ auditTable: await sent.ping() }),
     createHandler: (sentSchemaId) =>
-      createWelcomeHandler({ registry, reader: augmentedMemberReader(), sfmc, sent, orgs: config.orgs, metrics, sentTopic: config.sentTopic, sentSchemaId, guards }),
+      createWelcomeHandler({
+        registry,
+        reader: augmentedMemberReader(),
+        sfmc,
+        sent,
+        orgs: config.orgs,
+        metrics,
+        sentTopic: config.sentTopic,
+        sentSchemaId,
+        guards,
+      }),
     closeClients: async () => void (await Promise.all([sfmc.close(), sent.close()])),
   });
 });

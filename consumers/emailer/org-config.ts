@@ -51,7 +51,8 @@ export function parseOrgConfig(text: string, source: string): OrgConfig {
     const known = new Set(['definitionKey', 'enabled', 'accountId', 'maxAgeSeconds', 'maxPerMinute']);
     const unknown = Object.keys(v).filter((k) => !known.has(k));
     // A misspelt guard (maxPerMinutes) would silently be no guard at all.
-    if (unknown.length > 0) throw new ConfigError(`${source}: ${orgId} has unknown setting(s) ${unknown.join(', ')} (known: ${[...known].join(', ')})`);
+    if (unknown.length > 0)
+      throw new ConfigError(`${source}: ${orgId} has unknown setting(s) ${unknown.join(', ')} (known: ${[...known].join(', ')})`);
     const account: unknown = v.accountId;
     const accountId = typeof account === 'string' && /^\d+$/.test(account) ? Number(account) : account;
     if (accountId !== undefined && (typeof accountId !== 'number' || !Number.isSafeInteger(accountId) || accountId <= 0)) {

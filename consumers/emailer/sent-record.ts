@@ -36,7 +36,16 @@ export function createSentRecord(config: SentRecordConfig): SentRecord {
   // also retired after 30 s, so few stale ones are left to meet after a restart.
   const { tls, ...conn } = config;
   const ssl = tls ? { ca: tls.ca, rejectUnauthorized: true, ...(tls.verifyHost ? {} : { checkServerIdentity: () => undefined }) } : undefined;
-  const pool: Pool = createPool({ ...conn, ...(ssl ? { ssl } : {}), connectionLimit: 4, connectTimeout: 3_000, enableKeepAlive: true, maxIdle: 2, idleTimeout: 30_000, timezone: 'Z' });
+  const pool: Pool = createPool({
+    ...conn,
+    ...(ssl ? { ssl } : {}),
+    connectionLimit: 4,
+    connectTimeout: 3_000,
+    enableKeepAlive: true,
+    maxIdle: 2,
+    idleTimeout: 30_000,
+    timezone: 'Z',
+  });
   async function present(table: string, members: { orgId: string; orgMemberId: string }[]): Promise<Set<string>> {
     if (members.length === 0) return new Set();
     const tuples = members.map(() => '(?, ?)').join(', ');

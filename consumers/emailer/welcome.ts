@@ -35,7 +35,14 @@ export interface WelcomeDeps {
   now?: () => number;
 }
 
-type Slot = { input: InputRecord; outcome?: Outcome; member?: AugmentedMember; definitionKey?: string; accountId?: number; recipient?: SfmcRecipient };
+type Slot = {
+  input: InputRecord;
+  outcome?: Outcome;
+  member?: AugmentedMember;
+  definitionKey?: string;
+  accountId?: number;
+  recipient?: SfmcRecipient;
+};
 
 export function createWelcomeHandler(deps: WelcomeDeps): BatchHandler {
   const now = deps.now ?? Date.now;
@@ -59,10 +66,16 @@ export function createWelcomeHandler(deps: WelcomeDeps): BatchHandler {
    */
   function holdIfDefinitionRefused(definitionKey: string, group: Slot[], outcomes: { status: string; errorcode?: number; message?: string }[]): void {
     const orgIds = [...new Set(group.map((s) => (s.member as AugmentedMember).org_id))];
-    const refused = outcomes.find((o) => o.status === 'rejected' && (o.errorcode === SFMC_INVALID_DEFINITION_KEY || o.errorcode === SFMC_MISSING_DEFINITION_KEY));
+    const refused = outcomes.find(
+      (o) => o.status === 'rejected' && (o.errorcode === SFMC_INVALID_DEFINITION_KEY || o.errorcode === SFMC_MISSING_DEFINITION_KEY),
+    );
     for (const org of orgIds) deps.metrics.definitionRefused.set({ org, definition_key: definitionKey }, refused ? 1 : 0);
     if (refused) {
-      throw new PipelineError('SFMC_DEFINITION_REFUSED', `SFMC refused send definition "${definitionKey}" of ${orgIds.join(', ')} (errorcode ${refused.errorcode}): holding these Welcomes until it is fixed. ${refused.message ?? ''}`.trim(), { transient: true });
+      throw new PipelineError(
+        'SFMC_DEFINITION_REFUSED',
+        `SFMC refused send definition "${definitionKey}" of ${orgIds.join(', ')} (errorcode ${refused.errorcode}): holding these Welcomes until it is fixed. ${refused.message ?? ''}`.trim(),
+        { transient: true },
+      );
     }
   }
 
@@ -76,7 +89,9 @@ export function createWelcomeHandler(deps: WelcomeDeps): BatchHandler {
       kind: 'skip',
       reason,
       trace,
-      ...(TRACED_SKIPS.has(reason) ? { records: [skippedRecord(skippedTopic, slot.input, m.org_id, memberKey(m.org_id, m.org_member_id), trace, reason, now())] } : {}),
+      ...(TRACED_SKIPS.has(reason)
+        ? { records: [skippedRecord(skippedTopic, slot.input, m.org_id, memberKey(m.org_id, m.org_member_id), trace, reason, now())] }
+        : {}),
     });
 
     const byTemplate = new Map<string, Slot[]>();
@@ -119,7 +134,12 @@ export function createWelcomeHandler(deps: WelcomeDeps): BatchHandler {
       const { definitionKey = '', accountId } = group[0] as Slot;
       let outcomes: SendOutcome[];
       try {
-        outcomes = await deps.sfmc.sendBatch(definitionKey, group.map((s) => s.recipient as SfmcRecipient), accountId, budget);
+        outcomes = await deps.sfmc.sendBatch(
+          definitionKey,
+          group.map((s) => s.recipient as SfmcRecipient),
+          accountId,
+          budget,
+        );
         holdIfDefinitionRefused(definitionKey, group, outcomes);
       } catch (error) {
         for (const slot of group) {
@@ -134,11 +154,19 @@ export function createWelcomeHandler(deps: WelcomeDeps): BatchHandler {
         const result = outcomes[i];
         const trace = memberTrace(m.org_id, m.org_member_id, m.member_id);
         if (!result) {
-          slot.outcome = { kind: 'failed', error: new PipelineError('SFMC_MISSING_OUTCOME', `no SFMC outcome for ${trace}`, { transient: true }), trace };
+          slot.outcome = {
+            kind: 'failed',
+            error: new PipelineError('SFMC_MISSING_OUTCOME', `no SFMC outcome for ${trace}`, { transient: true }),
+            trace,
+          };
           continue;
         }
         if (result.status === 'rejected') {
-          slot.outcome = { kind: 'dead-letter', error: new RecordError(`SFMC_${result.errorcode ?? 'REJECTED'}`, result.message ?? 'rejected by SFMC'), trace };
+          slot.outcome = {
+            kind: 'dead-letter',
+            error: new RecordError(`SFMC_${result.errorcode ?? 'REJECTED'}`, result.message ?? 'rejected by SFMC'),
+            trace,
+          };
           continue;
         }
         deps.metrics.sent.inc({ outcome: result.status });
@@ -149,7 +177,14 @@ export function createWelcomeHandler(deps: WelcomeDeps): BatchHandler {
           kind: 'produce',
           keepOnRetry: true,
           trace,
-          records: [{ topic: deps.sentTopic, key: memberKey(m.org_id, m.org_member_id), value, headers: { 'welcome.trace': trace, 'welcome.outcome': result.status } }],
+          records: [
+            {
+              topic: deps.sentTopic,
+              key: memberKey(m.org_id, m.org_member_id),
+              value,
+              headers: { 'welcome.trace': trace, 'welcome.outcome': result.status },
+            },
+          ],
         };
       }
     }

@@ -55,14 +55,16 @@ export const DEFAULT_CHUNK_POLICY: ChunkPolicy = {
 
 /** Errors that are about our configuration, not the records: never a reason to dead-letter. */
 export const SETUP_ERROR_CODES: ReadonlySet<string> = new Set([
-  'CONFIG', 'SFMC_DEFINITION_REFUSED', 'SFMC_AUTH_REJECTED', 'SFMC_UNAUTHORIZED', 'SFMC_BAD_TOKEN_RESPONSE', 'SFMC_BAD_INSTANCE_URL', 'DW_UNAUTHORIZED',
+  'CONFIG',
+  'SFMC_DEFINITION_REFUSED',
+  'SFMC_AUTH_REJECTED',
+  'SFMC_UNAUTHORIZED',
+  'SFMC_BAD_TOKEN_RESPONSE',
+  'SFMC_BAD_INSTANCE_URL',
+  'DW_UNAUTHORIZED',
 ]);
 
-export type Failure =
-  | { kind: 'throttled'; retryAfterMs: number }
-  | { kind: 'setup' }
-  | { kind: 'transient' }
-  | { kind: 'permanent' };
+export type Failure = { kind: 'throttled'; retryAfterMs: number } | { kind: 'setup' } | { kind: 'transient' } | { kind: 'permanent' };
 
 export function classifyFailure(err: unknown): Failure {
   if (err instanceof HttpError && err.transient && err.retryAfterMs !== undefined) return { kind: 'throttled', retryAfterMs: err.retryAfterMs };
@@ -129,7 +131,10 @@ export function createChunkProcessor(d: ChunkDeps): ChunkProcessor {
 
   function deadLetter(input: InputRecord, error: PipelineError, attempts: number, trace: string | undefined): OutgoingRecord {
     d.metrics.deadLettered.inc({ code: error.code });
-    d.logger.warn({ partition: input.partition, offset: input.offset, code: error.code, reason: error.message, attempts, member: trace }, 'record dead-lettered');
+    d.logger.warn(
+      { partition: input.partition, offset: input.offset, code: error.code, reason: error.message, attempts, member: trace },
+      'record dead-lettered',
+    );
     return deadLetterRecord(d.stage, d.dlqTopic, input, error, new Date(now()), attempts);
   }
 
@@ -163,7 +168,10 @@ export function createChunkProcessor(d: ChunkDeps): ChunkProcessor {
     await d.io.commit(first.partition, next(last.offset));
     d.metrics.consumed.inc(upTo);
     d.metrics.produced.inc(counts.produced);
-    d.logger.info({ partition: first.partition, fromOffset: first.offset, toOffset: last.offset, records: upTo, ...counts, members: traces.slice(0, 50) }, 'batch done');
+    d.logger.info(
+      { partition: first.partition, fromOffset: first.offset, toOffset: last.offset, records: upTo, ...counts, members: traces.slice(0, 50) },
+      'batch done',
+    );
   }
 
   function pauseFor(st: PartitionState, failure: Failure): number {
@@ -175,17 +183,25 @@ export function createChunkProcessor(d: ChunkDeps): ChunkProcessor {
     const ms = pauseFor(st, failure);
     d.metrics.pauses.inc({ code: errorCode(err) });
     const log = failure.kind === 'setup' ? d.logger.error.bind(d.logger) : d.logger.warn.bind(d.logger);
-    log({ err, partition: input.partition, offset: input.offset, attempt: st.attempts, failure: failure.kind, resumeInMs: ms },
-      failure.kind === 'throttled' ? 'dependency asked us to wait: pausing partition, nothing dead-lettered'
-        : failure.kind === 'setup' ? 'our credentials or setup were refused: pausing partition, nothing dead-lettered'
-          : 'dependency unavailable: pausing partition, nothing dead-lettered');
+    log(
+      { err, partition: input.partition, offset: input.offset, attempt: st.attempts, failure: failure.kind, resumeInMs: ms },
+      failure.kind === 'throttled'
+        ? 'dependency asked us to wait: pausing partition, nothing dead-lettered'
+        : failure.kind === 'setup'
+          ? 'our credentials or setup were refused: pausing partition, nothing dead-lettered'
+          : 'dependency unavailable: pausing partition, nothing dead-lettered',
+    );
     d.io.retryLater(input.partition, input.offset, ms);
   }
 
   function stateFor(first: InputRecord): PartitionState {
     let st = states.get(first.partition);
     // A chunk that does not start where the failing one did (rebalance, seek) starts afresh.
-    if (!st || (st.isolateUntil === undefined && st.offset !== first.offset) || (st.isolateUntil !== undefined && BigInt(first.offset) > st.isolateUntil)) {
+    if (
+      !st ||
+      (st.isolateUntil === undefined && st.offset !== first.offset) ||
+      (st.isolateUntil !== undefined && BigInt(first.offset) > st.isolateUntil)
+    ) {
       st = { attempts: 0, offset: first.offset, alone: new Map(), setup: 0, whole: 0 };
       states.set(first.partition, st);
     }
@@ -277,7 +293,9 @@ export function createChunkProcessor(d: ChunkDeps): ChunkProcessor {
           kind: 'dead-letter',
           attempts,
           trace: u.trace,
-          error: new PipelineError(reason.code, `failed ${attempts} times, the last ones alone while other records succeeded: ${reason.message}`, { transient: true }),
+          error: new PipelineError(reason.code, `failed ${attempts} times, the last ones alone while other records succeeded: ${reason.message}`, {
+            transient: true,
+          }),
         };
       } else {
         upTo = u.i;

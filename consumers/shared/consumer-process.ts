@@ -43,7 +43,10 @@ export interface ConsumerSpec {
 
 export async function startConsumer(spec: ConsumerSpec): Promise<void> {
   const { logger, registry } = spec;
-  const kafka = createKafka({ brokers: spec.kafkaBrokers, clientId: `welcome-${spec.stage}`, ...(spec.kafkaSecurity ? { security: spec.kafkaSecurity } : {}) }, logger);
+  const kafka = createKafka(
+    { brokers: spec.kafkaBrokers, clientId: `welcome-${spec.stage}`, ...(spec.kafkaSecurity ? { security: spec.kafkaSecurity } : {}) },
+    logger,
+  );
   if (spec.kafkaSecurity) logger.info({ brokers: spec.kafkaBrokers, ...describeKafkaSecurity(spec.kafkaSecurity) }, 'kafka connection');
   const consumer = createConsumer(kafka, spec.groupId, spec.tuning);
   const producer = createProducer(kafka);
@@ -52,7 +55,11 @@ export async function startConsumer(spec: ConsumerSpec): Promise<void> {
   let stage: RunningStage | undefined;
   let live = true;
   let deadReason: string | undefined;
-  const ready = async (): Promise<Record<string, boolean>> => ({ kafka: stage?.isConnected() ?? false, registry: await registry.ping(), ...(await spec.dependencies()) });
+  const ready = async (): Promise<Record<string, boolean>> => ({
+    kafka: stage?.isConnected() ?? false,
+    registry: await registry.ping(),
+    ...(await spec.dependencies()),
+  });
   spec.metrics.setReadiness(ready);
   const server = await startHealthServer(
     spec.httpPort,
@@ -90,7 +97,9 @@ export async function startConsumer(spec: ConsumerSpec): Promise<void> {
       deadReason = reason;
       const exit = setTimeout(() => process.exit(1), 2_000);
       exit.unref();
-      Promise.race([consumer.disconnect(), new Promise((r) => setTimeout(r, 1_500))]).finally(() => process.exit(1)).catch(() => undefined);
+      Promise.race([consumer.disconnect(), new Promise((r) => setTimeout(r, 1_500))])
+        .finally(() => process.exit(1))
+        .catch(() => undefined);
     },
   });
   stage = running;

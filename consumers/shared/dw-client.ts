@@ -120,12 +120,17 @@ export function createDwKeyClient(config: DwKeyClientConfig, deps: DwKeyClientDe
       // failing chunk instead of hammering the warehouse with all of them.
       for (let i = 0; i < misses.length; i += MAX_LOOKUP_ITEMS) {
         const chunk = misses.slice(i, i + MAX_LOOKUP_ITEMS);
-        const results = await withRetry((_attempt, leftMs) => lookupChunk(chunk, leftMs), config.retry, {
-          onRetry: (err, attempt, delayMs) => {
-            deps.onRetry?.('lookup');
-            log.warn({ err: summarize(err), attempt, delayMs, members: chunk.length }, 'dw key lookup failed; retrying');
+        const results = await withRetry(
+          (_attempt, leftMs) => lookupChunk(chunk, leftMs),
+          config.retry,
+          {
+            onRetry: (err, attempt, delayMs) => {
+              deps.onRetry?.('lookup');
+              log.warn({ err: summarize(err), attempt, delayMs, members: chunk.length }, 'dw key lookup failed; retrying');
+            },
           },
-        }, budget);
+          budget,
+        );
         for (const [ref, result] of results) {
           found.set(ref, result);
           if (result.ok) cache.set(ref, result.subscriberKey); // failures are never cached
@@ -188,7 +193,11 @@ export function parseLookupResponse(requested: readonly Member[], text: string):
       memberRef(e.orgId as string, e.memberId as string),
       key.length > 0 && key.length <= MAX_SUBSCRIBER_KEY_LENGTH
         ? { ok: true, subscriberKey: key }
-        : { ok: false, code: 'INVALID_SUBSCRIBER_KEY', message: `subscriber key is empty or longer than ${MAX_SUBSCRIBER_KEY_LENGTH} characters (${key.length})` },
+        : {
+            ok: false,
+            code: 'INVALID_SUBSCRIBER_KEY',
+            message: `subscriber key is empty or longer than ${MAX_SUBSCRIBER_KEY_LENGTH} characters (${key.length})`,
+          },
     );
   }
   for (const entry of errors) {
@@ -222,7 +231,8 @@ function toTransportError(err: unknown, timeoutMs: number): HttpError {
   if (err instanceof HttpError && err.code !== 'HTTP_TIMEOUT' && err.code !== 'HTTP_NETWORK') return err;
   const cause = err instanceof HttpError ? err.cause : err;
   const { name, code } = (cause ?? {}) as { name?: string; code?: string };
-  const timedOut = (err instanceof HttpError && err.code === 'HTTP_TIMEOUT') || name === 'TimeoutError' || (code !== undefined && /TIMEOUT/.test(code));
+  const timedOut =
+    (err instanceof HttpError && err.code === 'HTTP_TIMEOUT') || name === 'TimeoutError' || (code !== undefined && /TIMEOUT/.test(code));
   return timedOut
     ? new HttpError('DW_TIMEOUT', `DW key API did not answer within ${timeoutMs} ms`, { transient: true, cause: err })
     : new HttpError('DW_UNAVAILABLE', `DW key API unreachable (${code ?? name ?? 'error'})`, { transient: true, cause: err });

@@ -44,11 +44,7 @@ export class HttpError extends PipelineError {
   /** Milliseconds the server asked us to wait (Retry-After), if it said. */
   readonly retryAfterMs: number | undefined;
 
-  constructor(
-    code: string,
-    message: string,
-    options: { status?: number; retryAfterMs?: number; transient?: boolean; cause?: unknown } = {},
-  ) {
+  constructor(code: string, message: string, options: { status?: number; retryAfterMs?: number; transient?: boolean; cause?: unknown } = {}) {
     const transient = options.transient ?? (options.status === undefined || RETRIABLE_STATUSES.has(options.status));
     super(code, message, { transient, cause: options.cause });
     this.status = options.status;

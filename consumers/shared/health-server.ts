@@ -23,7 +23,14 @@ export function startHealthServer(port: number, checks: HealthChecks, metrics: R
         case '/healthz':
           return checks.live()
             ? reply(200, '{"status":"ok"}')
-            : reply(503, JSON.stringify(checks.liveReason?.() === undefined || checks.liveReason() === 'stopping' ? { status: 'stopping' } : { status: 'failed', reason: checks.liveReason() }));
+            : reply(
+                503,
+                JSON.stringify(
+                  checks.liveReason?.() === undefined || checks.liveReason() === 'stopping'
+                    ? { status: 'stopping' }
+                    : { status: 'failed', reason: checks.liveReason() },
+                ),
+              );
         case '/readyz': {
           const parts = await checks.ready();
           const ok = Object.values(parts).every(Boolean);

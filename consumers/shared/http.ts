@@ -99,7 +99,10 @@ export async function requestJson(req: JsonRequest): Promise<JsonResponse> {
     const what = `${req.target}: ${describe(req.method, req.url)}`;
     if (timedOut) throw new HttpError('HTTP_TIMEOUT', `${what} got no complete answer within ${req.timeoutMs} ms`, { transient: true, cause: err });
     const code = (err as { code?: unknown }).code;
-    throw new HttpError('HTTP_NETWORK', `${what} failed: ${typeof code === 'string' ? code : (err as Error).message}`, { transient: true, cause: err });
+    throw new HttpError('HTTP_NETWORK', `${what} failed: ${typeof code === 'string' ? code : (err as Error).message}`, {
+      transient: true,
+      cause: err,
+    });
   } finally {
     clearTimeout(timer);
   }

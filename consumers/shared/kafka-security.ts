@@ -75,9 +75,11 @@ export function loadKafkaSecurity(env: Env, readFile: (p: string) => string): Ka
   const usesSasl = protocol === 'SASL_PLAINTEXT' || protocol === 'SASL_SSL';
 
   const tlsVars = ['KAFKA_SSL_CA_FILE', 'KAFKA_SSL_CERT_FILE', 'KAFKA_SSL_KEY_FILE'].filter((n) => optionalStr(env, n));
-  if (!usesTls && tlsVars.length > 0) throw new ConfigError(`${tlsVars.join(', ')} set but KAFKA_SECURITY_PROTOCOL is ${protocol}: use SSL or SASL_SSL, or unset them`);
+  if (!usesTls && tlsVars.length > 0)
+    throw new ConfigError(`${tlsVars.join(', ')} set but KAFKA_SECURITY_PROTOCOL is ${protocol}: use SSL or SASL_SSL, or unset them`);
   const saslVars = ['KAFKA_SASL_MECHANISM', 'KAFKA_SASL_USERNAME'].filter((n) => optionalStr(env, n));
-  if (!usesSasl && saslVars.length > 0) throw new ConfigError(`${saslVars.join(', ')} set but KAFKA_SECURITY_PROTOCOL is ${protocol}: use SASL_SSL (or SASL_PLAINTEXT), or unset them`);
+  if (!usesSasl && saslVars.length > 0)
+    throw new ConfigError(`${saslVars.join(', ')} set but KAFKA_SECURITY_PROTOCOL is ${protocol}: use SASL_SSL (or SASL_PLAINTEXT), or unset them`);
 
   const out: KafkaSecurity = { protocol };
   if (usesTls) {
@@ -85,7 +87,8 @@ export function loadKafkaSecurity(env: Env, readFile: (p: string) => string): Ka
     const ca = pemFile(env, 'KAFKA_SSL_CA_FILE', readFile, /-----BEGIN CERTIFICATE-----/, 'certificate');
     const cert = pemFile(env, 'KAFKA_SSL_CERT_FILE', readFile, /-----BEGIN CERTIFICATE-----/, 'certificate');
     const key = pemFile(env, 'KAFKA_SSL_KEY_FILE', readFile, /-----BEGIN (?:[A-Z]+ )?PRIVATE KEY-----/, 'private key');
-    if (Boolean(cert) !== Boolean(key)) throw new ConfigError('KAFKA_SSL_CERT_FILE and KAFKA_SSL_KEY_FILE go together (a client certificate needs its key)');
+    if (Boolean(cert) !== Boolean(key))
+      throw new ConfigError('KAFKA_SSL_CERT_FILE and KAFKA_SSL_KEY_FILE go together (a client certificate needs its key)');
     const keyPassword = optionalSecret(env, 'KAFKA_SSL_KEY_PASSWORD', readFile);
     if (keyPassword && !key) throw new ConfigError('KAFKA_SSL_KEY_PASSWORD set without KAFKA_SSL_KEY_FILE');
     if (ca) tls.ca = ca;
@@ -122,7 +125,10 @@ export function describeKafkaSecurity(s: KafkaSecurity): Record<string, string> 
   return d;
 }
 
-export type FetchLike = (input: string, init: { method: string; headers: Record<string, string>; body: string; signal: AbortSignal }) => Promise<{ ok: boolean; status: number; text(): Promise<string> }>;
+export type FetchLike = (
+  input: string,
+  init: { method: string; headers: Record<string, string>; body: string; signal: AbortSignal },
+) => Promise<{ ok: boolean; status: number; text(): Promise<string> }>;
 
 /**
  * OAUTHBEARER token provider (OAuth 2.0 client credentials). kafkajs calls it on every
@@ -153,7 +159,8 @@ export function clientCredentialsProvider(
     } catch {
       throw new Error(`OAuth token endpoint ${o.tokenUrl} answered something that is not JSON`);
     }
-    if (typeof parsed.access_token !== 'string' || !parsed.access_token) throw new Error(`OAuth token endpoint ${o.tokenUrl} answered without access_token`);
+    if (typeof parsed.access_token !== 'string' || !parsed.access_token)
+      throw new Error(`OAuth token endpoint ${o.tokenUrl} answered without access_token`);
     const lifetimeS = typeof parsed.expires_in === 'number' ? parsed.expires_in : 300;
     cached = { value: parsed.access_token, until: now() + Math.max(0, lifetimeS - 60) * 1000 };
     return { value: cached.value };
@@ -182,15 +189,23 @@ export function kafkaClientOptions(s: KafkaSecurity, fetchImpl?: FetchLike): Kaf
     out.ssl = ssl;
   }
   if (s.sasl) {
-    out.sasl = s.sasl.mechanism === 'OAUTHBEARER'
-      ? { mechanism: 'oauthbearer', oauthBearerProvider: clientCredentialsProvider(s.sasl, fetchImpl) }
-      : ({ mechanism: s.sasl.mechanism.toLowerCase(), username: s.sasl.username, password: s.sasl.password } as { mechanism: 'plain'; username: string; password: string });
+    out.sasl =
+      s.sasl.mechanism === 'OAUTHBEARER'
+        ? { mechanism: 'oauthbearer', oauthBearerProvider: clientCredentialsProvider(s.sasl, fetchImpl) }
+        : ({ mechanism: s.sasl.mechanism.toLowerCase(), username: s.sasl.username, password: s.sasl.password } as {
+            mechanism: 'plain';
+            username: string;
+            password: string;
+          });
   }
   return out;
 }
 
 /** Brokers and security of the process's Kafka connection, for entry points and tools. */
 export function kafkaFromEnv(env: Env, readFile: (p: string) => string): { brokers: string[]; security: KafkaSecurity } {
-  const brokers = str(env, 'KAFKA_BOOTSTRAP_SERVERS', '127.0.0.1:9092').split(',').map((b) => b.trim()).filter(Boolean);
+  const brokers = str(env, 'KAFKA_BOOTSTRAP_SERVERS', '127.0.0.1:9092')
+    .split(',')
+    .map((b) => b.trim())
+    .filter(Boolean);
   return { brokers, security: loadKafkaSecurity(env, readFile) };
 }

@@ -3,7 +3,17 @@
  * Feb 2023); keeping every Kafka call here keeps a move to @confluentinc/kafka-javascript
  * (same API shape, librdkafka underneath) a change to one file.
  */
-import { Kafka, logLevel, CompressionTypes, ConfigResourceTypes, type Consumer, type Producer, type EachBatchPayload, type IHeaders, type Admin } from 'kafkajs';
+import {
+  Kafka,
+  logLevel,
+  CompressionTypes,
+  ConfigResourceTypes,
+  type Consumer,
+  type Producer,
+  type EachBatchPayload,
+  type IHeaders,
+  type Admin,
+} from 'kafkajs';
 import { kafkaClientOptions, type KafkaSecurity } from './kafka-security';
 import type { Logger } from './logger';
 
@@ -35,10 +45,12 @@ export function createKafka(config: KafkaConfig, logger: Logger): Kafka {
     retry: { initialRetryTime: 100, maxRetryTime: 5_000, retries: 10 },
     // kafkajs's own logs go through pino, one JSON line each, at kafkajs's level.
     logLevel: logLevel.WARN,
-    logCreator: () => ({ level, log }) => {
-      const { message, ...extra } = log;
-      kafkaLog[LEVELS[level] ?? 'info']({ ...extra, namespace: log.namespace }, message);
-    },
+    logCreator:
+      () =>
+      ({ level, log }) => {
+        const { message, ...extra } = log;
+        kafkaLog[LEVELS[level] ?? 'info']({ ...extra, namespace: log.namespace }, message);
+      },
   });
 }
 
@@ -53,7 +65,11 @@ export interface GroupTiming {
  * The session timeout is short (6 s by default, stage-config.ts) so a killed member's
  * partitions move within seconds; the stage heartbeats on a timer so slow work never expires it.
  */
-export function createConsumer(kafka: Kafka, groupId: string, timing: GroupTiming = { sessionTimeoutMs: 30_000, heartbeatIntervalMs: 3_000, rebalanceTimeoutMs: 60_000 }): Consumer {
+export function createConsumer(
+  kafka: Kafka,
+  groupId: string,
+  timing: GroupTiming = { sessionTimeoutMs: 30_000, heartbeatIntervalMs: 3_000, rebalanceTimeoutMs: 60_000 },
+): Consumer {
   return kafka.consumer({
     groupId,
     sessionTimeout: timing.sessionTimeoutMs,
@@ -136,8 +152,14 @@ export async function ensureTopicConfigs(admin: Admin, topic: string, wanted: Re
   const described = await admin.describeConfigs({ includeSynonyms: false, resources: [{ type: ConfigResourceTypes.TOPIC, name: topic }] });
   const entries = described.resources[0]?.configEntries ?? [];
   // isDefault is false for broker-level settings too: only TOPIC_CONFIG (1) is the topic's own
-  const overrides = new Map(entries.filter((e) => !e.isDefault && e.configValue !== null && (e as { configSource?: number }).configSource === 1).map((e) => [e.configName, e.configValue]));
-  const changed = Object.entries(wanted).filter(([name, value]) => entries.find((e) => e.configName === name)?.configValue !== value).map(([name]) => name);
+  const overrides = new Map(
+    entries
+      .filter((e) => !e.isDefault && e.configValue !== null && (e as { configSource?: number }).configSource === 1)
+      .map((e) => [e.configName, e.configValue]),
+  );
+  const changed = Object.entries(wanted)
+    .filter(([name, value]) => entries.find((e) => e.configName === name)?.configValue !== value)
+    .map(([name]) => name);
   if (changed.length === 0) return [];
   for (const [name, value] of Object.entries(wanted)) overrides.set(name, value);
   await admin.alterConfigs({

@@ -50,9 +50,12 @@ export function createLiveness(o: LivenessOptions): Liveness {
   return {
     progress: () => void (lastProgress = now()),
     lag(total) {
-      if (total <= 0) lastProgress = now(); // nothing to do is not a stall
+      if (total <= 0)
+        lastProgress = now(); // nothing to do is not a stall
       else if (now() - lastProgress > o.stallTimeoutMs) {
-        fail(`no offset committed for ${Math.round((now() - lastProgress) / 1000)} s while the group lags ${total} record(s) (limit ${o.stallTimeoutMs / 1000} s)`);
+        fail(
+          `no offset committed for ${Math.round((now() - lastProgress) / 1000)} s while the group lags ${total} record(s) (limit ${o.stallTimeoutMs / 1000} s)`,
+        );
       }
     },
     crashed(restart, why) {

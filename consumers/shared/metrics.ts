@@ -24,12 +24,37 @@ export function createMetrics(stage: string) {
   const m = {
     registry,
     consumed: new Counter({ name: 'welcome_records_consumed_total', help: 'Records read from the input topic', registers: [registry] }),
-    skipped: new Counter({ name: 'welcome_records_skipped_total', help: 'Records deliberately not processed, by reason', labelNames: ['reason'], registers: [registry] }),
+    skipped: new Counter({
+      name: 'welcome_records_skipped_total',
+      help: 'Records deliberately not processed, by reason',
+      labelNames: ['reason'],
+      registers: [registry],
+    }),
     produced: new Counter({ name: 'welcome_records_produced_total', help: 'Records written to the output topic', registers: [registry] }),
-    sent: new Counter({ name: 'welcome_emails_sent_total', help: 'Welcome emails accepted by SFMC, by outcome (queued, duplicate)', labelNames: ['outcome'], registers: [registry] }),
-    deadLettered: new Counter({ name: 'welcome_records_dead_lettered_total', help: 'Records sent to the dead-letter topic, by error code', labelNames: ['code'], registers: [registry] }),
-    retries: new Counter({ name: 'welcome_retries_total', help: 'Retries of outbound calls, by target', labelNames: ['target'], registers: [registry] }),
-    pauses: new Counter({ name: 'welcome_partition_pauses_total', help: 'Partitions paused because a dependency failed transiently', labelNames: ['code'], registers: [registry] }),
+    sent: new Counter({
+      name: 'welcome_emails_sent_total',
+      help: 'Welcome emails accepted by SFMC, by outcome (queued, duplicate)',
+      labelNames: ['outcome'],
+      registers: [registry],
+    }),
+    deadLettered: new Counter({
+      name: 'welcome_records_dead_lettered_total',
+      help: 'Records sent to the dead-letter topic, by error code',
+      labelNames: ['code'],
+      registers: [registry],
+    }),
+    retries: new Counter({
+      name: 'welcome_retries_total',
+      help: 'Retries of outbound calls, by target',
+      labelNames: ['target'],
+      registers: [registry],
+    }),
+    pauses: new Counter({
+      name: 'welcome_partition_pauses_total',
+      help: 'Partitions paused because a dependency failed transiently',
+      labelNames: ['code'],
+      registers: [registry],
+    }),
     httpSeconds: new Histogram({
       name: 'welcome_http_request_seconds',
       help: 'Outbound HTTP latency by target and status',
@@ -49,13 +74,28 @@ export function createMetrics(stage: string) {
       buckets: LATENCY_BUCKETS,
       registers: [registry],
     }),
-    batchSeconds: new Histogram({ name: 'welcome_batch_seconds', help: 'Time to process one fetched batch', buckets: LATENCY_BUCKETS, registers: [registry] }),
-    definitionRefused: new Gauge({ name: 'welcome_sfmc_definition_refused', help: '1 while SFMC refuses an organization\'s send definition (109107/109111): its Welcomes are held, alert', labelNames: ['org', 'definition_key'], registers: [registry] }),
-    lag: new Gauge({ name: 'welcome_consumer_lag', help: 'Records behind the end of the input topic, per partition', labelNames: ['partition'], registers: [registry] }),
+    batchSeconds: new Histogram({
+      name: 'welcome_batch_seconds',
+      help: 'Time to process one fetched batch',
+      buckets: LATENCY_BUCKETS,
+      registers: [registry],
+    }),
+    definitionRefused: new Gauge({
+      name: 'welcome_sfmc_definition_refused',
+      help: "1 while SFMC refuses an organization's send definition (109107/109111): its Welcomes are held, alert",
+      labelNames: ['org', 'definition_key'],
+      registers: [registry],
+    }),
+    lag: new Gauge({
+      name: 'welcome_consumer_lag',
+      help: 'Records behind the end of the input topic, per partition',
+      labelNames: ['partition'],
+      registers: [registry],
+    }),
     // What /readyz says, per check, evaluated at each scrape: alerts see "alive but cannot work".
     ready: new Gauge({
       name: 'welcome_ready',
-      help: 'Readiness checks (1 ok, 0 failing): kafka, registry and the stage\'s own dependency',
+      help: "Readiness checks (1 ok, 0 failing): kafka, registry and the stage's own dependency",
       labelNames: ['check'],
       registers: [registry],
       async collect() {

@@ -14,11 +14,20 @@ export function refusalMessage(err: unknown): string | undefined {
   if (err instanceof PipelineError && err.code === 'REGISTRY_AUTH') return err.message;
   if (!(err instanceof Error)) return undefined;
   const causes: Error[] = [];
-  for (let e: unknown = err; e instanceof Error && causes.length < 5; e = (e as { cause?: unknown }).cause ?? (e as { originalError?: unknown }).originalError) causes.push(e);
+  for (
+    let e: unknown = err;
+    e instanceof Error && causes.length < 5;
+    e = (e as { cause?: unknown }).cause ?? (e as { originalError?: unknown }).originalError
+  )
+    causes.push(e);
   const sasl = causes.find((e) => e.name === 'KafkaJSSASLAuthenticationError');
   if (sasl) return `Kafka refused the SASL login (KAFKA_SASL_USERNAME / KAFKA_SASL_PASSWORD or the OAuth client): ${sasl.message}`;
-  const tls = causes.find((e) => /certificate|self.signed|SSL routines|TLS|EPROTO/i.test(`${e.message} ${(e as { code?: string }).code ?? ''}`) && e.name.startsWith('KafkaJS'));
-  if (tls) return `Kafka TLS connection failed (KAFKA_SECURITY_PROTOCOL, KAFKA_SSL_CA_FILE, or a TLS port given to a plaintext client): ${tls.message}`;
+  const tls = causes.find(
+    (e) =>
+      /certificate|self.signed|SSL routines|TLS|EPROTO/i.test(`${e.message} ${(e as { code?: string }).code ?? ''}`) && e.name.startsWith('KafkaJS'),
+  );
+  if (tls)
+    return `Kafka TLS connection failed (KAFKA_SECURITY_PROTOCOL, KAFKA_SSL_CA_FILE, or a TLS port given to a plaintext client): ${tls.message}`;
   if (causes.some((e) => e.name === 'KafkaJSConnectionClosedError')) {
     return 'Kafka closed the connection before answering: a TLS listener reached in plaintext (set KAFKA_SECURITY_PROTOCOL=SASL_SSL or SSL), or a SASL listener without KAFKA_SASL_*';
   }
@@ -46,10 +55,15 @@ export function handleShutdown(logger: Logger, stop: () => Promise<void>, server
       .then(() => {
         logger.info({ ms: Date.now() - started }, 'consumer stopped and offsets committed');
         // close() alone waits for idle keep-alive connections (a scraper's) to time out.
-        return Promise.all(servers.map((s) => new Promise((r) => {
-          s.close(r);
-          s.closeAllConnections();
-        })));
+        return Promise.all(
+          servers.map(
+            (s) =>
+              new Promise((r) => {
+                s.close(r);
+                s.closeAllConnections();
+              }),
+          ),
+        );
       })
       .then(() => {
         logger.info({ ms: Date.now() - started }, 'stopped cleanly');

@@ -15,7 +15,8 @@ export function loadRegistryAuth(env: Env, readFile: (p: string) => string): Reg
   const username = optionalStr(env, 'REGISTRY_USERNAME');
   const hasPassword = given(env, 'REGISTRY_PASSWORD');
   const hasToken = given(env, 'REGISTRY_TOKEN');
-  if (hasToken && (username || hasPassword)) throw new ConfigError('REGISTRY_TOKEN and REGISTRY_USERNAME/REGISTRY_PASSWORD are exclusive: set one kind of registry credential');
+  if (hasToken && (username || hasPassword))
+    throw new ConfigError('REGISTRY_TOKEN and REGISTRY_USERNAME/REGISTRY_PASSWORD are exclusive: set one kind of registry credential');
   if (hasToken) return { kind: 'bearer', token: secret(env, 'REGISTRY_TOKEN', readFile) };
   if (hasPassword && !username) throw new ConfigError('REGISTRY_PASSWORD is set but REGISTRY_USERNAME is not');
   if (username) {

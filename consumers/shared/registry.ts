@@ -66,7 +66,8 @@ export function createRegistry(config: string | RegistryConfig): Registry {
         } catch (err) {
           // A 4xx answer (404/422) means the registry is up and has no such id; 401/403 says nothing about the id.
           if (err instanceof PipelineError && err.code === REGISTRY_AUTH) throw err;
-          if (err instanceof PipelineError && !err.transient) throw new DecodeError('UNKNOWN_SCHEMA_ID', `schema id ${id} is unknown to the registry`, err);
+          if (err instanceof PipelineError && !err.transient)
+            throw new DecodeError('UNKNOWN_SCHEMA_ID', `schema id ${id} is unknown to the registry`, err);
           throw new PipelineError('REGISTRY_UNAVAILABLE', `registry unreachable while resolving schema id ${id}`, { transient: true, cause: err });
         }
         if (found.schemaType && found.schemaType !== 'AVRO') throw new DecodeError('NOT_AVRO', `schema id ${id} is ${found.schemaType}, not Avro`);
@@ -89,9 +90,15 @@ export function createRegistry(config: string | RegistryConfig): Registry {
     const text = await res.text();
     if (res.status === 401 || res.status === 403) {
       // Transient for the stage loop (pause and retry, never dead-letter); fatal at start (consumer-process).
-      throw new PipelineError(REGISTRY_AUTH, `registry ${base} refused ${init.method ?? 'GET'} ${path} with ${res.status}: ${
-        auth ? `the ${auth.kind === 'basic' ? 'REGISTRY_USERNAME/REGISTRY_PASSWORD' : 'REGISTRY_TOKEN'} credential was rejected` : 'it requires credentials (set REGISTRY_USERNAME/REGISTRY_PASSWORD or REGISTRY_TOKEN)'
-      }`, { transient: true });
+      throw new PipelineError(
+        REGISTRY_AUTH,
+        `registry ${base} refused ${init.method ?? 'GET'} ${path} with ${res.status}: ${
+          auth
+            ? `the ${auth.kind === 'basic' ? 'REGISTRY_USERNAME/REGISTRY_PASSWORD' : 'REGISTRY_TOKEN'} credential was rejected`
+            : 'it requires credentials (set REGISTRY_USERNAME/REGISTRY_PASSWORD or REGISTRY_TOKEN)'
+        }`,
+        { transient: true },
+      );
     }
     if (!res.ok) {
       throw new PipelineError('REGISTRY_HTTP', `registry ${init.method ?? 'GET'} ${path} answered ${res.status}: ${text.slice(0, 300)}`, {
@@ -132,7 +139,11 @@ export function createRegistry(config: string | RegistryConfig): Registry {
           byId.set(id, resolved);
         }
       } catch (err) {
-        throw new DecodeError('SCHEMA_INCOMPATIBLE', `schema id ${id} (${writer.name ?? 'unnamed'}) cannot be read by our view: ${(err as Error).message}`, err);
+        throw new DecodeError(
+          'SCHEMA_INCOMPATIBLE',
+          `schema id ${id} (${writer.name ?? 'unnamed'}) cannot be read by our view: ${(err as Error).message}`,
+          err,
+        );
       }
       try {
         return resolved.reader.fromBuffer(bytes.subarray(5), resolved.resolver as never) as T;

@@ -64,7 +64,8 @@ export async function withRetry<T>(
 ): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     const left = budgetLeft(budget);
-    if (left < MIN_ATTEMPT_MS) throw new PipelineError('BUDGET_EXHAUSTED', `no time left in the chunk's budget for attempt ${attempt}`, { transient: true });
+    if (left < MIN_ATTEMPT_MS)
+      throw new PipelineError('BUDGET_EXHAUSTED', `no time left in the chunk's budget for attempt ${attempt}`, { transient: true });
     try {
       return await fn(attempt, left);
     } catch (err) {

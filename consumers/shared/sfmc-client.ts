@@ -183,7 +183,12 @@ function outcomeFor(messageKey: string, errorcode: number | undefined, message: 
  * Reads a send answer (batch or single, 202-with-codes or 400 form) into one outcome per
  * messageKey. Every item's errorcode is read: a 202 may carry 109001 with failed items.
  */
-export function toSendOutcomes(target: SfmcTarget, res: JsonResponse, messageKeys: readonly string[], now: number): (SendOutcome | UnresolvedOutcome)[] {
+export function toSendOutcomes(
+  target: SfmcTarget,
+  res: JsonResponse,
+  messageKeys: readonly string[],
+  now: number,
+): (SendOutcome | UnresolvedOutcome)[] {
   const body = asRecord(res.json);
   const requestId = asString(body?.['requestId']);
   if (res.status === 400 || res.status === 422) {
@@ -194,14 +199,13 @@ export function toSendOutcomes(target: SfmcTarget, res: JsonResponse, messageKey
     if (code === SFMC_DUPLICATE_MESSAGE_KEY && messageKeys.length > 1) {
       return messageKeys.map((key) => ({ messageKey: key, status: 'unresolved', errorcode: code, message: `whole-request ${message}` }));
     }
-    return messageKeys.map((key) =>
-      code ? outcomeFor(key, code, message, requestId) : { messageKey: key, status: 'rejected', message, requestId },
-    );
+    return messageKeys.map((key) => (code ? outcomeFor(key, code, message, requestId) : { messageKey: key, status: 'rejected', message, requestId }));
   }
   if (res.status < 200 || res.status >= 300) throw errorForStatus(target, res, now);
   // A 2xx we cannot read: SFMC may have queued it. Retrying is safe because messageKeys are
   // fixed — anything already queued comes back as 109110 (duplicate) on the retry.
-  const unreadable = (why: string): HttpError => new HttpError('SFMC_BAD_RESPONSE', `SFMC ${target} answered HTTP ${res.status} ${why}`, { status: res.status, transient: true });
+  const unreadable = (why: string): HttpError =>
+    new HttpError('SFMC_BAD_RESPONSE', `SFMC ${target} answered HTTP ${res.status} ${why}`, { status: res.status, transient: true });
   if (!body) throw unreadable('with a body that is not a JSON object');
   const top = errorCodeOf(body) ?? 0;
   const items = Array.isArray(body['responses']) ? body['responses'] : [];
@@ -219,7 +223,12 @@ export function toSendOutcomes(target: SfmcTarget, res: JsonResponse, messageKey
       // (partial failure). Under any other top-level error an item without a code tells
       // nothing, so it is not counted as queued.
       if (code === undefined && top !== 0 && top !== PARTIAL_FAILURE) {
-        return { messageKey: key, status: 'unresolved', errorcode: top, message: `202 with top-level errorcode ${top} and no code for this recipient` };
+        return {
+          messageKey: key,
+          status: 'unresolved',
+          errorcode: top,
+          message: `202 with top-level errorcode ${top} and no code for this recipient`,
+        };
       }
       return outcomeFor(key, code, asString(item['message']), requestId);
     }
@@ -230,8 +239,15 @@ export function toSendOutcomes(target: SfmcTarget, res: JsonResponse, messageKey
 }
 
 function localRejection(r: SfmcRecipient): SendOutcome | undefined {
-  if (typeof r.messageKey !== 'string' || r.messageKey === '') return { messageKey: String(r.messageKey ?? ''), status: 'rejected', errorcode: 109104, message: 'missing messageKey (rejected before sending)' };
-  if (r.messageKey.length > MAX_MESSAGE_KEY_LENGTH) return { messageKey: r.messageKey, status: 'rejected', errorcode: 109108, message: 'messageKey longer than 100 characters (rejected before sending)' };
+  if (typeof r.messageKey !== 'string' || r.messageKey === '')
+    return { messageKey: String(r.messageKey ?? ''), status: 'rejected', errorcode: 109104, message: 'missing messageKey (rejected before sending)' };
+  if (r.messageKey.length > MAX_MESSAGE_KEY_LENGTH)
+    return {
+      messageKey: r.messageKey,
+      status: 'rejected',
+      errorcode: 109108,
+      message: 'messageKey longer than 100 characters (rejected before sending)',
+    };
   return undefined;
 }
 
@@ -242,9 +258,16 @@ export function createSfmcClient(config: SfmcClientConfig, deps: SfmcClientDeps)
   const dispatcher = deps.dispatcher ?? ownDispatcher;
   const tokenUrl = joinUrl(normaliseInstanceUrl(config.authBaseUrl), 'v2/token');
   const batchSize = Math.min(Math.max(1, config.batchSize ?? 500), MAX_BATCH);
-  interface Token { value: string; restBaseUrl: string; renewAt: number }
+  interface Token {
+    value: string;
+    restBaseUrl: string;
+    renewAt: number;
+  }
   /** One token per business unit ("" = none named): a token only acts in the MID it was issued for. */
-  interface TokenSlot { cached?: Token; inflight?: Promise<Token> }
+  interface TokenSlot {
+    cached?: Token;
+    inflight?: Promise<Token>;
+  }
   const tokens = new Map<string, TokenSlot>();
   const slotFor = (accountId: string | number | undefined): TokenSlot => {
     const key = accountId === undefined ? '' : String(accountId);
@@ -258,7 +281,15 @@ export function createSfmcClient(config: SfmcClientConfig, deps: SfmcClientDeps)
     const started = now();
     try {
       // Never longer than what is left of the caller's budget: a held request must not hold the chunk.
-      const res = await requestJson({ method, url, body, timeoutMs: Math.max(1, Math.min(config.requestTimeoutMs, leftMs)), dispatcher, target: `sfmc-${target}`, headers: token ? { authorization: `Bearer ${token}` } : {} });
+      const res = await requestJson({
+        method,
+        url,
+        body,
+        timeoutMs: Math.max(1, Math.min(config.requestTimeoutMs, leftMs)),
+        dispatcher,
+        target: `sfmc-${target}`,
+        headers: token ? { authorization: `Bearer ${token}` } : {},
+      });
       deps.onHttp?.(target, res.status, now() - started);
       log.trace({ target, status: res.status, ms: now() - started }, 'SFMC answered');
       return res;
@@ -274,7 +305,10 @@ export function createSfmcClient(config: SfmcClientConfig, deps: SfmcClientDeps)
     if (config.scope) body['scope'] = config.scope;
     const res = await call('token', 'POST', tokenUrl, body, undefined, leftMs);
     if (res.status === 401 || res.status === 400) {
-      throw new HttpError('SFMC_AUTH_REJECTED', `SFMC refused our client credentials: ${describeAnswer(res)}`, { status: res.status, transient: false });
+      throw new HttpError('SFMC_AUTH_REJECTED', `SFMC refused our client credentials: ${describeAnswer(res)}`, {
+        status: res.status,
+        transient: false,
+      });
     }
     if (res.status !== 200) throw errorForStatus('token', res, now());
     const json = asRecord(res.json);
@@ -282,7 +316,10 @@ export function createSfmcClient(config: SfmcClientConfig, deps: SfmcClientDeps)
     const expiresInS = asNumber(json?.['expires_in']);
     const rest = asString(json?.['rest_instance_url']);
     if (!value || !expiresInS || expiresInS <= 0 || !rest) {
-      throw new HttpError('SFMC_BAD_TOKEN_RESPONSE', 'SFMC token answer lacks access_token, expires_in or rest_instance_url', { status: 200, transient: false });
+      throw new HttpError('SFMC_BAD_TOKEN_RESPONSE', 'SFMC token answer lacks access_token, expires_in or rest_instance_url', {
+        status: 200,
+        transient: false,
+      });
     }
     // Renew 2 min early as SFMC asks; for short lifetimes (tests) halfway, so the cache still works.
     const renewAt = now() + expiresInS * 1000 - Math.min(RENEW_EARLY_MS, (expiresInS * 1000) / 2);
@@ -301,7 +338,14 @@ export function createSfmcClient(config: SfmcClientConfig, deps: SfmcClientDeps)
   }
 
   /** REST call with the bearer token of that business unit; on a 401: drop the token, fetch once, retry once. */
-  async function authorized(target: SfmcTarget, method: HttpMethod, path: string, body: unknown, accountId: string | number | undefined, leftMs = Infinity): Promise<JsonResponse> {
+  async function authorized(
+    target: SfmcTarget,
+    method: HttpMethod,
+    path: string,
+    body: unknown,
+    accountId: string | number | undefined,
+    leftMs = Infinity,
+  ): Promise<JsonResponse> {
     const slot = slotFor(accountId);
     const until = now() + leftMs;
     for (let attempt = 1; ; attempt++) {
@@ -310,29 +354,55 @@ export function createSfmcClient(config: SfmcClientConfig, deps: SfmcClientDeps)
       if (res.status !== 401) return res;
       // Only drop the token that failed: a concurrent caller may already have renewed it.
       if (slot.cached === token) slot.cached = undefined;
-      if (attempt >= 2) throw new HttpError('SFMC_UNAUTHORIZED', `SFMC ${target} refused a freshly issued token: ${describeAnswer(res)}`, { status: 401, transient: false });
+      if (attempt >= 2)
+        throw new HttpError('SFMC_UNAUTHORIZED', `SFMC ${target} refused a freshly issued token: ${describeAnswer(res)}`, {
+          status: 401,
+          transient: false,
+        });
       deps.onRetry?.('token');
       log.debug({ target }, 'SFMC token refused; fetching a new one');
     }
   }
 
   const retried = <T>(what: string, fn: (leftMs: number) => Promise<T>, budget?: Budget): Promise<T> =>
-    withRetry((_attempt, leftMs) => fn(leftMs), config.retry, {
-      onRetry: (err, attempt, delayMs) => {
-        deps.onRetry?.(what === 'getStatus' ? 'status' : 'send');
-        log.warn({ err, attempt, delayMs, what }, 'SFMC call failed; retrying');
+    withRetry(
+      (_attempt, leftMs) => fn(leftMs),
+      config.retry,
+      {
+        onRetry: (err, attempt, delayMs) => {
+          deps.onRetry?.(what === 'getStatus' ? 'status' : 'send');
+          log.warn({ err, attempt, delayMs, what }, 'SFMC call failed; retrying');
+        },
       },
-    }, budget && { now, ...budget });
+      budget && { now, ...budget },
+    );
 
-  async function sendChunk(definitionKey: string, chunk: readonly SfmcRecipient[], accountId: string | number | undefined, budget?: Budget): Promise<(SendOutcome | UnresolvedOutcome)[]> {
-    const body = { definitionKey, recipients: chunk.map(({ contactKey, to, messageKey, attributes }) => ({ contactKey, to, messageKey, attributes: attributes ?? {} })) };
+  async function sendChunk(
+    definitionKey: string,
+    chunk: readonly SfmcRecipient[],
+    accountId: string | number | undefined,
+    budget?: Budget,
+  ): Promise<(SendOutcome | UnresolvedOutcome)[]> {
+    const body = {
+      definitionKey,
+      recipients: chunk.map(({ contactKey, to, messageKey, attributes }) => ({ contactKey, to, messageKey, attributes: attributes ?? {} })),
+    };
     const keys = chunk.map((r) => r.messageKey);
     // Retrying this POST is safe only because every recipient's messageKey is fixed: SFMC
     // answers 109110 for those already queued instead of sending a second email.
-    return retried('sendBatch', async (leftMs) => toSendOutcomes('send', await authorized('send', 'POST', MESSAGES_PATH, body, accountId, leftMs), keys, now()), budget);
+    return retried(
+      'sendBatch',
+      async (leftMs) => toSendOutcomes('send', await authorized('send', 'POST', MESSAGES_PATH, body, accountId, leftMs), keys, now()),
+      budget,
+    );
   }
 
-  async function sendBatch(definitionKey: string, recipients: readonly SfmcRecipient[], accountId: string | number | undefined = defaultAccount, budget?: Budget): Promise<SendOutcome[]> {
+  async function sendBatch(
+    definitionKey: string,
+    recipients: readonly SfmcRecipient[],
+    accountId: string | number | undefined = defaultAccount,
+    budget?: Budget,
+  ): Promise<SendOutcome[]> {
     const outcomes = new Map<string, SendOutcome>();
     const toSend = new Map<string, SfmcRecipient>();
     const local: (SendOutcome | undefined)[] = recipients.map(localRejection);
@@ -354,21 +424,44 @@ export function createSfmcClient(config: SfmcClientConfig, deps: SfmcClientDeps)
       }
     }
     const result = recipients.map((r, i) => local[i] ?? outcomes.get(r.messageKey)!);
-    log.debug({ definitionKey, recipients: result.length, queued: result.filter((o) => o.status === 'queued').length, duplicate: result.filter((o) => o.status === 'duplicate').length, rejected: result.filter((o) => o.status === 'rejected').length }, 'SFMC batch sent');
+    log.debug(
+      {
+        definitionKey,
+        recipients: result.length,
+        queued: result.filter((o) => o.status === 'queued').length,
+        duplicate: result.filter((o) => o.status === 'duplicate').length,
+        rejected: result.filter((o) => o.status === 'rejected').length,
+      },
+      'SFMC batch sent',
+    );
     return result;
   }
 
-  async function sendOne(definitionKey: string, r: SfmcRecipient, accountId: string | number | undefined = defaultAccount, budget?: Budget): Promise<SendOutcome> {
+  async function sendOne(
+    definitionKey: string,
+    r: SfmcRecipient,
+    accountId: string | number | undefined = defaultAccount,
+    budget?: Budget,
+  ): Promise<SendOutcome> {
     const local = localRejection(r);
     if (local) return local;
     const body = { definitionKey, recipient: { contactKey: r.contactKey, to: r.to, attributes: r.attributes ?? {} } };
     // Same idempotency argument as sendChunk: the messageKey in the path is fixed.
-    const [outcome] = await retried('sendOne', async (leftMs) =>
-      toSendOutcomes('send', await authorized('send', 'POST', `${MESSAGES_PATH}${encodeURIComponent(r.messageKey)}`, body, accountId, leftMs), [r.messageKey], now()),
-    budget);
+    const [outcome] = await retried(
+      'sendOne',
+      async (leftMs) =>
+        toSendOutcomes(
+          'send',
+          await authorized('send', 'POST', `${MESSAGES_PATH}${encodeURIComponent(r.messageKey)}`, body, accountId, leftMs),
+          [r.messageKey],
+          now(),
+        ),
+      budget,
+    );
     // A single send that still does not say: not counted as queued (dead-lettered with the
     // reason; a re-drive is harmless because the messageKey is fixed).
-    if (outcome!.status === 'unresolved') return { messageKey: r.messageKey, status: 'rejected', errorcode: outcome!.errorcode, message: outcome!.message };
+    if (outcome!.status === 'unresolved')
+      return { messageKey: r.messageKey, status: 'rejected', errorcode: outcome!.errorcode, message: outcome!.message };
     return outcome!;
   }
 
@@ -387,7 +480,9 @@ export function createSfmcClient(config: SfmcClientConfig, deps: SfmcClientDeps)
       eventCategoryType: asString(body['eventCategoryType']) ?? 'unknown',
       timestamp: asString(body['timestamp']),
       // SFMC's examples show the code as a number; accept a numeric string too.
-      statusCode: asNumber(info?.['statusCode']) ?? (typeof info?.['statusCode'] === 'string' && /^\d+$/.test(info['statusCode']) ? Number(info['statusCode']) : undefined),
+      statusCode:
+        asNumber(info?.['statusCode']) ??
+        (typeof info?.['statusCode'] === 'string' && /^\d+$/.test(info['statusCode']) ? Number(info['statusCode']) : undefined),
       statusMessage: asString(info?.['statusMessage']),
     };
   }

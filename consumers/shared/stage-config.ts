@@ -27,14 +27,20 @@ export function loadStageTuning(env: Env): StageTuning {
   const sessionTimeoutMs = int(env, 'KAFKA_SESSION_TIMEOUT_MS', 6_000, 6_000, 300_000);
   const chunkBudgetMs = int(env, 'CHUNK_BUDGET_MS', 4_000, 500, 300_000);
   if (chunkBudgetMs > (sessionTimeoutMs * 3) / 4) {
-    throw new ConfigError(`CHUNK_BUDGET_MS (${chunkBudgetMs}) must be at most 3/4 of KAFKA_SESSION_TIMEOUT_MS (${sessionTimeoutMs}): a rebalance waits for the slowest in-flight chunk`);
+    throw new ConfigError(
+      `CHUNK_BUDGET_MS (${chunkBudgetMs}) must be at most 3/4 of KAFKA_SESSION_TIMEOUT_MS (${sessionTimeoutMs}): a rebalance waits for the slowest in-flight chunk`,
+    );
   }
   if (chunkBudgetMs + 2_000 > SHUTDOWN_DEADLINE_MS) {
-    throw new ConfigError(`CHUNK_BUDGET_MS (${chunkBudgetMs}) must leave 2 s for commit and leave inside the ${SHUTDOWN_DEADLINE_MS} ms shutdown deadline`);
+    throw new ConfigError(
+      `CHUNK_BUDGET_MS (${chunkBudgetMs}) must leave 2 s for commit and leave inside the ${SHUTDOWN_DEADLINE_MS} ms shutdown deadline`,
+    );
   }
   const stallTimeoutMs = int(env, 'STAGE_STALL_TIMEOUT_MS', 180_000, 30_000, 86_400_000);
   if (stallTimeoutMs < MAX_PAUSE_MS + chunkBudgetMs) {
-    throw new ConfigError(`STAGE_STALL_TIMEOUT_MS (${stallTimeoutMs}) must exceed the longest pause (${MAX_PAUSE_MS} ms) plus CHUNK_BUDGET_MS (${chunkBudgetMs})`);
+    throw new ConfigError(
+      `STAGE_STALL_TIMEOUT_MS (${stallTimeoutMs}) must exceed the longest pause (${MAX_PAUSE_MS} ms) plus CHUNK_BUDGET_MS (${chunkBudgetMs})`,
+    );
   }
   return {
     sessionTimeoutMs,

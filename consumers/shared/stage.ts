@@ -112,7 +112,12 @@ function toInput(topic: string, partition: number, m: KafkaMessage): InputRecord
 }
 
 /** kafkajs error types its runner answers by re-joining the group (runner.js scheduleFetchManager). */
-export const REJOIN_ERROR_TYPES: ReadonlySet<string> = new Set(['REBALANCE_IN_PROGRESS', 'ILLEGAL_GENERATION', 'NOT_COORDINATOR_FOR_GROUP', 'UNKNOWN_MEMBER_ID']);
+export const REJOIN_ERROR_TYPES: ReadonlySet<string> = new Set([
+  'REBALANCE_IN_PROGRESS',
+  'ILLEGAL_GENERATION',
+  'NOT_COORDINATOR_FOR_GROUP',
+  'UNKNOWN_MEMBER_ID',
+]);
 const errorType = (err: unknown): string | undefined => (err as { type?: string } | undefined)?.type;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 

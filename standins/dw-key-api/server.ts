@@ -88,7 +88,13 @@ export async function createDwKeyApiStandin(options: DwKeyApiStandinOptions): Pr
     counters.membersLooked += response.keys.length + response.errors.length;
     counters.keysCreated += created;
     // The keys exist (and are persisted) even when we then answer garbage: like a real proxy mangling a reply.
-    if (takeMalformed(faults, members.map((m) => m.memberId))) return sendText(res, 200, '{"keys": [ <html>502 Bad Gateway', 'application/json');
+    if (
+      takeMalformed(
+        faults,
+        members.map((m) => m.memberId),
+      )
+    )
+      return sendText(res, 200, '{"keys": [ <html>502 Bad Gateway', 'application/json');
     return sendJson(res, 200, response);
   }
 
@@ -202,10 +208,16 @@ async function main(): Promise<void> {
     orgs,
     logger,
   });
-  logger.info({ url: standin.url, orgs, keys: standin.stats().keysStored, dataFile: env.DW_STANDIN_DATA_FILE ?? null }, 'dw key api stand-in listening');
+  logger.info(
+    { url: standin.url, orgs, keys: standin.stats().keysStored, dataFile: env.DW_STANDIN_DATA_FILE ?? null },
+    'dw key api stand-in listening',
+  );
   const stop = (signal: string): void => {
     logger.info({ signal }, 'stopping');
-    standin.close().then(() => process.exit(0), () => process.exit(1));
+    standin.close().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
   };
   process.once('SIGTERM', () => stop('SIGTERM'));
   process.once('SIGINT', () => stop('SIGINT'));

@@ -71,7 +71,8 @@ export function handleBatchSend(state: SfmcStandinState, body: unknown, accountI
   let failed = 0;
   for (const given of recipients) {
     // SFMC generates a messageKey for a batch recipient that has none, and answers with it.
-    const raw = isRecord(given) && (given['messageKey'] === undefined || given['messageKey'] === null) ? { ...given, messageKey: randomUUID() } : given;
+    const raw =
+      isRecord(given) && (given['messageKey'] === undefined || given['messageKey'] === null) ? { ...given, messageKey: randomUUID() } : given;
     const verdict = validateRecipient(raw);
     let rejection: Rejection | undefined;
     if (!verdict.ok) rejection = verdict.rejection;
@@ -85,12 +86,22 @@ export function handleBatchSend(state: SfmcStandinState, body: unknown, accountI
       responses.push({ messageKey, errorcode: rejection.errorcode, message: rejection.message });
     } else if (verdict.ok) {
       const { recipient } = verdict;
-      state.accept({ ...recipient, attributes: { ...shared, ...recipient.attributes }, definitionKey, receivedAt: new Date(state.now()).toISOString(), requestId, ...(accountId !== undefined ? { accountId } : {}) });
+      state.accept({
+        ...recipient,
+        attributes: { ...shared, ...recipient.attributes },
+        definitionKey,
+        receivedAt: new Date(state.now()).toISOString(),
+        requestId,
+        ...(accountId !== undefined ? { accountId } : {}),
+      });
       responses.push({ messageKey });
     }
   }
   // Even when every recipient failed SFMC answers 202 + 109001: the request itself was fine.
-  const summary = failed > 0 ? { errorcode: ERR.PARTIAL_FAILURE, message: `MCMS_UTM_ResponsesHasErrors: ${failed} subscribers failed to queue out of ${recipients.length}` } : { errorcode: ERR.OK };
+  const summary =
+    failed > 0
+      ? { errorcode: ERR.PARTIAL_FAILURE, message: `MCMS_UTM_ResponsesHasErrors: ${failed} subscribers failed to queue out of ${recipients.length}` }
+      : { errorcode: ERR.OK };
   return { status: 202, body: { requestId, ...summary, responses } };
 }
 
@@ -128,9 +139,18 @@ export function handleSingleSend(state: SfmcStandinState, rawKey: string, body: 
     };
   }
   if (state.findRecent(messageKey)) {
-    return rejected(state, 400, { errorcode: ERR.DUPLICATE_MESSAGE_KEY, message: 'MCMS_UTM_Validation_DuplicateMessageKey: messageKey reused within the past 2 days' });
+    return rejected(state, 400, {
+      errorcode: ERR.DUPLICATE_MESSAGE_KEY,
+      message: 'MCMS_UTM_Validation_DuplicateMessageKey: messageKey reused within the past 2 days',
+    });
   }
-  state.accept({ ...verdict.recipient, definitionKey: body['definitionKey'] as string, receivedAt: new Date(state.now()).toISOString(), requestId, ...(accountId !== undefined ? { accountId } : {}) });
+  state.accept({
+    ...verdict.recipient,
+    definitionKey: body['definitionKey'] as string,
+    receivedAt: new Date(state.now()).toISOString(),
+    requestId,
+    ...(accountId !== undefined ? { accountId } : {}),
+  });
   return { status: 202, body: { requestId, errorcode: ERR.OK, responses: [{ messageKey }] } };
 }
 

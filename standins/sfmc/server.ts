@@ -225,7 +225,12 @@ export async function createSfmcStandin(options: SfmcStandinOptions = {}): Promi
     dedupWindowMs: options.dedupWindowMs ?? TWO_DAYS_MS,
     dataFile: options.dataFile,
     now: options.now ?? Date.now,
-    notSent: options.notSent ?? notSentLists([[DEFAULT_UNSUBSCRIBED, UNSUBSCRIBED], [DEFAULT_HELD, HELD]]),
+    notSent:
+      options.notSent ??
+      notSentLists([
+        [DEFAULT_UNSUBSCRIBED, UNSUBSCRIBED],
+        [DEFAULT_HELD, HELD],
+      ]),
     queuedMs: options.queuedMs ?? 0,
   });
   if (options.faults) state.setFaults(options.faults);
@@ -255,8 +260,11 @@ export async function createSfmcStandin(options: SfmcStandinOptions = {}): Promi
 /** NAME (comma-separated) or NAME_FILE (one entry per line, or comma-separated); the fallback otherwise. */
 function list(env: Env, name: string, fallback: readonly string[]): string[] {
   const file = env[`${name}_FILE`];
-  const text = file ? readFileSync(file, 'utf8') : env[name] ?? fallback.join(',');
-  return text.split(/[\s,]+/).map((e) => e.trim()).filter((e) => e && !e.startsWith('#'));
+  const text = file ? readFileSync(file, 'utf8') : (env[name] ?? fallback.join(','));
+  return text
+    .split(/[\s,]+/)
+    .map((e) => e.trim())
+    .filter((e) => e && !e.startsWith('#'));
 }
 
 /** Entry point: configuration from the environment, read once here. */
@@ -294,13 +302,16 @@ export async function main(env: Env = process.env): Promise<SfmcStandin> {
 }
 
 if (require.main === module) {
-  main().then((standin) => {
-    const stop = (): void => void standin.close().then(() => process.exit(0));
-    process.once('SIGTERM', stop);
-    process.once('SIGINT', stop);
-  }, (err: unknown) => {
-    // The logger may not exist yet (bad configuration): stderr is the only safe place.
-    process.stderr.write(`sfmc-standin failed to start: ${err instanceof Error ? err.message : String(err)}\n`);
-    process.exit(1);
-  });
+  main().then(
+    (standin) => {
+      const stop = (): void => void standin.close().then(() => process.exit(0));
+      process.once('SIGTERM', stop);
+      process.once('SIGINT', stop);
+    },
+    (err: unknown) => {
+      // The logger may not exist yet (bad configuration): stderr is the only safe place.
+      process.stderr.write(`sfmc-standin failed to start: ${err instanceof Error ? err.message : String(err)}\n`);
+      process.exit(1);
+    },
+  );
 }

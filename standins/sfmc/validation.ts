@@ -72,11 +72,14 @@ export function validateRecipient(raw: unknown, messageKeyFromPath?: string): Re
   const messageKey = messageKeyFromPath ?? r['messageKey'];
   const fail = (errorcode: number, message: string): RecipientVerdict => ({ ok: false, messageKey, rejection: { errorcode, message } });
   if (!isRecord(raw)) return fail(ERR.NO_SUBSCRIBERS, 'Recipient must be an object');
-  if (messageKey === undefined || messageKey === null || messageKey === '') return fail(ERR.MISSING_MESSAGE_KEY, 'MCMS_UTM_Validation_MissingRequiredField_messageKey');
+  if (messageKey === undefined || messageKey === null || messageKey === '')
+    return fail(ERR.MISSING_MESSAGE_KEY, 'MCMS_UTM_Validation_MissingRequiredField_messageKey');
   if (typeof messageKey !== 'string' || !isValidMessageKey(messageKey)) return fail(ERR.INVALID_MESSAGE_KEY, 'MCMS_UTM_Validation_InvalidMessageKey');
   const contactKey = r['contactKey'];
-  if (contactKey === undefined || contactKey === null || contactKey === '') return fail(ERR.MISSING_CONTACT_KEY, 'MCMS_UTM_Validation_MissingRequiredField_contactKey');
-  if (typeof contactKey !== 'string' || contactKey.length > MAX_CONTACT_KEY_LENGTH) return fail(ERR.INVALID_CONTACT_KEY, 'MCMS_UTM_Validation_InvalidContactKey');
+  if (contactKey === undefined || contactKey === null || contactKey === '')
+    return fail(ERR.MISSING_CONTACT_KEY, 'MCMS_UTM_Validation_MissingRequiredField_contactKey');
+  if (typeof contactKey !== 'string' || contactKey.length > MAX_CONTACT_KEY_LENGTH)
+    return fail(ERR.INVALID_CONTACT_KEY, 'MCMS_UTM_Validation_InvalidContactKey');
   const to = r['to'];
   if (to === undefined || to === null || to === '') return fail(ERR.MISSING_TO, 'MCMS_UTM_Validation_MissingRequiredField_to');
   if (typeof to !== 'string' || !isPlausibleEmail(to)) return fail(ERR.INVALID_TO, 'MCMS_UTM_Validation_InvalidEmailAddress');

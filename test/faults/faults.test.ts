@@ -19,7 +19,7 @@ import { dwFaults, sfmcFaults } from '../support/standins';
 import { waitFor } from '../support/wait';
 import { memberKey } from '../../consumers/shared/member';
 import { killAndRestart, members, runScenario, sigtermAndCheck, summaryTable, type FaultContext, type Inject, type ScenarioResult } from './scenario';
-import { alive, bringUp, connectorFailed, connectorStatus, kill9, restoreStack, stackAsync, watchdogRestarts, type Service } from './stack-control';
+import { alive, bringUp, connectorFailed, connectorStatus, kill9, restoreStack, stackAsync, type Service } from './stack-control';
 
 const SIGNUPS = Number(process.env.FAULTS_SIGNUPS_PER_SCENARIO ?? '200');
 /** Scenarios that run in the full (nightly) profile only. */
@@ -116,7 +116,8 @@ const POISON_INDEX = Math.floor((0.25 * SIGNUPS) / 10) * 10 + 15;
 
 const KILL_MAX_LATENCY_S = 12;
 
-test('kill -9 the augmenter', () => scenario('kill -9 augmenter', (f) => killAndRestart('augmenter', f), undefined, { maxLatencyS: KILL_MAX_LATENCY_S }));
+test('kill -9 the augmenter', () =>
+  scenario('kill -9 augmenter', (f) => killAndRestart('augmenter', f), undefined, { maxLatencyS: KILL_MAX_LATENCY_S }));
 
 test('kill -9 the emailer', () => scenario('kill -9 emailer', (f) => killAndRestart('emailer', f), undefined, { maxLatencyS: KILL_MAX_LATENCY_S }));
 
@@ -124,32 +125,52 @@ test('kill -9 both consumers at once', () =>
   scenario('kill -9 both consumers', (f) => killAllAndRestart(['augmenter', 'emailer'], f), undefined, { maxLatencyS: KILL_MAX_LATENCY_S }));
 
 test('kill -9 the emailer while it waits inside a long SFMC retry (429, Retry-After: 3)', () =>
-  scenario('kill -9 emailer in SFMC retry', async (f) => {
-    const before = await sfmc429s();
-    await sfmcFaults({ fail429: 1, retryAfterS: 3 });
-    await waitFor('the emailer to meet the 429', async () => (await sfmc429s()) > before, 30_000, 50);
-    await new Promise((r) => setTimeout(r, 1_000)); // one second into its 3 s wait
-    await killAndRestart('emailer', f);
-  }, undefined, { maxLatencyS: KILL_MAX_LATENCY_S }));
+  scenario(
+    'kill -9 emailer in SFMC retry',
+    async (f) => {
+      const before = await sfmc429s();
+      await sfmcFaults({ fail429: 1, retryAfterS: 3 });
+      await waitFor('the emailer to meet the 429', async () => (await sfmc429s()) > before, 30_000, 50);
+      await new Promise((r) => setTimeout(r, 1_000)); // one second into its 3 s wait
+      await killAndRestart('emailer', f);
+    },
+    undefined,
+    { maxLatencyS: KILL_MAX_LATENCY_S },
+  ));
 
 test('SFMC 429 with Retry-After longer than half the session timeout, repeated: paused, not evicted, not restarted', () =>
-  scenario('SFMC 429 Retry-After 4 s x6', async (f) => {
-    await sfmcFaults({ fail429: 6, retryAfterS: 4 });
-    f.note('6 × 429 (Retry-After: 4 s; session timeout 6 s)');
-  }, undefined, { mustStayUp: ['augmenter', 'emailer'] }));
+  scenario(
+    'SFMC 429 Retry-After 4 s x6',
+    async (f) => {
+      await sfmcFaults({ fail429: 6, retryAfterS: 4 });
+      f.note('6 × 429 (Retry-After: 4 s; session timeout 6 s)');
+    },
+    undefined,
+    { mustStayUp: ['augmenter', 'emailer'] },
+  ));
 
 test('SFMC holds sends open longer than the session timeout (then accepts them)', () =>
-  scenario('SFMC holds sends 8 s', async (f) => {
-    await sfmcFaults({ holdSends: 3, holdMs: 8_000 });
-    f.note('3 sends held 8 s each (session timeout 6 s, chunk budget 4 s)');
-  }, undefined, { mustStayUp: ['augmenter', 'emailer'] }));
+  scenario(
+    'SFMC holds sends 8 s',
+    async (f) => {
+      await sfmcFaults({ holdSends: 3, holdMs: 8_000 });
+      f.note('3 sends held 8 s each (session timeout 6 s, chunk budget 4 s)');
+    },
+    undefined,
+    { mustStayUp: ['augmenter', 'emailer'] },
+  ));
 
 test('one member whose warehouse answer is garbage forever, among good ones: that member dead-lettered, the rest sent', () =>
-  scenario('warehouse garbage for 1 member', async (f) => {
-    const poison = memberAt(f.prefix, POISON_INDEX);
-    await dwFaults({ malformedFor: [poison.id] });
-    f.note(`lookups asking for ${poison.id} answer 200 with a non-JSON body`);
-  }, undefined, { expectDeadLettered: (prefix) => [memberAt(prefix, POISON_INDEX).key], mustStayUp: ['augmenter', 'emailer'] }));
+  scenario(
+    'warehouse garbage for 1 member',
+    async (f) => {
+      const poison = memberAt(f.prefix, POISON_INDEX);
+      await dwFaults({ malformedFor: [poison.id] });
+      f.note(`lookups asking for ${poison.id} answer 200 with a non-JSON body`);
+    },
+    undefined,
+    { expectDeadLettered: (prefix) => [memberAt(prefix, POISON_INDEX).key], mustStayUp: ['augmenter', 'emailer'] },
+  ));
 
 test('SIGTERM the augmenter under load: exits within 10 s, commits only what is done', () =>
   scenario('SIGTERM augmenter', async (f) => void (await sigtermAndCheck('augmenter', f)), 0.4));
@@ -161,7 +182,8 @@ test('restart the Kafka Connect worker (source resumes from its committed offset
   scenario('restart connect', async () => void (await stackAsync('restart', 'connect'))));
 
 fullOnly('kill -9 the Kafka Connect worker (re-emitted creates must not become second emails)', () =>
-  scenario('kill -9 connect', (f) => killAndRestart('connect', f)));
+  scenario('kill -9 connect', (f) => killAndRestart('connect', f)),
+);
 
 test('restart the Kafka broker', () => scenario('restart kafka', async () => void (await stackAsync('restart', 'kafka'))));
 
@@ -226,11 +248,20 @@ test('registry restart with Connect freshly restarted: the source task FAILS on 
     await stackAsync('down', 'registry');
     await stackAsync('restart', 'connect');
     // Down until the task has failed (the converter's own retries run out), or 120 s.
-    const failed = await waitFor('members-source to fail without the registry', async () => connectorFailed(await connectorStatus('members-source')) || undefined, 120_000, 1_000).catch(() => false);
+    const failed = await waitFor(
+      'members-source to fail without the registry',
+      async () => connectorFailed(await connectorStatus('members-source')) || undefined,
+      120_000,
+      1_000,
+    ).catch(() => false);
     await stackAsync('up', 'registry');
     // Nothing more: recovery is the watchdog's; the account checks every member was sent, and
     // the notes say how many restarts the watchdog made.
-    f.note(failed ? 'members-source task FAILED while the registry was down; no make connectors: the watchdog restarts it' : 'members-source did not fail within 120 s of registry downtime');
+    f.note(
+      failed
+        ? 'members-source task FAILED while the registry was down; no make connectors: the watchdog restarts it'
+        : 'members-source did not fail within 120 s of registry downtime',
+    );
   }));
 
 test('restart MariaDB mid-stream (source binlog, audit sink writes, emailer audit-table reads)', () =>

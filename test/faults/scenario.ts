@@ -76,7 +76,11 @@ export interface ScenarioOptions {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-export const slug = (name: string): string => name.toLowerCase().replace(/[^a-z0-9]+/g, '').slice(0, 10);
+export const slug = (name: string): string =>
+  name
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, '')
+    .slice(0, 10);
 
 /** Two enabled organizations; every 20th member in DL, which is switched off: skipped, never sent. */
 export function members(prefix: string, n: number): MemberRow[] {
@@ -113,7 +117,9 @@ async function deadLetters(prefix: string, starts: Map<string, Offsets>): Promis
 }
 
 async function auditRows(db: Connection, prefix: string): Promise<Set<string>> {
-  const rows = await query<RowDataPacket>(db, 'SELECT org_id, org_member_id FROM loyalty.new_members_sent_to_salesforce WHERE org_member_id LIKE ?', [`${prefix}%`]);
+  const rows = await query<RowDataPacket>(db, 'SELECT org_id, org_member_id FROM loyalty.new_members_sent_to_salesforce WHERE org_member_id LIKE ?', [
+    `${prefix}%`,
+  ]);
   return new Set(rows.map((r) => memberKey(String(r.org_id), String(r.org_member_id))));
 }
 
@@ -153,7 +159,7 @@ export async function runScenario(db: Connection, name: string, o: ScenarioOptio
         else waiters.push({ n, resolve });
       }),
   };
-  const faultRow = Math.floor((o.faultAt ?? 0.25) * o.signups / ROWS_PER_TX) * ROWS_PER_TX;
+  const faultRow = Math.floor(((o.faultAt ?? 0.25) * o.signups) / ROWS_PER_TX) * ROWS_PER_TX;
   let faultAt = 0;
   let injection: Promise<void> | undefined;
   let injectError: unknown;
@@ -192,29 +198,39 @@ export async function runScenario(db: Connection, name: string, o: ScenarioOptio
   let phase = 'every member sent or dead-lettered';
   let idleAt = 0;
   try {
-    await waitFor(phase, async () => {
-      notes.push(...(await superviseOnce()));
-      sends = await acceptedSends(prefix);
-      if (sends.filter((s) => wanted.has(s.messageKey)).length < wanted.size) dlq = await deadLetters(prefix, starts);
-      return covered();
-    }, deadline - Date.now(), 1_000);
+    await waitFor(
+      phase,
+      async () => {
+        notes.push(...(await superviseOnce()));
+        sends = await acceptedSends(prefix);
+        if (sends.filter((s) => wanted.has(s.messageKey)).length < wanted.size) dlq = await deadLetters(prefix, starts);
+        return covered();
+      },
+      deadline - Date.now(),
+      1_000,
+    );
     phase = 'both groups to commit past the scenario, the audit table to hold every sent member';
     const ends = { members: await endOffsets(stackEnv.memberTopic), augmented: await endOffsets(stackEnv.augmentedTopic) };
-    await waitFor(phase, async () => {
-      notes.push(...(await superviseOnce()));
-      if (!(await committedPast('welcome-augmenter', stackEnv.memberTopic, ends.members))) return false;
-      if (!(await committedPast('welcome-emailer', stackEnv.augmentedTopic, ends.augmented))) return false;
-      sends = await acceptedSends(prefix);
-      dlq = await deadLetters(prefix, starts);
-      audit = await auditRows(conn, prefix);
-      const sentKeys = new Set(sends.map((s) => s.messageKey));
-      const idle = expected.every((r) => {
-        const k = memberKey(r.org_id, r.org_member_id);
-        return !sentKeys.has(welcomeMessageKey(r.org_id, r.org_member_id)) || audit.has(k) || dlq.has(k);
-      });
-      if (idle) idleAt = Date.now();
-      return idle;
-    }, Math.max(10_000, deadline - Date.now()), 1_000);
+    await waitFor(
+      phase,
+      async () => {
+        notes.push(...(await superviseOnce()));
+        if (!(await committedPast('welcome-augmenter', stackEnv.memberTopic, ends.members))) return false;
+        if (!(await committedPast('welcome-emailer', stackEnv.augmentedTopic, ends.augmented))) return false;
+        sends = await acceptedSends(prefix);
+        dlq = await deadLetters(prefix, starts);
+        audit = await auditRows(conn, prefix);
+        const sentKeys = new Set(sends.map((s) => s.messageKey));
+        const idle = expected.every((r) => {
+          const k = memberKey(r.org_id, r.org_member_id);
+          return !sentKeys.has(welcomeMessageKey(r.org_id, r.org_member_id)) || audit.has(k) || dlq.has(k);
+        });
+        if (idle) idleAt = Date.now();
+        return idle;
+      },
+      Math.max(10_000, deadline - Date.now()),
+      1_000,
+    );
   } catch (err) {
     problems.push(`not recovered within ${RECOVER_TIMEOUT_MS / 1000} s (${phase}): ${String(err).slice(0, 300)}`);
   }
@@ -246,7 +262,13 @@ export async function runScenario(db: Connection, name: string, o: ScenarioOptio
     if (m?.org_member_id?.startsWith(prefix) && m.__op === 'c') creates++;
   }
 
-  let sent = 0, skipped = 0, deadLettered = 0, lost = 0, duplicates = 0, maxLatency = 0, lastSend = 0;
+  let sent = 0,
+    skipped = 0,
+    deadLettered = 0,
+    lost = 0,
+    duplicates = 0,
+    maxLatency = 0,
+    lastSend = 0;
   const lostIds: string[] = [];
   for (const r of rows) {
     const k = memberKey(r.org_id, r.org_member_id);
@@ -277,12 +299,14 @@ export async function runScenario(db: Connection, name: string, o: ScenarioOptio
   // except the members a scenario makes undeliverable on purpose, which must be, with a reason.
   const expectedDead = new Set(o.expectDeadLettered?.(prefix) ?? []);
   const unexpectedDead = [...dlq.keys()].filter((k) => !expectedDead.has(k) && rows.some((r) => memberKey(r.org_id, r.org_member_id) === k));
-  if (unexpectedDead.length > 0) problems.push(`${unexpectedDead.length} member(s) dead-lettered by a transient fault: ${unexpectedDead.slice(0, 5).join(', ')}`);
+  if (unexpectedDead.length > 0)
+    problems.push(`${unexpectedDead.length} member(s) dead-lettered by a transient fault: ${unexpectedDead.slice(0, 5).join(', ')}`);
   for (const k of expectedDead) {
     const reason = dlq.get(k);
     if (!reason) problems.push(`${k}: expected in a dead-letter topic, is not`);
     else if (!/\[attempts \d+\]/.test(reason) || reason.length < 30) problems.push(`${k}: dead letter without attempts or reason: ${reason}`);
-    if (sendsByKey.has(welcomeMessageKey(k.split(':')[0] ?? '', k.split(':').slice(1).join(':')))) problems.push(`${k}: dead-lettered, yet a Welcome was sent`);
+    if (sendsByKey.has(welcomeMessageKey(k.split(':')[0] ?? '', k.split(':').slice(1).join(':'))))
+      problems.push(`${k}: dead-lettered, yet a Welcome was sent`);
   }
   if (creates < o.signups) problems.push(`only ${creates} creates on ${stackEnv.memberTopic} for ${o.signups} signups`);
 
@@ -323,10 +347,12 @@ async function insertSurvivingRestarts(conn: Connection, rows: MemberRow[], orig
       if (Date.now() > deadline) throw err;
       if (current !== original) await current.end().catch(() => undefined);
       await sleep(250);
-      current = await rootDb().then((c) => {
-        c.on('error', () => undefined); // a restart closes it; the next insert notices
-        return c;
-      }).catch(() => current);
+      current = await rootDb()
+        .then((c) => {
+          c.on('error', () => undefined); // a restart closes it; the next insert notices
+          return c;
+        })
+        .catch(() => current);
     }
   }
 }
@@ -342,7 +368,9 @@ export async function killAndRestart(service: Service, ctx: FaultContext): Promi
 
 /** The consumer's own account of its shutdown, from its log after `since`. */
 function shutdownVerdict(service: Service, since: number): string {
-  const lines = readFileSync(join(STATE_DIR, 'logs', `${service}.log`), 'utf8').split('\n').slice(-2000);
+  const lines = readFileSync(join(STATE_DIR, 'logs', `${service}.log`), 'utf8')
+    .split('\n')
+    .slice(-2000);
   for (const line of lines.reverse()) {
     try {
       const entry = JSON.parse(line) as { time?: number | string; msg?: string };
@@ -373,9 +401,10 @@ export async function sigtermAndCheck(service: 'augmenter' | 'emailer', ctx: Fau
   const verdict = shutdownVerdict(service, t0 - 1000);
   ctx.note(`SIGTERM → exit in ${(exitMs / 1000).toFixed(1)} s (${verdict})`);
 
-  const [input, output, dlqTopic, group] = service === 'augmenter'
-    ? [stackEnv.memberTopic, stackEnv.augmentedTopic, stackEnv.augmenterDlq, 'welcome-augmenter']
-    : [stackEnv.augmentedTopic, stackEnv.sentTopic, stackEnv.emailerDlq, 'welcome-emailer'];
+  const [input, output, dlqTopic, group] =
+    service === 'augmenter'
+      ? [stackEnv.memberTopic, stackEnv.augmentedTopic, stackEnv.augmenterDlq, 'welcome-augmenter']
+      : [stackEnv.augmentedTopic, stackEnv.sentTopic, stackEnv.emailerDlq, 'welcome-emailer'];
   const committed = await committedOffsets(group, input);
   const done = new Set<string>();
   for (const t of [output, dlqTopic]) {
@@ -405,7 +434,8 @@ export async function sigtermAndCheck(service: 'augmenter' | 'emailer', ctx: Fau
   ctx.note(`${committedOurs} of our records committed at exit`);
   const raced = await bringUp(service);
   if (raced) ctx.note(raced);
-  if (undone.length > 0) throw new Error(`committed offsets ran ahead of the work: ${undone.length} committed record(s) without output: ${undone.slice(0, 5).join(', ')}`);
+  if (undone.length > 0)
+    throw new Error(`committed offsets ran ahead of the work: ${undone.length} committed record(s) without output: ${undone.slice(0, 5).join(', ')}`);
   if (exitMs > 10_000) throw new Error(`${service} took ${exitMs} ms to exit after SIGTERM (limit 10 s)`);
   return exitMs;
 }
@@ -415,14 +445,40 @@ export async function sigtermAndCheck(service: 'augmenter' | 'emailer', ctx: Fau
 const fmt = (n: number | undefined, digits = 1): string => (n === undefined ? '—' : n.toFixed(digits));
 
 export function summaryTable(results: ScenarioResult[], suiteSeconds: number): string {
-  const head = ['fault', 'signups', 'sent', 'skipped', 'dup sends', 'lost', 'dead-lettered', '109110 absorbed', 're-emitted creates', 'recover s', 'max latency s', 'idle s', 'result'];
+  const head = [
+    'fault',
+    'signups',
+    'sent',
+    'skipped',
+    'dup sends',
+    'lost',
+    'dead-lettered',
+    '109110 absorbed',
+    're-emitted creates',
+    'recover s',
+    'max latency s',
+    'idle s',
+    'result',
+  ];
   const body = results.map((r) => [
-    r.fault, String(r.signups), String(r.sent), String(r.skipped), String(r.duplicates), String(r.lost), String(r.deadLettered),
-    String(r.resendsAbsorbed), String(r.reEmittedCreates), fmt(r.recoverS), fmt(r.maxLatencyS), fmt(r.idleS), r.problems.length === 0 ? 'ok' : 'FAIL',
+    r.fault,
+    String(r.signups),
+    String(r.sent),
+    String(r.skipped),
+    String(r.duplicates),
+    String(r.lost),
+    String(r.deadLettered),
+    String(r.resendsAbsorbed),
+    String(r.reEmittedCreates),
+    fmt(r.recoverS),
+    fmt(r.maxLatencyS),
+    fmt(r.idleS),
+    r.problems.length === 0 ? 'ok' : 'FAIL',
   ]);
   const total = results.reduce((a, r) => a + r.signups, 0);
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((row) => (row[i] ?? '').length)));
-  const line = (cells: string[]): string => `| ${cells.map((c, i) => (i === 0 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join(' | ')} |`;
+  const line = (cells: string[]): string =>
+    `| ${cells.map((c, i) => (i === 0 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join(' | ')} |`;
   const out = [
     `FAULT INJECTION SUMMARY (run ${runId}, ${results.length} scenarios, ${total} signups at ${RATE}/s, suite ${suiteSeconds.toFixed(0)} s)`,
     line(head),

@@ -16,7 +16,17 @@ import { waitFor } from '../support/wait';
 
 const run = promisify(execFile);
 
-export const SERVICES = ['mariadb', 'kafka', 'registry', 'connect', 'connect-watchdog', 'dw-standin', 'sfmc-standin', 'augmenter', 'emailer'] as const;
+export const SERVICES = [
+  'mariadb',
+  'kafka',
+  'registry',
+  'connect',
+  'connect-watchdog',
+  'dw-standin',
+  'sfmc-standin',
+  'augmenter',
+  'emailer',
+] as const;
 export type Service = (typeof SERVICES)[number];
 /** The connectors this pipeline owns (others on the worker belong to other tests). */
 export const CONNECTORS = ['members-source', 'welcome-audit'] as const;
@@ -92,8 +102,16 @@ export function kill9(service: Service): number {
   return pid;
 }
 
-interface TaskStatus { id: number; state: string; trace?: string }
-export interface ConnectorStatus { name: string; connector: { state: string; trace?: string }; tasks: TaskStatus[] }
+interface TaskStatus {
+  id: number;
+  state: string;
+  trace?: string;
+}
+export interface ConnectorStatus {
+  name: string;
+  connector: { state: string; trace?: string };
+  tasks: TaskStatus[];
+}
 
 export async function connectorStatus(name: string): Promise<ConnectorStatus | undefined> {
   try {
@@ -113,7 +131,9 @@ export const connectorFailed = (s: ConnectorStatus | undefined): boolean =>
 /** One series of the watchdog's /metrics (0 when absent or the watchdog does not answer). */
 export async function watchdogMetric(name: string, connector: string): Promise<number> {
   try {
-    const text = await (await fetch(`http://127.0.0.1:${process.env.WATCHDOG_HTTP_PORT ?? '9466'}/metrics`, { signal: AbortSignal.timeout(3_000) })).text();
+    const text = await (
+      await fetch(`http://127.0.0.1:${process.env.WATCHDOG_HTTP_PORT ?? '9466'}/metrics`, { signal: AbortSignal.timeout(3_000) })
+    ).text();
     const line = text.split('\n').find((l) => l.startsWith(`${name}{connector="${connector}"}`));
     return line ? Number(line.split(' ').pop()) : 0;
   } catch {
@@ -123,7 +143,9 @@ export async function watchdogMetric(name: string, connector: string): Promise<n
 
 /** Restarts the watchdog made so far, per connector (for "what healed it" notes). */
 export async function watchdogRestarts(): Promise<Map<string, number>> {
-  return new Map(await Promise.all(CONNECTORS.map(async (c) => [c, await watchdogMetric('welcome_connect_watchdog_restarts_total', c)] as [string, number])));
+  return new Map(
+    await Promise.all(CONNECTORS.map(async (c) => [c, await watchdogMetric('welcome_connect_watchdog_restarts_total', c)] as [string, number])),
+  );
 }
 
 /**
@@ -142,7 +164,15 @@ export async function superviseOnce(): Promise<string[]> {
   }
   for (const name of CONNECTORS) {
     const s = await connectorStatus(name);
-    if (connectorFailed(s)) notes.push(`${name} FAILED (${s?.tasks.find((t) => t.state === 'FAILED')?.trace?.split('\n')[0]?.slice(0, 120) ?? s?.connector.state}); left to the watchdog`);
+    if (connectorFailed(s))
+      notes.push(
+        `${name} FAILED (${
+          s?.tasks
+            .find((t) => t.state === 'FAILED')
+            ?.trace?.split('\n')[0]
+            ?.slice(0, 120) ?? s?.connector.state
+        }); left to the watchdog`,
+      );
   }
   return notes;
 }
@@ -155,10 +185,15 @@ export async function restoreStack(): Promise<string[]> {
   notes.push(...(await superviseOnce()));
   // The watchdog brings FAILED connectors back (its backoff is at most 60 s a step).
   for (const name of CONNECTORS) {
-    await waitFor(`${name} RUNNING (restarted by the connect-watchdog if it FAILED)`, async () => {
-      notes.push(...(await superviseOnce()));
-      return connectorRunning(await connectorStatus(name));
-    }, 300_000, 1_000);
+    await waitFor(
+      `${name} RUNNING (restarted by the connect-watchdog if it FAILED)`,
+      async () => {
+        notes.push(...(await superviseOnce()));
+        return connectorRunning(await connectorStatus(name));
+      },
+      300_000,
+      1_000,
+    );
   }
   // Faults again: a restarted stand-in starts clean, but one that stayed up may have been re-faulted meanwhile.
   await sfmcFaults(null).catch(() => undefined);

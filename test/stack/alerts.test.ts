@@ -31,7 +31,12 @@ async function activeAlerts(name: string, labels: Record<string, string>): Promi
 
 /** Waits for the alert to fire; returns ms from `since` to the first poll that saw it firing. */
 async function firesAfter(name: string, labels: Record<string, string>, since: number, timeoutMs = 45_000): Promise<number> {
-  await waitFor(`${name} ${JSON.stringify(labels)} firing`, async () => (await activeAlerts(name, labels)).some((a) => a.state === 'firing'), timeoutMs, 500);
+  await waitFor(
+    `${name} ${JSON.stringify(labels)} firing`,
+    async () => (await activeAlerts(name, labels)).some((a) => a.state === 'firing'),
+    timeoutMs,
+    500,
+  );
   return Date.now() - since;
 }
 
@@ -54,18 +59,29 @@ let db: Connection;
 beforeAll(async () => {
   db = await rootDb();
   // Prometheus runs, scrapes every target of the pipeline, and loaded the rules
-  await waitFor('Prometheus to scrape augmenter, emailer, kafka and connect', async () => {
-    const { activeTargets } = await promApi<{ activeTargets: { labels: Record<string, string>; health: string }[] }>('/api/v1/targets?state=active');
-    const up = new Set(activeTargets.filter((t) => t.health === 'up').map((t) => t.labels['job']));
-    return ['augmenter', 'emailer', 'kafka', 'connect'].every((j) => up.has(j));
-  }, 60_000, 500);
+  await waitFor(
+    'Prometheus to scrape augmenter, emailer, kafka and connect',
+    async () => {
+      const { activeTargets } = await promApi<{ activeTargets: { labels: Record<string, string>; health: string }[] }>(
+        '/api/v1/targets?state=active',
+      );
+      const up = new Set(activeTargets.filter((t) => t.health === 'up').map((t) => t.labels['job']));
+      return ['augmenter', 'emailer', 'kafka', 'connect'].every((j) => up.has(j));
+    },
+    60_000,
+    500,
+  );
   const { groups } = await promApi<{ groups: { rules: { name: string }[] }[] }>('/api/v1/rules');
-  expect(groups.flatMap((g) => g.rules.map((r) => r.name))).toEqual(expect.arrayContaining(['ConnectorNotRunning', 'ConsumerDown', 'WelcomeSilentStop']));
+  expect(groups.flatMap((g) => g.rules.map((r) => r.name))).toEqual(
+    expect.arrayContaining(['ConnectorNotRunning', 'ConsumerDown', 'WelcomeSilentStop']),
+  );
   await waitFor('members-source RUNNING', async () => connectorRunning(await connectorStatus('members-source')), 60_000, 500);
 });
 afterAll(async () => {
   await db.end();
-  process.stdout.write(`\nalert timings (fault → firing, recovery → cleared; ALERT_TIME_SCALE=${process.env.ALERT_TIME_SCALE ?? '20'}):\n${report.map((l) => `  ${l}`).join('\n')}\n`);
+  process.stdout.write(
+    `\nalert timings (fault → firing, recovery → cleared; ALERT_TIME_SCALE=${process.env.ALERT_TIME_SCALE ?? '20'}):\n${report.map((l) => `  ${l}`).join('\n')}\n`,
+  );
 });
 
 test('pausing the source connector fires ConnectorNotRunning and ConnectorTaskNotRunning; resuming clears both', async () => {
@@ -100,8 +116,9 @@ test('killing the emailer while members sign up fires ConsumerDown and WelcomeSi
   // signups keep arriving while the emailer is gone, as they would in production
   const signups = setInterval(() => {
     const i = n++;
-    insertMembers(db, [{ org_id: 'UA', org_member_id: `${prefix}${i}`, email: `${prefix}${i}@example.com`, first_name: 'Alert', last_name: 'Test', locale: 'en-US' }])
-      .catch((err: unknown) => note(`insert ${i} failed: ${String(err)}`));
+    insertMembers(db, [
+      { org_id: 'UA', org_member_id: `${prefix}${i}`, email: `${prefix}${i}@example.com`, first_name: 'Alert', last_name: 'Test', locale: 'en-US' },
+    ]).catch((err: unknown) => note(`insert ${i} failed: ${String(err)}`));
   }, 2_000);
   try {
     const [downMs, silentMs] = await Promise.all([
@@ -119,10 +136,15 @@ test('killing the emailer while members sign up fires ConsumerDown and WelcomeSi
   const [d, s] = await Promise.all([clearsAfter('ConsumerDown', { job: 'emailer' }, restarted), clearsAfter('WelcomeSilentStop', {}, restarted)]);
   note(`ConsumerDown / WelcomeSilentStop  emailer restarted → cleared in ${(d / 1000).toFixed(1)} / ${(s / 1000).toFixed(1)} s`);
   const inserted = n;
-  const sends = await waitFor(`${inserted} Welcomes after the restart`, async () => {
-    const got = await acceptedSends(prefix);
-    return got.length >= inserted ? got : undefined;
-  }, 60_000, 500);
+  const sends = await waitFor(
+    `${inserted} Welcomes after the restart`,
+    async () => {
+      const got = await acceptedSends(prefix);
+      return got.length >= inserted ? got : undefined;
+    },
+    60_000,
+    500,
+  );
   expect(sends).toHaveLength(inserted);
   expect(new Set(sends.map((x) => x.messageKey)).size).toBe(inserted);
 });

@@ -39,10 +39,14 @@ async function deadLetter(tap: TopicTap, match: (r: SeenRecord) => boolean, what
 }
 
 async function sentOnce(prefix: string): Promise<void> {
-  const sends = await waitFor(`a Welcome for ${prefix}`, async () => {
-    const s = await acceptedSends(prefix);
-    return s.length > 0 ? s : undefined;
-  }, 60_000);
+  const sends = await waitFor(
+    `a Welcome for ${prefix}`,
+    async () => {
+      const s = await acceptedSends(prefix);
+      return s.length > 0 ? s : undefined;
+    },
+    60_000,
+  );
   expect(sends).toHaveLength(1);
 }
 
@@ -62,7 +66,10 @@ const member = (id: string, over: Partial<MemberRow> = {}): MemberRow => ({ org_
 
 /** One poison record on every partition, then a good member: the good one must still be sent. */
 async function poisonEveryPartition(value: Buffer | null): Promise<void> {
-  await produceRaw(stackEnv.memberTopic, [0, 1, 2, 3, 4, 5].map((p) => ({ key: Buffer.from(`poison-${p}`), value, partition: p })));
+  await produceRaw(
+    stackEnv.memberTopic,
+    [0, 1, 2, 3, 4, 5].map((p) => ({ key: Buffer.from(`poison-${p}`), value, partition: p })),
+  );
 }
 
 describe('raw bytes on the member topic', () => {
@@ -94,8 +101,10 @@ describe('raw bytes on the member topic', () => {
     const before = await metric(stackEnv.augmenterMetrics, 'welcome_records_skipped_total', 'reason="tombstone"');
     const dlqBefore = augmenterDlq.records.length;
     await poisonEveryPartition(null);
-    await waitFor('6 tombstones counted', async () =>
-      (await metric(stackEnv.augmenterMetrics, 'welcome_records_skipped_total', 'reason="tombstone"')) >= before + 6);
+    await waitFor(
+      '6 tombstones counted',
+      async () => (await metric(stackEnv.augmenterMetrics, 'welcome_records_skipped_total', 'reason="tombstone"')) >= before + 6,
+    );
     await waitPipelineIdle();
     expect(augmenterDlq.records.length).toBe(dlqBefore);
   });
@@ -106,8 +115,10 @@ describe('raw bytes on the member topic', () => {
       const hb = await waitFor('a heartbeat record', async () => heartbeats.records.find((r) => r.value !== null), 30_000);
       const before = await metric(stackEnv.augmenterMetrics, 'welcome_records_skipped_total', 'reason="heartbeat"');
       await produceRaw(stackEnv.memberTopic, [{ key: hb.key, value: hb.value }]);
-      await waitFor('the heartbeat skip', async () =>
-        (await metric(stackEnv.augmenterMetrics, 'welcome_records_skipped_total', 'reason="heartbeat"')) >= before + 1);
+      await waitFor(
+        'the heartbeat skip',
+        async () => (await metric(stackEnv.augmenterMetrics, 'welcome_records_skipped_total', 'reason="heartbeat"')) >= before + 1,
+      );
     } finally {
       await heartbeats.stop();
     }
@@ -115,7 +126,10 @@ describe('raw bytes on the member topic', () => {
 
   test('a BIGINT id beyond 2^53 cannot be represented as a number → augmenter DLQ (AVRO_DECODE), not a wrong id', async () => {
     // The real writer schema of the topic, with the id encoded exactly as Debezium would.
-    const latest = (await (await fetch(`${stackEnv.registryUrl}/apis/ccompat/v7/subjects/${stackEnv.memberTopic}-value/versions/latest`)).json()) as { id: number; schema: string };
+    const latest = (await (await fetch(`${stackEnv.registryUrl}/apis/ccompat/v7/subjects/${stackEnv.memberTopic}-value/versions/latest`)).json()) as {
+      id: number;
+      schema: string;
+    };
     const bigLong = avro.types.LongType.__with({
       fromBuffer: (buf: Buffer) => buf.readBigInt64LE(),
       toBuffer: (n: bigint) => {
@@ -132,8 +146,16 @@ describe('raw bytes on the member topic', () => {
     const defaults = Object.fromEntries((writer as avro.types.RecordType).fields.map((f) => [f.name, null]));
     const id = 2n ** 53n + 1n;
     const payload = writer.toBuffer({
-      ...defaults, id, org_id: 'UA', org_member_id: `big-${runId}`, email: `big-${runId}@example.com`,
-      created_at: '2026-01-01T00:00:00Z', updated_at: '2026-01-01T00:00:00Z', __op: 'c', __source_ts_ms: BigInt(Date.now()), __deleted: 'false',
+      ...defaults,
+      id,
+      org_id: 'UA',
+      org_member_id: `big-${runId}`,
+      email: `big-${runId}@example.com`,
+      created_at: '2026-01-01T00:00:00Z',
+      updated_at: '2026-01-01T00:00:00Z',
+      __op: 'c',
+      __source_ts_ms: BigInt(Date.now()),
+      __deleted: 'false',
     });
     const header = Buffer.alloc(5);
     header.writeInt32BE(latest.id, 1);
@@ -152,7 +174,11 @@ describe('rows in the members table', () => {
     ['unknown organization (the warehouse does not know it either)', member(`zz-${runId}`, { org_id: 'ZZ' }), 'DW_UNKNOWN_ORG'],
   ])('%s → augmenter DLQ, nothing sent', async (_name, row, code) => {
     await insertMembers(db, [row]);
-    const dead = await deadLetter(augmenterDlq, (r) => h(r, DLQ_HEADERS.errorCode) === code && r.value !== null && r.value.includes(Buffer.from(row.org_member_id)), code);
+    const dead = await deadLetter(
+      augmenterDlq,
+      (r) => h(r, DLQ_HEADERS.errorCode) === code && r.value !== null && r.value.includes(Buffer.from(row.org_member_id)),
+      code,
+    );
     expect(h(dead, DLQ_HEADERS.reason)).toBeTruthy();
     await waitPipelineIdle();
     expect(await acceptedSends(row.org_member_id)).toHaveLength(0);
@@ -191,7 +217,10 @@ describe('rows in the members table', () => {
   test('a timestamp at the epoch boundary travels exactly', async () => {
     const id = `epoch-${runId}`;
     // AA: the organization without an age guard in config/welcome-orgs.json (UA's would skip a 1970 row as too-old).
-    await db.query("INSERT INTO members (org_id, org_member_id, email, created_at) VALUES ('AA', ?, ?, '1970-01-01 00:00:01.000')", [id, `${id}@example.com`]);
+    await db.query("INSERT INTO members (org_id, org_member_id, email, created_at) VALUES ('AA', ?, ?, '1970-01-01 00:00:01.000')", [
+      id,
+      `${id}@example.com`,
+    ]);
     await sentOnce(id);
   });
 

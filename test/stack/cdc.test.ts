@@ -36,7 +36,11 @@ async function changesFor(tap: TopicTap, orgMemberId: string): Promise<MemberCha
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- test assertions walk Connect's REST JSON
 async function connect(method: string, path: string, body?: unknown): Promise<{ status: number; json: any }> {
-  const res = await fetch(`${stackEnv.connectUrl}${path}`, { method, headers: { 'content-type': 'application/json' }, body: body ? JSON.stringify(body) : undefined });
+  const res = await fetch(`${stackEnv.connectUrl}${path}`, {
+    method,
+    headers: { 'content-type': 'application/json' },
+    body: body ? JSON.stringify(body) : undefined,
+  });
   const text = await res.text();
   return { status: res.status, json: text ? JSON.parse(text) : undefined };
 }
@@ -55,12 +59,18 @@ afterAll(async () => {
 
 test('an INSERT arrives within seconds as one Avro create whose fields equal the row, NULLs and timestamps included', async () => {
   const orgMemberId = `ins-${runId}`;
-  await insertMembers(db, [{ org_id: 'UA', org_member_id: orgMemberId, email: `${orgMemberId}@example.com`, first_name: 'Zoë', last_name: null, locale: 'en-US' }]);
+  await insertMembers(db, [
+    { org_id: 'UA', org_member_id: orgMemberId, email: `${orgMemberId}@example.com`, first_name: 'Zoë', last_name: null, locale: 'en-US' },
+  ]);
   const started = Date.now();
-  const [change] = await waitFor('the create event', async () => {
-    const found = await changesFor(tap, orgMemberId);
-    return found.length > 0 ? found : undefined;
-  }, 15_000);
+  const [change] = await waitFor(
+    'the create event',
+    async () => {
+      const found = await changesFor(tap, orgMemberId);
+      return found.length > 0 ? found : undefined;
+    },
+    15_000,
+  );
   expect(Date.now() - started).toBeLessThan(15_000);
   const [row] = await query<RowDataPacket>(db, 'SELECT * FROM members WHERE org_member_id = ?', [orgMemberId]);
   expect(change).toMatchObject({
@@ -85,10 +95,14 @@ test('UPDATE and DELETE arrive distinguishable from creates', async () => {
   await insertMembers(db, [{ org_id: 'AA', org_member_id: orgMemberId, email: 'before@example.com' }]);
   await db.query('UPDATE members SET email = ? WHERE org_member_id = ?', ['after@example.com', orgMemberId]);
   await db.query('DELETE FROM members WHERE org_member_id = ?', [orgMemberId]);
-  const changes = await waitFor('create, update and delete', async () => {
-    const found = await changesFor(tap, orgMemberId);
-    return found.length >= 3 ? found : undefined;
-  }, 15_000);
+  const changes = await waitFor(
+    'create, update and delete',
+    async () => {
+      const found = await changesFor(tap, orgMemberId);
+      return found.length >= 3 ? found : undefined;
+    },
+    15_000,
+  );
   expect(changes.map((c) => c.__op)).toEqual(['c', 'u', 'd']);
   expect(changes[1]!.email).toBe('after@example.com');
   expect(changes[2]!.__deleted).toBe('true');
@@ -107,11 +121,15 @@ test('the value schema is registered under the topic subject and the record id r
   expect(byId.status).toBe(200);
   const schema = JSON.parse(((await byId.json()) as { schema: string }).schema);
   expect(schema.name).toBe('Value');
-  expect(schema.fields.map((f: { name: string }) => f.name)).toEqual(expect.arrayContaining(['org_id', 'org_member_id', 'email', '__op', '__source_ts_ms']));
+  expect(schema.fields.map((f: { name: string }) => f.name)).toEqual(
+    expect.arrayContaining(['org_id', 'org_member_id', 'email', '__op', '__source_ts_ms']),
+  );
   const subjects = (await (await fetch(`${ccompat}/subjects`)).json()) as string[];
   expect(subjects).toContain(`${stackEnv.memberTopic}-value`);
   const versions = (await (await fetch(`${ccompat}/subjects/${stackEnv.memberTopic}-value/versions`)).json()) as number[];
-  const ids = await Promise.all(versions.map(async (v) => ((await (await fetch(`${ccompat}/subjects/${stackEnv.memberTopic}-value/versions/${v}`)).json()) as { id: number }).id));
+  const ids = await Promise.all(
+    versions.map(async (v) => ((await (await fetch(`${ccompat}/subjects/${stackEnv.memberTopic}-value/versions/${v}`)).json()) as { id: number }).id),
+  );
   expect(ids).toContain(id);
 });
 
@@ -121,44 +139,69 @@ test('rows that existed before a connector was first registered are never emitte
   const name = `members-source-test-${runId}`;
   const before = `pre-${runId}`;
   await insertMembers(db, [{ org_id: 'UA', org_member_id: before, email: 'pre@example.com' }]);
-  const def = loadConnectorDefs(join(ROOT, 'connect'), (process.env.CONNECT_FLAVOUR ?? 'mariadb') as 'mariadb')
-    .find((d) => d.name === 'members-source')!;
-  const config = { ...def.config, 'topic.prefix': prefix, 'database.server.id': String(200000 + Math.floor(Math.random() * 100000)), 'schema.history.internal.kafka.topic': `_schema-history.${prefix}` };
+  const def = loadConnectorDefs(join(ROOT, 'connect'), (process.env.CONNECT_FLAVOUR ?? 'mariadb') as 'mariadb').find(
+    (d) => d.name === 'members-source',
+  )!;
+  const config = {
+    ...def.config,
+    'topic.prefix': prefix,
+    'database.server.id': String(200000 + Math.floor(Math.random() * 100000)),
+    'schema.history.internal.kafka.topic': `_schema-history.${prefix}`,
+  };
   const topic = `${prefix}.loyalty.members`;
   expect((await connect('PUT', `/connectors/${name}/config`, config)).status).toBe(201);
   try {
-    await waitFor('test connector RUNNING', async () => {
-      const s = await connect('GET', `/connectors/${name}/status`);
-      return s.json?.tasks?.[0]?.state === 'RUNNING';
-    }, 60_000);
+    await waitFor(
+      'test connector RUNNING',
+      async () => {
+        const s = await connect('GET', `/connectors/${name}/status`);
+        return s.json?.tasks?.[0]?.state === 'RUNNING';
+      },
+      60_000,
+    );
     // RUNNING comes before Debezium has fixed its binlog position, so a row written right
     // now may still count as pre-existing. Keep writing fresh "after" rows until one arrives.
     let n = 0;
     const after = (i: number): string => `post-${runId}-${i}`;
-    const insertAfter = async (): Promise<void> => void (await insertMembers(db, [{ org_id: 'UA', org_member_id: after(n++), email: 'post@example.com' }]));
+    const insertAfter = async (): Promise<void> =>
+      void (await insertMembers(db, [{ org_id: 'UA', org_member_id: after(n++), email: 'post@example.com' }]));
     // The topic appears with the first event this connector emits.
-    await waitFor('the test connector to emit its first create', async () => {
-      await insertAfter();
-      return topicExists(topic);
-    }, 60_000, 1_000);
+    await waitFor(
+      'the test connector to emit its first create',
+      async () => {
+        await insertAfter();
+        return topicExists(topic);
+      },
+      60_000,
+      1_000,
+    );
     const testTap = await new TopicTap(topic).start();
     try {
-      const seen = await waitFor('a post-registration create', async () => {
-        const all = await Promise.all(testTap.records.filter((r) => r.value).map((r) => decode(r.value!)));
-        if (all.some((c) => c.org_member_id?.startsWith(`post-${runId}`))) return all;
-        await insertAfter();
-        return undefined;
-      }, 30_000, 1_000);
+      const seen = await waitFor(
+        'a post-registration create',
+        async () => {
+          const all = await Promise.all(testTap.records.filter((r) => r.value).map((r) => decode(r.value!)));
+          if (all.some((c) => c.org_member_id?.startsWith(`post-${runId}`))) return all;
+          await insertAfter();
+          return undefined;
+        },
+        30_000,
+        1_000,
+      );
       expect(seen.filter((c) => c.org_member_id === before)).toHaveLength(0);
       expect(seen.filter((c) => c.__op === 'r')).toHaveLength(0);
       const posts = seen.filter((c) => c.org_member_id?.startsWith(`post-${runId}`));
       expect(posts.every((c) => c.__op === 'c')).toBe(true);
       // Once streaming, every later row arrives: the last one written must be there.
       const last = after(n - 1);
-      await waitFor('the last post row', async () => {
-        const all = await Promise.all(testTap.records.filter((r) => r.value).map((r) => decode(r.value!)));
-        return all.some((c) => c.org_member_id === last);
-      }, 15_000);
+      await waitFor(
+        'the last post row',
+        async () => {
+          const all = await Promise.all(testTap.records.filter((r) => r.value).map((r) => decode(r.value!)));
+          return all.some((c) => c.org_member_id === last);
+        },
+        15_000,
+      );
     } finally {
       await testTap.stop();
     }

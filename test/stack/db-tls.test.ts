@@ -31,7 +31,8 @@ afterAll(async () => {
   await root.end();
 });
 
-const connectAs = (ssl?: object): Promise<Connection> => createConnection({ host: '127.0.0.1', port: stackEnv.dbPort, user, password, database: 'loyalty', ...(ssl ? { ssl } : {}) });
+const connectAs = (ssl?: object): Promise<Connection> =>
+  createConnection({ host: '127.0.0.1', port: stackEnv.dbPort, user, password, database: 'loyalty', ...(ssl ? { ssl } : {}) });
 
 test('without TLS the REQUIRE SSL user is refused', async () => {
   await expect(connectAs()).rejects.toThrow(/Access denied for user/);
@@ -52,7 +53,7 @@ test('a client trusting another CA is refused by its own check', async () => {
   await expect(connectAs({ ca: other, rejectUnauthorized: true })).rejects.toThrow(/certificate/i);
 });
 
-test('the emailer\'s audit-table pool works over TLS', async () => {
+test("the emailer's audit-table pool works over TLS", async () => {
   const sent = createSentRecord({ host: '127.0.0.1', port: stackEnv.dbPort, user, password, database: 'loyalty', tls: { ca, verifyHost: true } });
   try {
     expect(await sent.ping()).toBe(true);
@@ -64,7 +65,13 @@ test('the emailer\'s audit-table pool works over TLS', async () => {
 
 test('the preflight passes as that user over TLS and says so', async () => {
   const child = spawn(process.execPath, [join(ROOT, 'dist', 'tools', 'db-preflight.js')], {
-    env: { ...process.env, CDC_DB_USER: user, CDC_DB_PASSWORD: password, DB_SSL_CA_FILE: join(STATE_DIR, 'tls', 'ca.crt'), DB_SSL_MODE: 'verify-full' },
+    env: {
+      ...process.env,
+      CDC_DB_USER: user,
+      CDC_DB_PASSWORD: password,
+      DB_SSL_CA_FILE: join(STATE_DIR, 'tls', 'ca.crt'),
+      DB_SSL_MODE: 'verify-full',
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';

@@ -22,13 +22,29 @@ async function topicConfig(topic: string): Promise<Record<string, string>> {
 test('every DLQ topic of the running stack keeps its records (retention.ms=-1, retention.bytes=-1)', async () => {
   for (const topic of [stackEnv.augmenterDlq, stackEnv.emailerDlq, process.env.AUDIT_DLQ_TOPIC ?? 'welcome.audit.dlq']) {
     const c = await topicConfig(topic);
-    expect({ topic, retention: c['retention.ms'], bytes: c['retention.bytes'] }).toEqual({ topic, retention: process.env.DLQ_RETENTION_MS ?? '-1', bytes: '-1' });
+    expect({ topic, retention: c['retention.ms'], bytes: c['retention.bytes'] }).toEqual({
+      topic,
+      retention: process.env.DLQ_RETENTION_MS ?? '-1',
+      bytes: '-1',
+    });
   }
 });
 
 test('an existing topic gets the DLQ retention once, keeps its other overrides, and a second pass changes nothing', async () => {
   const topic = `dlq-retention-${runId}`;
-  await admin.createTopics({ waitForLeaders: true, topics: [{ topic, numPartitions: 1, configEntries: [{ name: 'retention.ms', value: '604800000' }, { name: 'max.message.bytes', value: '2000000' }] }] });
+  await admin.createTopics({
+    waitForLeaders: true,
+    topics: [
+      {
+        topic,
+        numPartitions: 1,
+        configEntries: [
+          { name: 'retention.ms', value: '604800000' },
+          { name: 'max.message.bytes', value: '2000000' },
+        ],
+      },
+    ],
+  });
   try {
     expect(await ensureTopicConfigs(admin, topic, dlqTopicConfigs(-1))).toEqual(['retention.ms']);
     const c = await topicConfig(topic);

@@ -33,7 +33,12 @@ afterAll(async () => {
 });
 
 const rows = (prefix: string, n: number): MemberRow[] =>
-  Array.from({ length: n }, (_, i) => ({ org_id: i % 2 === 0 ? 'UA' : 'AA', org_member_id: `${prefix}${String(i).padStart(4, '0')}`, email: `${prefix}${i}@example.com`, last_name: `L${i}` }));
+  Array.from({ length: n }, (_, i) => ({
+    org_id: i % 2 === 0 ? 'UA' : 'AA',
+    org_member_id: `${prefix}${String(i).padStart(4, '0')}`,
+    email: `${prefix}${i}@example.com`,
+    last_name: `L${i}`,
+  }));
 
 async function injected429(): Promise<number> {
   return ((await (await fetch(`${stackEnv.sfmcUrl}/__standin/stats`)).json()) as { injected: { fail429: number } }).injected.fail429;
@@ -41,14 +46,16 @@ async function injected429(): Promise<number> {
 
 /** Log lines of a consumer written since `since` (ms), as parsed JSON. */
 function logSince(service: 'augmenter' | 'emailer', since: number): { msg?: string; level?: number }[] {
-  return readFileSync(join(STATE_DIR, 'logs', `${service}.log`), 'utf8').split('\n').flatMap((line) => {
-    try {
-      const e = JSON.parse(line) as { time?: string; msg?: string; level?: number };
-      return Date.parse(String(e.time)) >= since ? [e] : [];
-    } catch {
-      return [];
-    }
-  });
+  return readFileSync(join(STATE_DIR, 'logs', `${service}.log`), 'utf8')
+    .split('\n')
+    .flatMap((line) => {
+      try {
+        const e = JSON.parse(line) as { time?: string; msg?: string; level?: number };
+        return Date.parse(String(e.time)) >= since ? [e] : [];
+      } catch {
+        return [];
+      }
+    });
 }
 
 test('fault 1: SFMC 429 with Retry-After: 12, three times in a row, heals by itself (same process, /healthz 200 throughout)', async () => {
@@ -63,7 +70,10 @@ test('fault 1: SFMC 429 with Retry-After: 12, three times in a row, heals by its
 
   const health: number[] = [];
   const probe = setInterval(() => {
-    fetch(`${stackEnv.emailerMetrics}/healthz`, { signal: AbortSignal.timeout(2_000) }).then((r) => health.push(r.status), () => health.push(0));
+    fetch(`${stackEnv.emailerMetrics}/healthz`, { signal: AbortSignal.timeout(2_000) }).then(
+      (r) => health.push(r.status),
+      () => health.push(0),
+    );
   }, 1_000);
   let sentAt: number;
   try {
@@ -85,10 +95,15 @@ test('fault 1: SFMC 429 with Retry-After: 12, three times in a row, heals by its
   // ...and the pipeline still flows: ten more members, each sent once, promptly.
   const more = rows(prefix, 11).slice(1);
   await insertMembers(db, more);
-  const sends = await waitFor('10 more Welcomes', async () => {
-    const s = await acceptedSends(prefix);
-    return s.length >= 11 ? s : undefined;
-  }, 30_000, 300);
+  const sends = await waitFor(
+    '10 more Welcomes',
+    async () => {
+      const s = await acceptedSends(prefix);
+      return s.length >= 11 ? s : undefined;
+    },
+    30_000,
+    300,
+  );
   expect(new Set(sends.map((s) => s.messageKey)).size).toBe(11);
   expect(sends).toHaveLength(11);
 });
@@ -103,14 +118,19 @@ test('SIGTERM of both stages mid-stream (an SFMC call in flight): no augmented r
     const pid = pidOf(service);
     const t = Date.now();
     process.kill(pid, 'SIGTERM');
-    await waitFor(`${service} to exit`, async () => {
-      try {
-        process.kill(pid, 0);
-        return false;
-      } catch {
-        return true;
-      }
-    }, 15_000, 50);
+    await waitFor(
+      `${service} to exit`,
+      async () => {
+        try {
+          process.kill(pid, 0);
+          return false;
+        } catch {
+          return true;
+        }
+      },
+      15_000,
+      50,
+    );
     return Date.now() - t;
   };
   const exits: number[] = [];
@@ -122,19 +142,31 @@ test('SIGTERM of both stages mid-stream (an SFMC call in flight): no augmented r
   }
   await sfmcFaults(null);
   stack('up', 'augmenter', 'emailer');
-  const sends = await waitFor('80 Welcomes', async () => {
-    const s = await acceptedSends(prefix);
-    return new Set(s.map((x) => x.messageKey)).size >= 80 ? s : undefined;
-  }, 120_000, 500);
+  const sends = await waitFor(
+    '80 Welcomes',
+    async () => {
+      const s = await acceptedSends(prefix);
+      return new Set(s.map((x) => x.messageKey)).size >= 80 ? s : undefined;
+    },
+    120_000,
+    500,
+  );
   expect(sends).toHaveLength(80);
   expect(exits.every((ms) => ms < 10_000)).toBe(true);
 
   const count = (keys: string[]): Map<string, number> => keys.reduce((m, k) => m.set(k, (m.get(k) ?? 0) + 1), new Map<string, number>());
   const expected = new Set(members.map((m) => memberKey(m.org_id, m.org_member_id)));
-  await waitFor('80 WelcomeSent records', async () => {
-    const sent = (await readRange(stackEnv.sentTopic, starts.get(stackEnv.sentTopic) ?? new Map())).filter((r) => expected.has(r.key?.toString() ?? ''));
-    return new Set(sent.map((r) => r.key?.toString())).size >= 80;
-  }, 60_000, 1_000);
+  await waitFor(
+    '80 WelcomeSent records',
+    async () => {
+      const sent = (await readRange(stackEnv.sentTopic, starts.get(stackEnv.sentTopic) ?? new Map())).filter((r) =>
+        expected.has(r.key?.toString() ?? ''),
+      );
+      return new Set(sent.map((r) => r.key?.toString())).size >= 80;
+    },
+    60_000,
+    1_000,
+  );
   const augmented: string[] = [];
   for (const r of await readRange(stackEnv.augmentedTopic, starts.get(stackEnv.augmentedTopic) ?? new Map())) {
     const m = await asAugmented(r.value);

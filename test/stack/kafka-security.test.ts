@@ -45,7 +45,13 @@ const saslEnv = (user: string, pw = password(user)): Record<string, string> => (
 });
 const kafkaAs = (user: string, pw?: string): Kafka => {
   const e = saslEnv(user, pw);
-  return new Kafka({ clientId: `test-sec-${user}-${runId}`, brokers: [e.KAFKA_BOOTSTRAP_SERVERS as string], ...kafkaClientOptions(loadKafkaSecurity(e, (p) => readFileSync(p, 'utf8'))), logLevel: logLevel.NOTHING, retry: { retries: 2 } });
+  return new Kafka({
+    clientId: `test-sec-${user}-${runId}`,
+    brokers: [e.KAFKA_BOOTSTRAP_SERVERS as string],
+    ...kafkaClientOptions(loadKafkaSecurity(e, (p) => readFileSync(p, 'utf8'))),
+    logLevel: logLevel.NOTHING,
+    retry: { retries: 2 },
+  });
 };
 
 // The secured path's own names (fixed, so its ACLs do not pile up run after run).
@@ -76,40 +82,60 @@ function startProxy(): Promise<void> {
   proxy = createServer((req, res) => {
     if (req.headers.authorization !== expected) {
       refusedByProxy++;
-      res.writeHead(401, { 'content-type': 'application/json', 'www-authenticate': 'Basic realm="registry"' }).end('{"error_code":401,"message":"Unauthorized"}');
+      res
+        .writeHead(401, { 'content-type': 'application/json', 'www-authenticate': 'Basic realm="registry"' })
+        .end('{"error_code":401,"message":"Unauthorized"}');
       return;
     }
     const { authorization: _drop, ...headers } = req.headers;
-    const up = request({ host: target.hostname, port: target.port, method: req.method, path: req.url, headers: { ...headers, host: target.host } }, (r) => {
-      res.writeHead(r.statusCode ?? 502, r.headers);
-      r.pipe(res);
-    });
+    const up = request(
+      { host: target.hostname, port: target.port, method: req.method, path: req.url, headers: { ...headers, host: target.host } },
+      (r) => {
+        res.writeHead(r.statusCode ?? 502, r.headers);
+        r.pipe(res);
+      },
+    );
     up.on('error', () => res.writeHead(502).end());
     req.pipe(up);
   });
-  return new Promise((r) => proxy.listen(0, '127.0.0.1', () => {
-    proxyUrl = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
-    r();
-  }));
+  return new Promise((r) =>
+    proxy.listen(0, '127.0.0.1', () => {
+      proxyUrl = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
+      r();
+    }),
+  );
 }
 
 // ---- processes we start, stopped by their pid
 const children: ChildProcess[] = [];
 function startConsumer(stage: 'augmenter' | 'emailer', extra: Record<string, string>): ChildProcess {
   const log = openSync(join(STATE_DIR, 'logs', `sec-${stage}.log`), 'a');
-  const child = spawn(process.execPath, [join(ROOT, 'dist', 'consumers', stage, 'main.js')], { cwd: ROOT, env: { ...env, ...NAMES, ...extra }, stdio: ['ignore', log, log] });
+  const child = spawn(process.execPath, [join(ROOT, 'dist', 'consumers', stage, 'main.js')], {
+    cwd: ROOT,
+    env: { ...env, ...NAMES, ...extra },
+    stdio: ['ignore', log, log],
+  });
   children.push(child);
   return child;
 }
 async function waitReady(child: ChildProcess, port: string, what: string): Promise<void> {
-  await waitFor(`${what} ready`, async () => {
-    if (child.exitCode !== null) throw new Error(`${what} exited with ${child.exitCode}: see ${STATE_DIR}/logs/sec-*.log`);
-    return (await fetch(`http://127.0.0.1:${port}/readyz`, { signal: AbortSignal.timeout(2_000) }).catch(() => undefined))?.ok === true;
-  }, 180_000, 500);
+  await waitFor(
+    `${what} ready`,
+    async () => {
+      if (child.exitCode !== null) throw new Error(`${what} exited with ${child.exitCode}: see ${STATE_DIR}/logs/sec-*.log`);
+      return (await fetch(`http://127.0.0.1:${port}/readyz`, { signal: AbortSignal.timeout(2_000) }).catch(() => undefined))?.ok === true;
+    },
+    180_000,
+    500,
+  );
 }
 /** Runs an entry point to its exit (a refused start). Asynchronous: the proxy lives in this process. */
 function runToExit(script: string, extra: Record<string, string>): Promise<{ status: number | null; stderr: string }> {
-  const child = spawn(process.execPath, [join(ROOT, 'dist', script)], { cwd: ROOT, env: { ...env, ...NAMES, ...extra }, stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(process.execPath, [join(ROOT, 'dist', script)], {
+    cwd: ROOT,
+    env: { ...env, ...NAMES, ...extra },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
   children.push(child);
   let stderr = '';
   child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
@@ -117,14 +143,21 @@ function runToExit(script: string, extra: Record<string, string>): Promise<{ sta
 }
 
 async function connect(method: string, path: string, body?: unknown): Promise<{ status: number; json: unknown }> {
-  const res = await fetch(`${stackEnv.connectUrl}${path}`, { method, headers: { 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body), signal: AbortSignal.timeout(30_000) });
+  const res = await fetch(`${stackEnv.connectUrl}${path}`, {
+    method,
+    headers: { 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+    signal: AbortSignal.timeout(30_000),
+  });
   const text = await res.text();
   return { status: res.status, json: text ? (JSON.parse(text) as unknown) : undefined };
 }
 
 /** The stack's source connector, with every Kafka client of it on SASL_SSL as `connect`. */
 function securedSourceConfig(): Record<string, string> {
-  const base = loadConnectorDefs(join(ROOT, 'connect'), (env.CONNECT_FLAVOUR ?? 'mariadb') as Flavour, ['kafka-secured', 'db-tls']).find((d) => d.name === 'members-source');
+  const base = loadConnectorDefs(join(ROOT, 'connect'), (env.CONNECT_FLAVOUR ?? 'mariadb') as Flavour, ['kafka-secured', 'db-tls']).find(
+    (d) => d.name === 'members-source',
+  );
   if (!base) throw new Error('connect/members-source.json missing');
   const clientSecurity = (prefix: string): Record<string, string> => ({
     [`${prefix}bootstrap.servers`]: '${env:CONNECTOR_KAFKA_SASL_BOOTSTRAP_SERVERS}',
@@ -164,7 +197,11 @@ beforeAll(async () => {
   db = await rootDb();
   await startProxy();
   // topics, groups and ACLs of the secured path, by the admin over SASL_SSL
-  const acl = spawnSync(process.execPath, [join(ROOT, 'dist', 'tools', 'kafka-acls.js'), 'apply'], { env: { ...env, ...NAMES, ...saslEnv('admin') }, encoding: 'utf8', timeout: 120_000 });
+  const acl = spawnSync(process.execPath, [join(ROOT, 'dist', 'tools', 'kafka-acls.js'), 'apply'], {
+    env: { ...env, ...NAMES, ...saslEnv('admin') },
+    encoding: 'utf8',
+    timeout: 120_000,
+  });
   if (acl.status !== 0) throw new Error(`kafka-acls apply failed: ${acl.stderr}`);
   await admin.connect();
 });
@@ -183,12 +220,26 @@ test('a member flows end to end with every client of its path on SASL_SSL, regis
   expect([200, 201]).toContain(put.status);
   const running = async (): Promise<void> => {
     let failure: string | undefined;
-    await waitFor(`${CONNECTOR} RUNNING`, async () => {
-      const s = (await connect('GET', `/connectors/${CONNECTOR}/status`)).json as { connector?: { state: string }; tasks?: { state: string; trace?: string }[] };
-      const failed = s.tasks?.find((t) => t.state === 'FAILED');
-      if (failed) failure = failed.trace?.split('\n').filter((l, i) => i === 0 || l.startsWith('Caused by')).join(' | ');
-      return failure !== undefined || (s.connector?.state === 'RUNNING' && (s.tasks ?? []).length > 0 && s.tasks!.every((t) => t.state === 'RUNNING'));
-    }, 180_000, 1_000);
+    await waitFor(
+      `${CONNECTOR} RUNNING`,
+      async () => {
+        const s = (await connect('GET', `/connectors/${CONNECTOR}/status`)).json as {
+          connector?: { state: string };
+          tasks?: { state: string; trace?: string }[];
+        };
+        const failed = s.tasks?.find((t) => t.state === 'FAILED');
+        if (failed)
+          failure = failed.trace
+            ?.split('\n')
+            .filter((l, i) => i === 0 || l.startsWith('Caused by'))
+            .join(' | ');
+        return (
+          failure !== undefined || (s.connector?.state === 'RUNNING' && (s.tasks ?? []).length > 0 && s.tasks!.every((t) => t.state === 'RUNNING'))
+        );
+      },
+      180_000,
+      1_000,
+    );
     expect({ connector: CONNECTOR, failure }).toEqual({ connector: CONNECTOR, failure: undefined });
   };
   await running();
@@ -196,7 +247,10 @@ test('a member flows end to end with every client of its path on SASL_SSL, regis
   // <prefix>-schemahistory) reads the topic on SASL_SSL, a path the first start never takes.
   // The member below only flows if the restarted task came back (a failed recovery leaves it FAILED).
   const restart = await connect('POST', `/connectors/${CONNECTOR}/restart?includeTasks=true`);
-  expect({ status: restart.status, tasks: (restart.json as { tasks?: { state: string }[] }).tasks?.map((t) => t.state) }).toEqual({ status: 202, tasks: ['RESTARTING'] });
+  expect({ status: restart.status, tasks: (restart.json as { tasks?: { state: string }[] }).tasks?.map((t) => t.state) }).toEqual({
+    status: 202,
+    tasks: ['RESTARTING'],
+  });
   await running();
 
   const orgs = join(STATE_DIR, `sec-orgs-${runId}.json`);
@@ -235,7 +289,9 @@ describe('each principal is refused what it must not do, with a clear error and 
     const producer = kafkaAs('augmenter').producer({ idempotent: true, maxInFlightRequests: 1 });
     await producer.connect();
     try {
-      await expect(producer.send({ topic: NAMES.SENT_TOPIC, acks: -1, messages: [{ key: 'x', value: 'forged' }] })).rejects.toThrow(/not authorized/i);
+      await expect(producer.send({ topic: NAMES.SENT_TOPIC, acks: -1, messages: [{ key: 'x', value: 'forged' }] })).rejects.toThrow(
+        /not authorized/i,
+      );
     } finally {
       await producer.disconnect();
     }
@@ -244,21 +300,42 @@ describe('each principal is refused what it must not do, with a clear error and 
 
   test('a wrong password: the client is refused; the consumer process exits at start saying so', async () => {
     await expect(kafkaAs('augmenter', 'not-the-password').admin().connect()).rejects.toThrow(/SASL SCRAM SHA512 authentication failed/);
-    const r = await runToExit('consumers/augmenter/main.js', { ...saslEnv('augmenter', 'not-the-password'), REGISTRY_URL: proxyUrl, REGISTRY_USERNAME: registryUser, REGISTRY_PASSWORD: registryPassword, HTTP_PORT: '0' });
+    const r = await runToExit('consumers/augmenter/main.js', {
+      ...saslEnv('augmenter', 'not-the-password'),
+      REGISTRY_URL: proxyUrl,
+      REGISTRY_USERNAME: registryUser,
+      REGISTRY_PASSWORD: registryPassword,
+      HTTP_PORT: '0',
+    });
     expect(r.status).toBe(1);
     expect(r.stderr).toMatch(/augmenter: refused at start: Kafka refused the SASL login .*authentication failed/);
   });
 
   test('a plaintext client on the TLS port gets a connection error, not a hang', async () => {
-    const plain = new Kafka({ clientId: `test-plain-${runId}`, brokers: [`127.0.0.1:${saslPort}`], logLevel: logLevel.NOTHING, connectionTimeout: 3_000, requestTimeout: 5_000, retry: { retries: 0 } });
+    const plain = new Kafka({
+      clientId: `test-plain-${runId}`,
+      brokers: [`127.0.0.1:${saslPort}`],
+      logLevel: logLevel.NOTHING,
+      connectionTimeout: 3_000,
+      requestTimeout: 5_000,
+      retry: { retries: 0 },
+    });
     const started = Date.now();
     await expect(plain.admin().connect()).rejects.toThrow(/Connection error|Closed connection|timeout|ECONNRESET/i);
     expect(Date.now() - started).toBeLessThan(30_000);
   });
 
   test('a wrong registry password: the consumer exits at start naming the credential', async () => {
-    const r = await runToExit('consumers/augmenter/main.js', { ...saslEnv('augmenter'), REGISTRY_URL: proxyUrl, REGISTRY_USERNAME: registryUser, REGISTRY_PASSWORD: 'wrong', HTTP_PORT: '0' });
+    const r = await runToExit('consumers/augmenter/main.js', {
+      ...saslEnv('augmenter'),
+      REGISTRY_URL: proxyUrl,
+      REGISTRY_USERNAME: registryUser,
+      REGISTRY_PASSWORD: 'wrong',
+      HTTP_PORT: '0',
+    });
     expect(r.status).toBe(1);
-    expect(r.stderr).toMatch(/augmenter: refused at start: registry http:\/\/127\.0\.0\.1:\d+\/apis\/ccompat\/v7 refused PUT .* with 401: the REGISTRY_USERNAME\/REGISTRY_PASSWORD credential was rejected/);
+    expect(r.stderr).toMatch(
+      /augmenter: refused at start: registry http:\/\/127\.0\.0\.1:\d+\/apis\/ccompat\/v7 refused PUT .* with 401: the REGISTRY_USERNAME\/REGISTRY_PASSWORD credential was rejected/,
+    );
   });
 });

@@ -20,7 +20,8 @@ import { waitFor } from '../support/wait';
 jest.setTimeout(420_000);
 
 const heldUa = (): number => Number(/^\s+UA\s+(\d+)/m.exec(tool('held', 'status'))?.[1] ?? 0);
-const tool = (name: string, ...args: string[]): string => execFileSync('node', [join(ROOT, 'dist/tools', `${name}.js`), ...args], { encoding: 'utf8', env: process.env, stdio: ['ignore', 'pipe', 'pipe'] });
+const tool = (name: string, ...args: string[]): string =>
+  execFileSync('node', [join(ROOT, 'dist/tools', `${name}.js`), ...args], { encoding: 'utf8', env: process.env, stdio: ['ignore', 'pipe', 'pipe'] });
 const row = (org: string, id: string): MemberRow => ({ org_id: org, org_member_id: id, email: `${id}@example.com`, first_name: 'T' });
 
 /** Restarts the emailer with another Welcome config (null: the default file). */
@@ -34,10 +35,17 @@ function emailerWithOrgs(orgs: Record<string, unknown> | null): void {
   execFileSync(join(ROOT, 'stack/bin/stack'), ['restart', 'emailer'], { env, stdio: 'ignore' });
 }
 
-interface Reconciled { missing: number; redriven: number; members: { org: string; orgMemberId: string; cause: string; detail: string }[] }
+interface Reconciled {
+  missing: number;
+  redriven: number;
+  members: { org: string; orgMemberId: string; cause: string; detail: string }[];
+}
 function reconcile(...args: string[]): { code: number | null; result: Reconciled } {
   const since = new Date(Date.now() - 3 * 86_400_000).toISOString();
-  const r = spawnSync('node', [join(ROOT, 'dist/tools/reconcile.js'), `--since=${since}`, '--grace-minutes=0', '--json', ...args], { encoding: 'utf8', env: process.env });
+  const r = spawnSync('node', [join(ROOT, 'dist/tools/reconcile.js'), `--since=${since}`, '--grace-minutes=0', '--json', ...args], {
+    encoding: 'utf8',
+    env: process.env,
+  });
   if (r.status !== 0 && r.status !== 3) throw new Error(`reconcile exited ${r.status}: ${r.stderr}`);
   return { code: r.status, result: JSON.parse(r.stdout) as Reconciled };
 }
@@ -56,7 +64,8 @@ afterAll(async () => {
   await db.end();
 });
 
-const skipOf = (key: string): string | undefined => skipped.records.find((r) => r.key?.toString() === key)?.headers[GUARD_HEADERS.skipReason]?.toString();
+const skipOf = (key: string): string | undefined =>
+  skipped.records.find((r) => r.key?.toString() === key)?.headers[GUARD_HEADERS.skipReason]?.toString();
 
 test('pre-existing members (seeded) get no Welcome when deleted and inserted again or REPLACEd; the seed is idempotent', async () => {
   const a = row('UA', `pre-a-${runId}`);
@@ -82,7 +91,13 @@ test('pre-existing members (seeded) get no Welcome when deleted and inserted aga
 
 test('least privilege: the emailer may read the pre-existing table, not write it', async () => {
   const { createConnection } = await import('mysql2/promise');
-  const emailer = await createConnection({ host: '127.0.0.1', port: stackEnv.dbPort, user: process.env.EMAILER_DB_USER ?? 'welcome_emailer', password: process.env.EMAILER_DB_PASSWORD ?? '', database: 'loyalty' });
+  const emailer = await createConnection({
+    host: '127.0.0.1',
+    port: stackEnv.dbPort,
+    user: process.env.EMAILER_DB_USER ?? 'welcome_emailer',
+    password: process.env.EMAILER_DB_PASSWORD ?? '',
+    database: 'loyalty',
+  });
   try {
     await expect(emailer.query('SELECT COUNT(*) FROM welcome_preexisting_members')).resolves.toBeDefined();
     await expect(emailer.query("INSERT INTO welcome_preexisting_members (org_id, org_member_id) VALUES ('UA', 'nope')")).rejects.toThrow(/denied/);
@@ -95,8 +110,10 @@ test('least privilege: the emailer may read the pre-existing table, not write it
 test('age guard: a UA row created 2 days before its commit is skipped as too-old; AA (no maximum) is sent', async () => {
   const old = `aged-${runId}`;
   const oldAa = `aged-aa-${runId}`;
-  await db.query("INSERT INTO members (org_id, org_member_id, email, created_at) VALUES ('UA', ?, ?, NOW(3) - INTERVAL 2 DAY), ('AA', ?, ?, NOW(3) - INTERVAL 2 DAY)",
-    [old, `${old}@example.com`, oldAa, `${oldAa}@example.com`]);
+  await db.query(
+    "INSERT INTO members (org_id, org_member_id, email, created_at) VALUES ('UA', ?, ?, NOW(3) - INTERVAL 2 DAY), ('AA', ?, ?, NOW(3) - INTERVAL 2 DAY)",
+    [old, `${old}@example.com`, oldAa, `${oldAa}@example.com`],
+  );
   await waitFor('AA Welcome', async () => (await acceptedSends(oldAa)).length === 1, 60_000);
   await waitPipelineIdle();
   expect(await acceptedSends(old)).toHaveLength(0);
@@ -122,10 +139,15 @@ test('breaker: a bulk load of 2,000 UA rows sends 200 and holds the rest while A
   })();
   const t0 = Date.now();
   await insertMembers(db, bulk);
-  await waitFor('the bulk to be processed', async () => {
-    const held = (await (await fetch(`${stackEnv.emailerMetrics}/metrics`)).text()).match(/welcome_held_total\{org="UA"[^}]*\} (\d+)/);
-    return held !== null && Number(held[1]) >= BULK - ceiling;
-  }, 180_000, 1000);
+  await waitFor(
+    'the bulk to be processed',
+    async () => {
+      const held = (await (await fetch(`${stackEnv.emailerMetrics}/metrics`)).text()).match(/welcome_held_total\{org="UA"[^}]*\} (\d+)/);
+      return held !== null && Number(held[1]) >= BULK - ceiling;
+    },
+    180_000,
+    1000,
+  );
   const metrics = await (await fetch(`${stackEnv.emailerMetrics}/metrics`)).text();
   expect(metrics).toMatch(/welcome_breaker_open\{org="UA"[^}]*\} 1/);
   stop = true;
@@ -137,7 +159,9 @@ test('breaker: a bulk load of 2,000 UA rows sends 200 and holds the rest while A
   const sentFlow = await acceptedSends(`flow-${runId}-`);
   expect(flowing.length).toBeGreaterThan(5);
   expect(new Set(sentFlow.map((s) => s.attributes.MemberId))).toEqual(new Set(flowing));
-  process.stdout.write(`breaker: bulk of ${BULK} processed in ${((Date.now() - t0) / 1000).toFixed(0)} s; ${sentBulk.length} sent, ${BULK - sentBulk.length} held; ${sentFlow.length} AA sent meanwhile\n`);
+  process.stdout.write(
+    `breaker: bulk of ${BULK} processed in ${((Date.now() - t0) / 1000).toFixed(0)} s; ${sentBulk.length} sent, ${BULK - sentBulk.length} held; ${sentFlow.length} AA sent meanwhile\n`,
+  );
   expect(heldUa() - heldBefore).toBe(BULK - ceiling);
 
   // Reconciliation, with one member per cause made on purpose.
@@ -148,8 +172,11 @@ test('breaker: a bulk load of 2,000 UA rows sends 200 and holds the rest while A
   const unaudited = row('AA', `rc-unaudited-${runId}`); // welcomed, then its audit row is lost
   await insertMembers(db, [dead, badEmail, disabled, unaudited]);
   await insertMembers(db, [lost], { noBinlog: true });
-  await waitFor('the unaudited member\'s audit row', async () =>
-    (await query(db, 'SELECT 1 FROM new_members_sent_to_salesforce WHERE org_member_id = ?', [unaudited.org_member_id])).length === 1, 60_000);
+  await waitFor(
+    "the unaudited member's audit row",
+    async () => (await query(db, 'SELECT 1 FROM new_members_sent_to_salesforce WHERE org_member_id = ?', [unaudited.org_member_id])).length === 1,
+    60_000,
+  );
   await waitPipelineIdle();
   await db.query('DELETE FROM new_members_sent_to_salesforce WHERE org_member_id = ?', [unaudited.org_member_id]);
 
@@ -186,9 +213,12 @@ test('breaker: a bulk load of 2,000 UA rows sends 200 and holds the rest while A
   // Redrive the missing: the lost member gets its Welcome, the unaudited one no second email.
   const redriven = reconcile('--redrive');
   expect(redriven.result.redriven).toBeGreaterThanOrEqual(2);
-  await waitFor('the lost member\'s Welcome', async () => (await acceptedSends(lost.org_member_id)).length === 1, 60_000);
-  await waitFor('the unaudited member\'s audit row again', async () =>
-    (await query(db, 'SELECT 1 FROM new_members_sent_to_salesforce WHERE org_member_id = ?', [unaudited.org_member_id])).length === 1, 60_000);
+  await waitFor("the lost member's Welcome", async () => (await acceptedSends(lost.org_member_id)).length === 1, 60_000);
+  await waitFor(
+    "the unaudited member's audit row again",
+    async () => (await query(db, 'SELECT 1 FROM new_members_sent_to_salesforce WHERE org_member_id = ?', [unaudited.org_member_id])).length === 1,
+    60_000,
+  );
   await waitPipelineIdle();
   expect(await acceptedSends(unaudited.org_member_id)).toHaveLength(1);
   const after = reconcile();

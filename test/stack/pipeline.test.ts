@@ -20,7 +20,7 @@ afterAll(async () => {
   await db.end();
 });
 
-const members = (prefix: string, n: number, org: (i: number) => string = (i) => (i % 2 === 0 ? "UA" : "AA")): MemberRow[] =>
+const members = (prefix: string, n: number, org: (i: number) => string = (i) => (i % 2 === 0 ? 'UA' : 'AA')): MemberRow[] =>
   Array.from({ length: n }, (_, i) => ({
     org_id: org(i),
     org_member_id: `${prefix}${String(i).padStart(5, '0')}`,
@@ -45,10 +45,14 @@ test('N new members in two organizations → exactly N Welcomes, each right, and
   const prefix = `n-${runId}-`;
   const rows = members(prefix, 200);
   await insertInTransactions(rows, 20);
-  const sends = await waitFor('200 accepted sends', async () => {
-    const s = await acceptedSends(prefix);
-    return s.length >= 200 ? s : undefined;
-  }, 60_000);
+  const sends = await waitFor(
+    '200 accepted sends',
+    async () => {
+      const s = await acceptedSends(prefix);
+      return s.length >= 200 ? s : undefined;
+    },
+    60_000,
+  );
   expect(sends).toHaveLength(200);
   expect(new Set(sends.map((s) => s.messageKey)).size).toBe(200);
 
@@ -59,13 +63,23 @@ test('N new members in two organizations → exactly N Welcomes, each right, and
     expect(send!.contactKey).toBe(await subscriberKey(row.org_id, row.org_member_id));
     expect(send!.to).toBe(row.email);
     expect(send!.definitionKey).toBe(row.org_id === 'UA' ? 'welcome-ua' : 'welcome-aa');
-    expect(send!.attributes).toEqual({ FirstName: row.first_name ?? null, LastName: row.last_name, Locale: row.locale, ProgramId: row.org_id, MemberId: row.org_member_id });
+    expect(send!.attributes).toEqual({
+      FirstName: row.first_name ?? null,
+      LastName: row.last_name,
+      Locale: row.locale,
+      ProgramId: row.org_id,
+      MemberId: row.org_member_id,
+    });
   }
 
-  const audit = await waitFor('200 audit rows', async () => {
-    const r = await auditRows(prefix);
-    return r.length >= 200 ? r : undefined;
-  }, 30_000);
+  const audit = await waitFor(
+    '200 audit rows',
+    async () => {
+      const r = await auditRows(prefix);
+      return r.length >= 200 ? r : undefined;
+    },
+    30_000,
+  );
   expect(audit).toHaveLength(200);
   for (const row of audit) {
     expect(row.message_key).toBe(welcomeMessageKey(row.org_id, row.org_member_id));
@@ -85,10 +99,13 @@ test('pre-existing members, updates (email change included), deletes and switche
   // Written with the binlog off for this session: to CDC these rows existed before it started.
   await insertMembers(db, members(`${prefix}pre-`, 10), { noBinlog: true });
   const [firstUpdated] = await Promise.all([insertMembers(db, members(`${prefix}pre2-`, 5), { noBinlog: true })]);
-  await db.query('UPDATE members SET email = CONCAT(\'changed.\', email) WHERE org_member_id LIKE ?', [`${prefix}pre%`]);
-  await db.query('UPDATE members SET first_name = \'Renamed\' WHERE org_member_id LIKE ?', [`${prefix}pre-%`]);
+  await db.query("UPDATE members SET email = CONCAT('changed.', email) WHERE org_member_id LIKE ?", [`${prefix}pre%`]);
+  await db.query("UPDATE members SET first_name = 'Renamed' WHERE org_member_id LIKE ?", [`${prefix}pre-%`]);
   await db.query('DELETE FROM members WHERE org_member_id LIKE ?', [`${prefix}pre2-%`]);
-  await insertMembers(db, members(`${prefix}off-`, 4, () => 'DL'));
+  await insertMembers(
+    db,
+    members(`${prefix}off-`, 4, () => 'DL'),
+  );
   expect(firstUpdated).toHaveLength(5);
 
   // A new member written after all of the above: once it is sent and both groups have no lag,
@@ -112,19 +129,27 @@ test('restarting the augmenter (SIGTERM) and killing the emailer (kill -9) mid-s
       stack('up', 'emailer');
     }
   });
-  const sends = await waitFor('300 accepted sends', async () => {
-    const s = await acceptedSends(prefix);
-    return s.length >= 300 ? s : undefined;
-  }, 120_000);
+  const sends = await waitFor(
+    '300 accepted sends',
+    async () => {
+      const s = await acceptedSends(prefix);
+      return s.length >= 300 ? s : undefined;
+    },
+    120_000,
+  );
   await waitPipelineIdle(90_000);
   const final = await acceptedSends(prefix);
   expect(final).toHaveLength(300);
   expect(new Set(final.map((s) => s.messageKey)).size).toBe(300);
   expect(sends.map((s) => s.messageKey).sort()).toEqual(rows.map((r) => welcomeMessageKey(r.org_id, r.org_member_id)).sort());
-  const audit = await waitFor('300 audit rows', async () => {
-    const r = await auditRows(prefix);
-    return r.length >= 300 ? r : undefined;
-  }, 30_000);
+  const audit = await waitFor(
+    '300 audit rows',
+    async () => {
+      const r = await auditRows(prefix);
+      return r.length >= 300 ? r : undefined;
+    },
+    30_000,
+  );
   expect(audit).toHaveLength(300);
   // Resends after the kill are possible (at-least-once delivery); SFMC turns them into 109110,
   // which is why the counts above are exact and not "at least".

@@ -18,7 +18,8 @@ import { waitFor } from '../support/wait';
 
 jest.setTimeout(240_000);
 
-const replay = (stage: string): string => execFileSync('node', [join(ROOT, 'dist/tools/dlq.js'), 'replay', stage], { encoding: 'utf8', env: process.env });
+const replay = (stage: string): string =>
+  execFileSync('node', [join(ROOT, 'dist/tools/dlq.js'), 'replay', stage], { encoding: 'utf8', env: process.env });
 
 /** Restarts the emailer with another Welcome config (as an operator editing the file would). */
 function emailerWithOrgs(orgs: Record<string, { definitionKey: string; enabled: boolean }> | null): void {
@@ -44,7 +45,10 @@ afterAll(async () => {
 });
 
 test('unknown organization → DLQ; wrong template → held (not dead-lettered, alert raised); fixed config → exactly one Welcome; replay again → nothing new', async () => {
-  const defaults = JSON.parse(readFileSync(join(ROOT, 'config/welcome-orgs.json'), 'utf8')) as Record<string, { definitionKey: string; enabled: boolean }>;
+  const defaults = JSON.parse(readFileSync(join(ROOT, 'config/welcome-orgs.json'), 'utf8')) as Record<
+    string,
+    { definitionKey: string; enabled: boolean }
+  >;
   replay('emailer'); // start from a clean slate: earlier dead letters are not this test's
   const id = `replay-${runId}`;
   await insertMembers(db, [{ org_id: 'QF', org_member_id: id, email: `${id}@example.com` }]);
@@ -57,7 +61,8 @@ test('unknown organization → DLQ; wrong template → held (not dead-lettered, 
   // instead of dead-lettering it (issue 12).
   emailerWithOrgs({ ...defaults, QF: { definitionKey: 'welcome-qf-missing', enabled: true } });
   expect(replay('emailer')).toMatch(/replayed \d+ record\(s\)/);
-  const refused = async (): Promise<boolean> => /welcome_sfmc_definition_refused\{[^}]*org="QF"[^}]*\} 1/.test(await (await fetch(`${stackEnv.emailerMetrics}/metrics`)).text());
+  const refused = async (): Promise<boolean> =>
+    /welcome_sfmc_definition_refused\{[^}]*org="QF"[^}]*\} 1/.test(await (await fetch(`${stackEnv.emailerMetrics}/metrics`)).text());
   await waitFor('the definition-refused alert gauge for QF', refused, 60_000);
   expect(mine('SFMC_109111')).toBeUndefined();
   expect(await acceptedSends(id)).toHaveLength(0);
@@ -65,10 +70,14 @@ test('unknown organization → DLQ; wrong template → held (not dead-lettered, 
   // Fixed: QF uses an existing template. The held record goes through by itself: no replay.
   emailerWithOrgs({ ...defaults, QF: { definitionKey: 'welcome-aa', enabled: true } });
   await waitFor('the Welcome', async () => (await acceptedSends(id)).length === 1, 60_000);
-  await waitFor('the audit row', async () => {
-    const [rows] = await db.query<RowDataPacket[]>('SELECT 1 FROM new_members_sent_to_salesforce WHERE org_member_id = ?', [id]);
-    return rows.length === 1;
-  }, 30_000);
+  await waitFor(
+    'the audit row',
+    async () => {
+      const [rows] = await db.query<RowDataPacket[]>('SELECT 1 FROM new_members_sent_to_salesforce WHERE org_member_id = ?', [id]);
+      return rows.length === 1;
+    },
+    30_000,
+  );
   expect(await refused()).toBe(false);
   expect(dlq.records.filter((r) => r.value?.includes(Buffer.from(id)))).toHaveLength(1); // only the UNKNOWN_ORG one
 

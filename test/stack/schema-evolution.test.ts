@@ -36,22 +36,34 @@ const rawRegistry = createRegistry(stackEnv.registryUrl);
 const augmentedRegistry = createRegistry(stackEnv.registryUrl);
 const asMember = (v: Buffer): Promise<MemberChange> => memberRegistry.decode<MemberChange>(v, memberChangeView);
 /** The writer's own view: every column the record carries, including ones our view does not know. */
-const asWritten = (v: Buffer): Promise<Record<string, unknown>> => rawRegistry.decode(v, (w) => avro.Type.forSchema(w.schema() as avro.Schema, { wrapUnions: false }));
+const asWritten = (v: Buffer): Promise<Record<string, unknown>> =>
+  rawRegistry.decode(v, (w) => avro.Type.forSchema(w.schema() as avro.Schema, { wrapUnions: false }));
 const augmentedReader = augmentedMemberReader();
 const augmentedView = (): typeof augmentedReader => augmentedReader;
 const asAugmented = (v: Buffer): Promise<AugmentedMember> => augmentedRegistry.decode<AugmentedMember>(v, augmentedView);
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- test assertions walk Connect's REST JSON
 async function connectApi(method: string, path: string, body?: unknown): Promise<{ status: number; json: any }> {
-  const res = await fetch(`${stackEnv.connectUrl}${path}`, { method, headers: { 'content-type': 'application/json' }, body: body ? JSON.stringify(body) : undefined });
+  const res = await fetch(`${stackEnv.connectUrl}${path}`, {
+    method,
+    headers: { 'content-type': 'application/json' },
+    body: body ? JSON.stringify(body) : undefined,
+  });
   const text = await res.text();
   return { status: res.status, json: text ? JSON.parse(text) : undefined };
 }
-const taskState = async (name: string): Promise<{ state?: string; trace?: string }> => (await connectApi('GET', `/connectors/${name}/status`)).json?.tasks?.[0] ?? {};
+const taskState = async (name: string): Promise<{ state?: string; trace?: string }> =>
+  (await connectApi('GET', `/connectors/${name}/status`)).json?.tasks?.[0] ?? {};
 const fieldNames = (schema: unknown): string[] => ((schema as { fields: { name: string }[] }).fields ?? []).map((f) => f.name);
-const schemasTool = (...args: string[]): string => execFileSync('node', [join(ROOT, 'dist/tools/schemas.js'), ...args], { encoding: 'utf8', env: process.env });
+const schemasTool = (...args: string[]): string =>
+  execFileSync('node', [join(ROOT, 'dist/tools/schemas.js'), ...args], { encoding: 'utf8', env: process.env });
 
-interface Signup { orgMemberId: string; phase: number; optIn: number | null; consent?: string }
+interface Signup {
+  orgMemberId: string;
+  phase: number;
+  optIn: number | null;
+  consent?: string;
+}
 
 /**
  * A load generator on its own connection: one INSERT at a time, columns chosen by the phase
@@ -74,7 +86,14 @@ function startSignups(db: Connection, table: string, prefix: string, phase: () =
       await new Promise((r) => setTimeout(r, 30)); // pacing of the generator, not a wait for an outcome
     }
   })();
-  return { rows, stop: async () => { running = false; await loop; return rows; } };
+  return {
+    rows,
+    stop: async () => {
+      running = false;
+      await loop;
+      return rows;
+    },
+  };
 }
 
 /** Runs the two additive ALTERs while signups flow; returns every row written. */
@@ -100,7 +119,10 @@ async function evolveWhileSigningUp(table: string, prefix: string): Promise<Sign
 }
 
 /** Creates per org_member_id (op c), decoded through our member view, for the given ids. */
-async function createsOn(tap: TopicTap, ids: Set<string>): Promise<Map<string, { change: MemberChange; raw: Record<string, unknown>; schemaId: number }[]>> {
+async function createsOn(
+  tap: TopicTap,
+  ids: Set<string>,
+): Promise<Map<string, { change: MemberChange; raw: Record<string, unknown>; schemaId: number }[]>> {
   const out = new Map<string, { change: MemberChange; raw: Record<string, unknown>; schemaId: number }[]>();
   for (const r of tap.records) {
     if (!r.value) continue;
@@ -147,7 +169,8 @@ describe('a scratch copy of members with its own connector', () => {
   const valueSubject = `${topic}-value`;
   let tap: TopicTap;
   let writes = 0;
-  const insert = async (row: Record<string, unknown>): Promise<void> => void (await db.query(`INSERT INTO loyalty.${table} SET ?`, [{ org_id: 'UA', ...row }]));
+  const insert = async (row: Record<string, unknown>): Promise<void> =>
+    void (await db.query(`INSERT INTO loyalty.${table} SET ?`, [{ org_id: 'UA', ...row }]));
 
   beforeAll(async () => {
     // The members DDL as shipped (stack/sql/01-schema.sql), not `LIKE members`: the real table
@@ -158,7 +181,9 @@ describe('a scratch copy of members with its own connector', () => {
     await db.query(`GRANT SELECT ON loyalty.${table} TO ?@'%'`, [stackEnv.cdcUser]);
     // What `make schemas` does for the real subjects, before the connector registers anything.
     for (const s of [valueSubject, `${topic}-key`]) await setCompatibility(env, s, MEMBER_LEVEL);
-    const def = loadConnectorDefs(join(ROOT, 'connect'), (process.env.CONNECT_FLAVOUR ?? 'mariadb') as 'mariadb').find((d) => d.name === 'members-source')!;
+    const def = loadConnectorDefs(join(ROOT, 'connect'), (process.env.CONNECT_FLAVOUR ?? 'mariadb') as 'mariadb').find(
+      (d) => d.name === 'members-source',
+    )!;
     const config = {
       ...def.config,
       'topic.prefix': prefix,
@@ -170,11 +195,16 @@ describe('a scratch copy of members with its own connector', () => {
     await waitFor('scratch connector RUNNING', async () => (await taskState(connector)).state === 'RUNNING', 60_000);
     // RUNNING comes before the binlog position is fixed: write warm-up rows until one is
     // through (its schema registered), so the evolution below starts from a streaming connector.
-    await waitFor('a warm-up row through the scratch connector', async () => {
-      if ((await registeredVersions(env, valueSubject)).length > 0) return true;
-      await insert({ org_member_id: `warm-${writes++}`, email: 'warm@example.com' });
-      return false;
-    }, 60_000, 1_000);
+    await waitFor(
+      'a warm-up row through the scratch connector',
+      async () => {
+        if ((await registeredVersions(env, valueSubject)).length > 0) return true;
+        await insert({ org_member_id: `warm-${writes++}`, email: 'warm@example.com' });
+        return false;
+      },
+      60_000,
+      1_000,
+    );
     tap = await new TopicTap(topic).start();
   });
 
@@ -188,11 +218,20 @@ describe('a scratch copy of members with its own connector', () => {
     };
     await attempt('tap', async () => tap?.stop());
     // Connect may be restarting under another engineer's test: retry until it is gone.
-    await attempt('connector', () => waitFor(`scratch connector ${connector} deleted`, async () => [204, 404].includes((await connectApi('DELETE', `/connectors/${connector}`)).status), 90_000, 1_000));
+    await attempt('connector', () =>
+      waitFor(
+        `scratch connector ${connector} deleted`,
+        async () => [204, 404].includes((await connectApi('DELETE', `/connectors/${connector}`)).status),
+        90_000,
+        1_000,
+      ),
+    );
     await attempt('grant', () => db.query(`REVOKE SELECT ON loyalty.${table} FROM ?@'%'`, [stackEnv.cdcUser]));
     await attempt('table', () => db.query(`DROP TABLE IF EXISTS loyalty.${table}`));
     for (const subject of [valueSubject, `${topic}-key`, `__debezium-heartbeat.${prefix}-value`, `__debezium-heartbeat.${prefix}-key`]) {
-      await attempt(subject, () => fetch(`${stackEnv.registryUrl}/apis/registry/v3/groups/default/artifacts/${encodeURIComponent(subject)}`, { method: 'DELETE' }));
+      await attempt(subject, () =>
+        fetch(`${stackEnv.registryUrl}/apis/registry/v3/groups/default/artifacts/${encodeURIComponent(subject)}`, { method: 'DELETE' }),
+      );
     }
     await attempt('topics', async () => {
       const admin = testKafka.admin();
@@ -212,10 +251,15 @@ describe('a scratch copy of members with its own connector', () => {
     expect(before).toHaveLength(1);
     const rows = await evolveWhileSigningUp(table, `a-${runId}`);
     const ids = new Set(rows.map((r) => r.orgMemberId));
-    const seen = await waitFor(`all ${rows.length} rows on ${topic}`, async () => {
-      const found = await createsOn(tap, ids);
-      return found.size === ids.size ? found : undefined;
-    }, 60_000, 500);
+    const seen = await waitFor(
+      `all ${rows.length} rows on ${topic}`,
+      async () => {
+        const found = await createsOn(tap, ids);
+        return found.size === ids.size ? found : undefined;
+      },
+      60_000,
+      500,
+    );
 
     const after = await registeredVersions(env, valueSubject);
     expect(after).toHaveLength(3);
@@ -245,10 +289,15 @@ describe('a scratch copy of members with its own connector', () => {
     const id = `b-${runId}`;
     const name = 'W'.repeat(180);
     await insert({ org_member_id: id, email: `${id}@example.com`, first_name: name });
-    const seen = await waitFor('the widened row', async () => {
-      const found = await createsOn(tap, new Set([id]));
-      return found.get(id);
-    }, 30_000, 500);
+    const seen = await waitFor(
+      'the widened row',
+      async () => {
+        const found = await createsOn(tap, new Set([id]));
+        return found.get(id);
+      },
+      30_000,
+      500,
+    );
     expect(seen).toHaveLength(1);
     expect(seen[0]!.change.first_name).toBe(name);
     // Debezium maps VARCHAR(n) to string without the length: same schema, no new version.
@@ -262,10 +311,15 @@ describe('a scratch copy of members with its own connector', () => {
     const id = `c-${runId}`;
     await insert({ org_member_id: id, email_address: `${id}@example.com` });
 
-    const failed = await waitFor('the task to FAIL on the rejected schema', async () => {
-      const t = await taskState(connector);
-      return t.state === 'FAILED' ? t : undefined;
-    }, 60_000, 500);
+    const failed = await waitFor(
+      'the task to FAIL on the rejected schema',
+      async () => {
+        const t = await taskState(connector);
+        return t.state === 'FAILED' ? t : undefined;
+      },
+      60_000,
+      500,
+    );
     expect(failed.trace).toMatch(/RuleViolationException: Incompatible artifact: .*email_address.*email/);
     const status = execFileSync('make', ['-s', '--no-print-directory', 'status'], { cwd: ROOT, encoding: 'utf8', env: process.env });
     expect(status).toMatch(new RegExp(`${connector}\\s+\\S+\\s+tasks: 0=FAILED`));
@@ -307,8 +361,15 @@ describe('the real members table', () => {
       return false;
     }
   };
-  interface Send { messageKey: string; contactKey: string; to: string; definitionKey: string; receivedAt: string }
-  const sendsSince = async (since: string): Promise<Send[]> => (await (await fetch(`${stackEnv.sfmcUrl}/__standin/sends?since=${encodeURIComponent(since)}`)).json()) as Send[];
+  interface Send {
+    messageKey: string;
+    contactKey: string;
+    to: string;
+    definitionKey: string;
+    receivedAt: string;
+  }
+  const sendsSince = async (since: string): Promise<Send[]> =>
+    (await (await fetch(`${stackEnv.sfmcUrl}/__standin/sends?since=${encodeURIComponent(since)}`)).json()) as Send[];
 
   test('(a) additive columns while signups flow: the running augmenter and emailer send exactly one Welcome each, and marketing_opt_in reaches the augmented record', async () => {
     const pids = { augmenter: pid('augmenter'), emailer: pid('emailer') };
@@ -321,11 +382,21 @@ describe('the real members table', () => {
     try {
       const rows = await evolveWhileSigningUp('members', `evo-${runId}`);
       const keys = new Map(rows.map((r) => [welcomeMessageKey('UA', r.orgMemberId), r]));
-      await waitFor(`${rows.length} Welcomes`, async () => (await sendsSince(since)).filter((s) => keys.has(s.messageKey)).length >= rows.length, 90_000, 500);
+      await waitFor(
+        `${rows.length} Welcomes`,
+        async () => (await sendsSince(since)).filter((s) => keys.has(s.messageKey)).length >= rows.length,
+        90_000,
+        500,
+      );
       // A marker written after all of them: once its Welcome is out, a late duplicate would be too.
       const marker = `evo-marker-${runId}`;
       await db.query('INSERT INTO loyalty.members SET ?', [{ org_id: 'UA', org_member_id: marker, email: `${marker}@example.com` }]);
-      await waitFor('the marker Welcome', async () => (await sendsSince(since)).some((s) => s.messageKey === welcomeMessageKey('UA', marker)), 60_000, 500);
+      await waitFor(
+        'the marker Welcome',
+        async () => (await sendsSince(since)).some((s) => s.messageKey === welcomeMessageKey('UA', marker)),
+        60_000,
+        500,
+      );
 
       const sends = (await sendsSince(since)).filter((s) => keys.has(s.messageKey));
       for (const [key, row] of keys) {
@@ -336,27 +407,41 @@ describe('the real members table', () => {
       }
 
       const ids = new Set(rows.map((r) => r.orgMemberId));
-      const creates = await waitFor('every create on the CDC topic', async () => {
-        const found = await createsOn(cdcTap, ids);
-        return found.size === ids.size ? found : undefined;
-      }, 30_000, 500);
-      for (const r of rows) expect({ member: r.orgMemberId, creates: creates.get(r.orgMemberId)!.length }).toEqual({ member: r.orgMemberId, creates: 1 });
+      const creates = await waitFor(
+        'every create on the CDC topic',
+        async () => {
+          const found = await createsOn(cdcTap, ids);
+          return found.size === ids.size ? found : undefined;
+        },
+        30_000,
+        500,
+      );
+      for (const r of rows)
+        expect({ member: r.orgMemberId, creates: creates.get(r.orgMemberId)!.length }).toEqual({ member: r.orgMemberId, creates: 1 });
       for (const r of rows.filter((x) => x.phase === 2)) expect(creates.get(r.orgMemberId)![0]!.raw.consent_source).toBe(r.consent ?? 'signup');
 
-      const augmented = await waitFor('every augmented record', async () => {
-        const out = new Map<string, AugmentedMember>();
-        for (const rec of augmentedTap.records) {
-          if (!rec.value) continue;
-          const m = await asAugmented(rec.value).catch((err: unknown) => {
-            if (err instanceof DecodeError) return undefined; // someone else's poison pill
-            throw err;
-          });
-          if (m && ids.has(m.org_member_id)) out.set(m.org_member_id, m);
-        }
-        return out.size === ids.size ? out : undefined;
-      }, 30_000, 500);
+      const augmented = await waitFor(
+        'every augmented record',
+        async () => {
+          const out = new Map<string, AugmentedMember>();
+          for (const rec of augmentedTap.records) {
+            if (!rec.value) continue;
+            const m = await asAugmented(rec.value).catch((err: unknown) => {
+              if (err instanceof DecodeError) return undefined; // someone else's poison pill
+              throw err;
+            });
+            if (m && ids.has(m.org_member_id)) out.set(m.org_member_id, m);
+          }
+          return out.size === ids.size ? out : undefined;
+        },
+        30_000,
+        500,
+      );
       for (const r of rows) {
-        expect({ member: r.orgMemberId, optIn: augmented.get(r.orgMemberId)!.marketing_opt_in }).toEqual({ member: r.orgMemberId, optIn: expectedOptIn(r) });
+        expect({ member: r.orgMemberId, optIn: augmented.get(r.orgMemberId)!.marketing_opt_in }).toEqual({
+          member: r.orgMemberId,
+          optIn: expectedOptIn(r),
+        });
       }
       expect(rows.some((r) => r.optIn === 1) && rows.some((r) => r.optIn === 0)).toBe(true);
 

@@ -35,10 +35,16 @@ test('the generated secrets are set and long enough to mean something', () => {
   for (const [name, value] of secrets) expect({ name, length: value.length >= 16 }).toEqual({ name, length: true });
 });
 
-test('no secret appears in connect/*.json, in Connect\'s REST output, or in any log, even at trace level', async () => {
+test("no secret appears in connect/*.json, in Connect's REST output, or in any log, even at trace level", async () => {
   const connectFiles = readdirSync(join(ROOT, 'connect'), { recursive: true }).filter((f) => String(f).endsWith('.json'));
-  const rest = await Promise.all(['/connectors?expand=info&expand=status', '/connectors/members-source/config', '/connectors/welcome-audit/config', '/connectors/members-source/tasks']
-    .map(async (p) => (await fetch(`${stackEnv.connectUrl}${p}`)).text()));
+  const rest = await Promise.all(
+    [
+      '/connectors?expand=info&expand=status',
+      '/connectors/members-source/config',
+      '/connectors/welcome-audit/config',
+      '/connectors/members-source/tasks',
+    ].map(async (p) => (await fetch(`${stackEnv.connectUrl}${p}`)).text()),
+  );
   expect(rest.join('')).toContain('${env:CDC_DB_PASSWORD}');
 
   // Consumers at trace level while a member flows through, then back to the default.
@@ -51,21 +57,37 @@ test('no secret appears in connect/*.json, in Connect\'s REST output, or in any 
     restartWithLogLevel(['augmenter', 'emailer'], undefined);
   }
 
-  const logs = readdirSync(join(STATE_DIR, 'logs')).filter((f) => f.endsWith('.log')).map((f) => [f, readFileSync(join(STATE_DIR, 'logs', f), 'utf8')] as const);
+  const logs = readdirSync(join(STATE_DIR, 'logs'))
+    .filter((f) => f.endsWith('.log'))
+    .map((f) => [f, readFileSync(join(STATE_DIR, 'logs', f), 'utf8')] as const);
   for (const [name, value] of secrets) {
-    for (const f of connectFiles) expect({ file: f, name, leaked: readFileSync(join(ROOT, 'connect', String(f)), 'utf8').includes(value) }).toEqual({ file: f, name, leaked: false });
+    for (const f of connectFiles)
+      expect({ file: f, name, leaked: readFileSync(join(ROOT, 'connect', String(f)), 'utf8').includes(value) }).toEqual({
+        file: f,
+        name,
+        leaked: false,
+      });
     expect({ where: 'Connect REST', name, leaked: rest.join('').includes(value) }).toEqual({ where: 'Connect REST', name, leaked: false });
     for (const [file, text] of logs) expect({ file, name, leaked: text.includes(value) }).toEqual({ file, name, leaked: false });
   }
   // PII: the consumers' logs carry the member id, never the address or the name.
-  const consumerLogs = logs.filter(([f]) => f === 'augmenter.log' || f === 'emailer.log').map(([, t]) => t).join('\n');
+  const consumerLogs = logs
+    .filter(([f]) => f === 'augmenter.log' || f === 'emailer.log')
+    .map(([, t]) => t)
+    .join('\n');
   expect(consumerLogs).toContain(id);
   expect(consumerLogs).not.toContain(`${id}@example.com`);
   expect(consumerLogs).not.toContain('Secretive');
 });
 
 test('the CDC user can read the captured table and nothing else', async () => {
-  const cdc = await createConnection({ host: '127.0.0.1', port: stackEnv.dbPort, user: stackEnv.cdcUser, password: stackEnv.cdcPassword, database: 'loyalty' });
+  const cdc = await createConnection({
+    host: '127.0.0.1',
+    port: stackEnv.dbPort,
+    user: stackEnv.cdcUser,
+    password: stackEnv.cdcPassword,
+    database: 'loyalty',
+  });
   try {
     await expect(cdc.query('SELECT COUNT(*) FROM members')).resolves.toBeDefined();
     await expect(cdc.query('SELECT * FROM member_payment_methods')).rejects.toThrow(/denied/i);
@@ -90,13 +112,25 @@ describe('a consumer refuses to start on bad configuration, naming the problem',
   test('emailer with an invalid Welcome config file', () => {
     const bad = join(STATE_DIR, `bad-orgs-${runId}.json`);
     writeFileSync(bad, '{"UA": {"definitionKey": "", "enabled": true}}');
-    const r = run('consumers/emailer/main.js', { WELCOME_ORGS_FILE: bad, SFMC_AUTH_URL: 'https://x.example', SFMC_CLIENT_ID: 'c', SFMC_CLIENT_SECRET: 's', EMAILER_DB_PASSWORD: 'p' });
+    const r = run('consumers/emailer/main.js', {
+      WELCOME_ORGS_FILE: bad,
+      SFMC_AUTH_URL: 'https://x.example',
+      SFMC_CLIENT_ID: 'c',
+      SFMC_CLIENT_SECRET: 's',
+      EMAILER_DB_PASSWORD: 'p',
+    });
     expect(r.status).toBe(2);
     expect(r.stderr).toMatch(/UA.definitionKey must be a non-empty string/);
   });
 
   test('emailer with a secret file that does not exist', () => {
-    const r = run('consumers/emailer/main.js', { SFMC_AUTH_URL: 'https://x.example', SFMC_CLIENT_ID: 'c', SFMC_CLIENT_SECRET_FILE: '/nonexistent/secret', EMAILER_DB_PASSWORD: 'p', WELCOME_ORGS_FILE: join(ROOT, 'config/welcome-orgs.json') });
+    const r = run('consumers/emailer/main.js', {
+      SFMC_AUTH_URL: 'https://x.example',
+      SFMC_CLIENT_ID: 'c',
+      SFMC_CLIENT_SECRET_FILE: '/nonexistent/secret',
+      EMAILER_DB_PASSWORD: 'p',
+      WELCOME_ORGS_FILE: join(ROOT, 'config/welcome-orgs.json'),
+    });
     expect(r.status).toBe(2);
     expect(r.stderr).toMatch(/SFMC_CLIENT_SECRET_FILE points to "\/nonexistent\/secret", which cannot be read/);
   });

@@ -22,8 +22,15 @@ jest.setTimeout(420_000);
 
 const watchdogUrl = `http://127.0.0.1:${process.env.WATCHDOG_HTTP_PORT ?? '9466'}`;
 
-interface TaskStatus { id: number; state: string; trace?: string }
-interface Status { connector: { state: string }; tasks: TaskStatus[] }
+interface TaskStatus {
+  id: number;
+  state: string;
+  trace?: string;
+}
+interface Status {
+  connector: { state: string };
+  tasks: TaskStatus[];
+}
 
 async function status(name: string): Promise<Status | undefined> {
   try {
@@ -33,7 +40,8 @@ async function status(name: string): Promise<Status | undefined> {
     return undefined;
   }
 }
-const running = (s: Status | undefined): boolean => s !== undefined && s.connector.state === 'RUNNING' && s.tasks.length > 0 && s.tasks.every((t) => t.state === 'RUNNING');
+const running = (s: Status | undefined): boolean =>
+  s !== undefined && s.connector.state === 'RUNNING' && s.tasks.length > 0 && s.tasks.every((t) => t.state === 'RUNNING');
 
 /** One series of the watchdog's /metrics, e.g. restarts('welcome_connect_watchdog_restarts_total', 'members-source'). */
 async function watchdogMetric(name: string, connector: string): Promise<number> {
@@ -43,7 +51,12 @@ async function watchdogMetric(name: string, connector: string): Promise<number> 
 }
 
 const members = (prefix: string, n: number): MemberRow[] =>
-  Array.from({ length: n }, (_, i) => ({ org_id: i % 2 === 0 ? 'UA' : 'AA', org_member_id: `${prefix}${String(i).padStart(4, '0')}`, email: `${prefix}${i}@example.com`, last_name: `Last${i}` }));
+  Array.from({ length: n }, (_, i) => ({
+    org_id: i % 2 === 0 ? 'UA' : 'AA',
+    org_member_id: `${prefix}${String(i).padStart(4, '0')}`,
+    email: `${prefix}${i}@example.com`,
+    last_name: `Last${i}`,
+  }));
 
 async function sentOnce(rows: MemberRow[], prefix: string): Promise<{ missing: string[]; twice: string[] }> {
   const sends = await acceptedSends(prefix);
@@ -57,7 +70,10 @@ let db: Connection | undefined;
 
 beforeAll(() => {
   // a service that is down would make these tests wait out their deadlines for nothing
-  const down = stack('status').split('\n').filter((l) => / down\b/.test(l)).map((l) => l.split(/\s+/)[0]);
+  const down = stack('status')
+    .split('\n')
+    .filter((l) => / down\b/.test(l))
+    .map((l) => l.split(/\s+/)[0]);
   if (down.length > 0) throw new Error(`services down before the test: ${down.join(', ')} (make up)`);
 });
 const openDb = async (): Promise<Connection> => (db ??= await rootDb());
@@ -81,10 +97,15 @@ test('fault 2: the source task FAILED by a registry outage on an uncached schema
   expect(restart.status).toBeLessThan(300);
   const rows = members(prefix, 4);
   await insertMembers(await openDb(), rows);
-  const failed = await waitFor('members-source task 0 FAILED while the registry is down', async () => {
-    const s = await status('members-source');
-    return s?.tasks.find((t) => t.state === 'FAILED');
-  }, 180_000, 500);
+  const failed = await waitFor(
+    'members-source task 0 FAILED while the registry is down',
+    async () => {
+      const s = await status('members-source');
+      return s?.tasks.find((t) => t.state === 'FAILED');
+    },
+    180_000,
+    500,
+  );
   process.stdout.write(`source task failed as expected: ${failed.trace?.split('\n')[0]}\n`);
 
   stack('up', 'registry');
@@ -93,10 +114,15 @@ test('fault 2: the source task FAILED by a registry outage on an uncached schema
   expect(await watchdogMetric('welcome_connect_watchdog_restarts_total', 'members-source')).toBeGreaterThan(restartsBefore);
   expect(await watchdogMetric('welcome_connect_watchdog_gave_up', 'members-source')).toBe(0);
   // …and the members written while it was FAILED get their Welcome, once.
-  const outcome = await waitFor('every member written during the outage sent', async () => {
-    const o = await sentOnce(rows, prefix);
-    return o.missing.length === 0 ? o : undefined;
-  }, 120_000, 1_000);
+  const outcome = await waitFor(
+    'every member written during the outage sent',
+    async () => {
+      const o = await sentOnce(rows, prefix);
+      return o.missing.length === 0 ? o : undefined;
+    },
+    120_000,
+    1_000,
+  );
   expect(outcome.twice).toEqual([]);
 });
 
@@ -119,31 +145,50 @@ test('fault 3: MariaDB restarts while members sign up: every audit row arrives, 
       })();
     }
     const chunk = rows.slice(i, i + 10);
-    await waitFor(`signups ${i}..${i + 9} committed`, async () => {
-      try {
-        await insertMembers(await openDb(), chunk);
-        return true;
-      } catch (err) {
-        if ((err as { code?: string }).code === 'ER_DUP_ENTRY') return true;
-        await db?.end().catch(() => undefined);
-        db = undefined;
-        throw err;
-      }
-    }, 120_000, 250);
+    await waitFor(
+      `signups ${i}..${i + 9} committed`,
+      async () => {
+        try {
+          await insertMembers(await openDb(), chunk);
+          return true;
+        } catch (err) {
+          if ((err as { code?: string }).code === 'ER_DUP_ENTRY') return true;
+          await db?.end().catch(() => undefined);
+          db = undefined;
+          throw err;
+        }
+      },
+      120_000,
+      250,
+    );
     await new Promise((r) => setTimeout(r, 250)); // the pace of the signups, not a wait for an outcome
   }
   const restartS = await restarted;
   process.stdout.write(`stack restart mariadb took ${restartS?.toFixed(1)} s\n`);
 
-  const outcome = await waitFor('every member sent', async () => {
-    const o = await sentOnce(rows, prefix);
-    return o.missing.length === 0 ? o : undefined;
-  }, 180_000, 1_000);
+  const outcome = await waitFor(
+    'every member sent',
+    async () => {
+      const o = await sentOnce(rows, prefix);
+      return o.missing.length === 0 ? o : undefined;
+    },
+    180_000,
+    1_000,
+  );
   expect(outcome.twice).toEqual([]);
-  const audit = await waitFor('an audit row for every member', async () => {
-    const got = await query<RowDataPacket>(await openDb(), 'SELECT org_id, org_member_id FROM new_members_sent_to_salesforce WHERE org_member_id LIKE ?', [`${prefix}%`]);
-    return got.length === rows.length ? got : undefined;
-  }, 120_000, 1_000);
+  const audit = await waitFor(
+    'an audit row for every member',
+    async () => {
+      const got = await query<RowDataPacket>(
+        await openDb(),
+        'SELECT org_id, org_member_id FROM new_members_sent_to_salesforce WHERE org_member_id LIKE ?',
+        [`${prefix}%`],
+      );
+      return got.length === rows.length ? got : undefined;
+    },
+    120_000,
+    1_000,
+  );
   expect(new Set(audit.map((r) => memberKey(String(r.org_id), String(r.org_member_id)))).size).toBe(rows.length);
   for (const name of ['members-source', 'welcome-audit']) {
     const s = await status(name);

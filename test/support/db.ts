@@ -21,10 +21,9 @@ export interface MemberRow {
 export async function insertMembers(db: Connection, rows: MemberRow[], opts: { noBinlog?: boolean } = {}): Promise<number[]> {
   if (opts.noBinlog) await db.query('SET SESSION sql_log_bin = 0');
   try {
-    const [res] = await db.query<ResultSetHeader>(
-      'INSERT INTO members (org_id, org_member_id, email, first_name, last_name, locale) VALUES ?',
-      [rows.map((r) => [r.org_id, r.org_member_id, r.email, r.first_name ?? null, r.last_name ?? null, r.locale ?? null])],
-    );
+    const [res] = await db.query<ResultSetHeader>('INSERT INTO members (org_id, org_member_id, email, first_name, last_name, locale) VALUES ?', [
+      rows.map((r) => [r.org_id, r.org_member_id, r.email, r.first_name ?? null, r.last_name ?? null, r.locale ?? null]),
+    ]);
     return rows.map((_, i) => res.insertId + i);
   } finally {
     if (opts.noBinlog) await db.query('SET SESSION sql_log_bin = 1');

@@ -8,7 +8,12 @@ import { waitFor } from './wait';
 /** A record as a stage sees it (consumers/shared/stage.ts), without the broker timestamp. */
 export type SeenRecord = Omit<InputRecord, 'timestamp'>;
 
-export const testKafka = new Kafka({ clientId: `test-${runId}`, brokers: stackEnv.kafka, ...kafkaClientOptions(loadKafkaSecurity(process.env, (p) => readFileSync(p, 'utf8'))), logLevel: logLevel.NOTHING });
+export const testKafka = new Kafka({
+  clientId: `test-${runId}`,
+  brokers: stackEnv.kafka,
+  ...kafkaClientOptions(loadKafkaSecurity(process.env, (p) => readFileSync(p, 'utf8'))),
+  logLevel: logLevel.NOTHING,
+});
 
 /**
  * Reads a topic from the beginning into memory with a throwaway group, so a test can
@@ -49,11 +54,18 @@ export class TopicTap {
   }
 }
 
-export async function produceRaw(topic: string, messages: { key?: string | Buffer | null; value: Buffer | null; headers?: IHeaders; partition?: number }[]): Promise<void> {
+export async function produceRaw(
+  topic: string,
+  messages: { key?: string | Buffer | null; value: Buffer | null; headers?: IHeaders; partition?: number }[],
+): Promise<void> {
   const producer = testKafka.producer();
   await producer.connect();
   try {
-    await producer.send({ topic, acks: -1, messages: messages.map((m) => ({ key: m.key ?? null, value: m.value, headers: m.headers, partition: m.partition })) });
+    await producer.send({
+      topic,
+      acks: -1,
+      messages: messages.map((m) => ({ key: m.key ?? null, value: m.value, headers: m.headers, partition: m.partition })),
+    });
   } finally {
     await producer.disconnect();
   }

@@ -12,8 +12,12 @@ export async function caughtUp(groupId: string, topic: string): Promise<boolean>
 
 /** Both stages have committed everything written so far (no lag anywhere). */
 export async function waitPipelineIdle(timeoutMs = 60_000): Promise<void> {
-  await waitFor('augmenter and emailer to commit every record', async () =>
-    (await caughtUp('welcome-augmenter', stackEnv.memberTopic)) && (await caughtUp('welcome-emailer', stackEnv.augmentedTopic)), timeoutMs, 300);
+  await waitFor(
+    'augmenter and emailer to commit every record',
+    async () => (await caughtUp('welcome-augmenter', stackEnv.memberTopic)) && (await caughtUp('welcome-emailer', stackEnv.augmentedTopic)),
+    timeoutMs,
+    300,
+  );
 }
 
 /** The stack script, for restarts and kills by recorded pid. */

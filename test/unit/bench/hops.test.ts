@@ -3,7 +3,13 @@ import { hopTable } from '../../../bench/lib/hops';
 import type { BenchMember } from '../../../bench/lib/inserter';
 
 const member = (n: number, committedAt: number, cdcAt?: number): BenchMember => ({
-  seq: n, phase: 'latency', orgId: 'UA', orgMemberId: `m${n}`, messageKey: `k${n}`, committedAt, cdcAt,
+  seq: n,
+  phase: 'latency',
+  orgId: 'UA',
+  orgMemberId: `m${n}`,
+  messageKey: `k${n}`,
+  committedAt,
+  cdcAt,
 });
 
 describe('hop-by-hop latency', () => {
@@ -11,9 +17,18 @@ describe('hop-by-hop latency', () => {
     const members = [member(1, 1000, 1100), member(2, 2000, 2300)];
     const t = hopTable(
       members,
-      new Map([['UA:m1', 1020], ['UA:m2', 2040]]),
-      new Map([['UA:m1', 1050], ['UA:m2', 2100]]),
-      new Map([['UA:m1', 1400], ['UA:m2', 2500]]),
+      new Map([
+        ['UA:m1', 1020],
+        ['UA:m2', 2040],
+      ]),
+      new Map([
+        ['UA:m1', 1050],
+        ['UA:m2', 2100],
+      ]),
+      new Map([
+        ['UA:m1', 1400],
+        ['UA:m2', 2500],
+      ]),
     );
     const p50 = Object.fromEntries(t.rows.map((r) => [r.hop, r.summary.p50]));
     expect(p50).toEqual({
@@ -31,7 +46,15 @@ describe('hop-by-hop latency', () => {
   });
 
   it('leaves a member out of a hop it was not seen at, and counts it as incomplete', () => {
-    const t = hopTable([member(1, 1000, 1100), member(2, 2000)], new Map([['UA:m1', 1010], ['UA:m2', 2010]]), new Map([['UA:m1', 1020]]), new Map());
+    const t = hopTable(
+      [member(1, 1000, 1100), member(2, 2000)],
+      new Map([
+        ['UA:m1', 1010],
+        ['UA:m2', 2010],
+      ]),
+      new Map([['UA:m1', 1020]]),
+      new Map(),
+    );
     const n = Object.fromEntries(t.rows.map((r) => [r.hop, r.summary.n]));
     expect(n['commit → member topic']).toBe(2);
     expect(n['member topic → augmented topic']).toBe(1);

@@ -24,7 +24,9 @@ async function runSdk(): Promise<Record<string, { ok: boolean; status?: number; 
       PATH: process.env['PATH'] ?? '',
       SDK_STANDIN_URL: standin.url,
       SDK_AUTH_URL: `https://${TENANT}.auth.marketingcloudapis.com/`,
-      SDK_CLIENT_ID: 'local-client', SDK_CLIENT_SECRET: 'sdk-secret', SDK_ACCOUNT_ID: '5100',
+      SDK_CLIENT_ID: 'local-client',
+      SDK_CLIENT_SECRET: 'sdk-secret',
+      SDK_ACCOUNT_ID: '5100',
     },
   });
   return JSON.parse(stdout) as Record<string, { ok: boolean; status?: number; data: any }>; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -45,7 +47,10 @@ test('sfmc-sdk gets a token, sends a batch with a partial failure, meets its dup
   expect(r['unknownDefinition']).toMatchObject({ ok: false, status: 400, data: { errorcode: 109111 } });
 
   expect(r['statusSent']?.data).toMatchObject({ eventCategoryType: 'TransactionalSendEvents.EmailSent', info: { messageKey: 'sdk-contract-1' } });
-  expect(r['statusNotSent']?.data).toMatchObject({ eventCategoryType: 'TransactionalSendEvents.EmailNotSent', info: { statusCode: 1, statusMessage: 'Unsubscribed' } });
+  expect(r['statusNotSent']?.data).toMatchObject({
+    eventCategoryType: 'TransactionalSendEvents.EmailNotSent',
+    info: { statusCode: 1, statusMessage: 'Unsubscribed' },
+  });
   expect(r['statusUnknown']).toMatchObject({ ok: false, status: 404 });
   // The SDK names the business unit; the stand-in saw it on every accepted send.
   expect(new Set(standin.state.listSends().map((s) => s.accountId))).toEqual(new Set([5100]));

@@ -12,12 +12,21 @@ import type { SfmcClient, SfmcMessageStatus } from '../../../consumers/shared/sf
 const T0 = Date.parse('2026-05-01T12:00:00Z');
 const recheck = { baseDelayMs: 30_000, maxDelayMs: 3_600_000 };
 const sent = { org_id: 'UA', org_member_id: 'M1', message_key: 'welcome-abc', sent_at: T0 };
-const status = (event: string, extra: Partial<SfmcMessageStatus> = {}): SfmcMessageStatus => ({ messageKey: 'welcome-abc', eventCategoryType: `TransactionalSendEvents.${event}`, ...extra });
+const status = (event: string, extra: Partial<SfmcMessageStatus> = {}): SfmcMessageStatus => ({
+  messageKey: 'welcome-abc',
+  eventCategoryType: `TransactionalSendEvents.${event}`,
+  ...extra,
+});
 
 describe('classify', () => {
-  test('EmailSent and EmailNotSent are final; EmailNotSent keeps SFMC\'s status code and message', () => {
+  test("EmailSent and EmailNotSent are final; EmailNotSent keeps SFMC's status code and message", () => {
     expect(classify(status('EmailSent'), T0, T0 + 5_000).status).toBe('EmailSent');
-    expect(classify(status('EmailNotSent', { statusCode: 1, statusMessage: 'Unsubscribed' }), T0, T0 + 5_000)).toEqual({ status: 'EmailNotSent', status_code: 1, status_message: 'Unsubscribed', event_at: null });
+    expect(classify(status('EmailNotSent', { statusCode: 1, statusMessage: 'Unsubscribed' }), T0, T0 + 5_000)).toEqual({
+      status: 'EmailNotSent',
+      status_code: 1,
+      status_message: 'Unsubscribed',
+      event_at: null,
+    });
   });
 
   test('queued or not visible yet stays EmailQueued inside the 3-day window, unknown after it', () => {
@@ -63,7 +72,11 @@ describe('status checker', () => {
   function setup(answers: Map<string, SfmcMessageStatus | undefined>, clock: { t: number }) {
     const asked: { key: string; account?: string | number }[] = [];
     const sfmc: SfmcClient = {
-      sendBatch: async () => [], sendOne: async () => { throw new Error('unused'); }, close: async () => undefined,
+      sendBatch: async () => [],
+      sendOne: async () => {
+        throw new Error('unused');
+      },
+      close: async () => undefined,
       async getStatus(key, account) {
         asked.push({ key, account });
         return answers.get(key);
@@ -71,37 +84,82 @@ describe('status checker', () => {
     };
     const metrics = createMetrics('delivery-test');
     const delivery = createDeliveryMetrics(metrics);
-    const checker = createStatusChecker({
-      registry, reader: avro.Type.forSchema('string'), sfmc, metrics, statusTopic: 'welcome.delivery.status', statusSchemaId: 1,
-      accountOf: (org) => (org === 'UA' ? 5100 : undefined), firstCheckDelayMs: 0, recheck, concurrency: 2, now: () => clock.t,
-    }, delivery);
+    const checker = createStatusChecker(
+      {
+        registry,
+        reader: avro.Type.forSchema('string'),
+        sfmc,
+        metrics,
+        statusTopic: 'welcome.delivery.status',
+        statusSchemaId: 1,
+        accountOf: (org) => (org === 'UA' ? 5100 : undefined),
+        firstCheckDelayMs: 0,
+        recheck,
+        concurrency: 2,
+        now: () => clock.t,
+      },
+      delivery,
+    );
     return { checker, asked, delivery };
   }
-  const input = (value: object | null, offset = 0) => ({ topic: 'welcome.sent', partition: 0, offset: String(offset), key: null, value: value ? Buffer.from(JSON.stringify(value)) : null, headers: {}, timestamp: '0' });
+  const input = (value: object | null, offset = 0) => ({
+    topic: 'welcome.sent',
+    partition: 0,
+    offset: String(offset),
+    key: null,
+    value: value ? Buffer.from(JSON.stringify(value)) : null,
+    headers: {},
+    timestamp: '0',
+  });
   const decodeOut = (r: OutgoingRecord) => JSON.parse((r.value as Buffer).toString()) as Record<string, unknown>;
 
   test('the handler asks once per Welcome in its business unit and produces one status record each; tombstones skipped', async () => {
     const clock = { t: T0 + 5_000 };
-    const answers = new Map([['k1', status('EmailSent')], ['k2', status('EmailNotSent', { statusCode: 1, statusMessage: 'Unsubscribed' })]]);
+    const answers = new Map([
+      ['k1', status('EmailSent')],
+      ['k2', status('EmailNotSent', { statusCode: 1, statusMessage: 'Unsubscribed' })],
+    ]);
     const { checker, asked } = setup(answers, clock);
-    const out = await checker.handler([input({ ...sent, message_key: 'k1' }), input(null, 1), input({ ...sent, org_id: 'AA', org_member_id: 'M2', message_key: 'k2' }, 2)], { deadline: Date.now() + 4_000 });
+    const out = await checker.handler(
+      [input({ ...sent, message_key: 'k1' }), input(null, 1), input({ ...sent, org_id: 'AA', org_member_id: 'M2', message_key: 'k2' }, 2)],
+      { deadline: Date.now() + 4_000 },
+    );
     expect(out.map((o) => o.kind)).toEqual(['produce', 'skip', 'produce']);
-    expect(asked).toEqual([{ key: 'k1', account: 5100 }, { key: 'k2', account: undefined }]);
+    expect(asked).toEqual([
+      { key: 'k1', account: 5100 },
+      { key: 'k2', account: undefined },
+    ]);
     const records = out.flatMap((o) => (o.kind === 'produce' ? o.records : []));
-    expect(records.map((r) => [r.topic, r.key, decodeOut(r)['status']])).toEqual([['welcome.delivery.status', 'UA:M1', 'EmailSent'], ['welcome.delivery.status', 'AA:M2', 'EmailNotSent']]);
+    expect(records.map((r) => [r.topic, r.key, decodeOut(r)['status']])).toEqual([
+      ['welcome.delivery.status', 'UA:M1', 'EmailSent'],
+      ['welcome.delivery.status', 'AA:M2', 'EmailNotSent'],
+    ]);
   });
 
   test('the sweep re-checks due EmailQueued rows once (not again while the sink lags) and counts what is still queued', async () => {
     const clock = { t: T0 + 60_000 };
-    const answers = new Map<string, SfmcMessageStatus | undefined>([['k1', status('EmailQueued')], ['k2', status('EmailSent')]]);
+    const answers = new Map<string, SfmcMessageStatus | undefined>([
+      ['k1', status('EmailQueued')],
+      ['k2', status('EmailSent')],
+    ]);
     const { checker, asked, delivery } = setup(answers, clock);
-    const rows = [{ ...sent, message_key: 'k1', checks: 1 }, { ...sent, org_member_id: 'M2', message_key: 'k2', checks: 2 }];
+    const rows = [
+      { ...sent, message_key: 'k1', checks: 1 },
+      { ...sent, org_member_id: 'M2', message_key: 'k2', checks: 2 },
+    ];
     const table: StatusTable = { due: async () => rows, queuedCount: async () => 1, ping: async () => true, close: async () => undefined };
     const produced: OutgoingRecord[] = [];
-    const producer = { send: async (r: { messages: OutgoingRecord[] }) => void produced.push(...r.messages), sendBatch: async ({ topicMessages }: { topicMessages: { topic: string; messages: OutgoingRecord[] }[] }) => void topicMessages.forEach((t) => produced.push(...t.messages.map((m) => ({ ...m, topic: t.topic })))) } as unknown as Producer;
+    const producer = {
+      send: async (r: { messages: OutgoingRecord[] }) => void produced.push(...r.messages),
+      sendBatch: async ({ topicMessages }: { topicMessages: { topic: string; messages: OutgoingRecord[] }[] }) =>
+        void topicMessages.forEach((t) => produced.push(...t.messages.map((m) => ({ ...m, topic: t.topic })))),
+    } as unknown as Producer;
     const logger = createLogger('test', 'silent');
     expect(await checker.sweep(table, producer, 100, logger)).toBe(2);
-    expect(produced.map((r) => [decodeOut(r)['status'], decodeOut(r)['checks']])).toEqual([['EmailQueued', 2], ['EmailSent', 3]]);
+    expect(produced.map((r) => [decodeOut(r)['status'], decodeOut(r)['checks']])).toEqual([
+      ['EmailQueued', 2],
+      ['EmailSent', 3],
+    ]);
     expect((await delivery.queued.get()).values[0]?.value).toBe(1);
     clock.t += 1_000; // table still shows both as due (sink lag): no second call
     expect(await checker.sweep(table, producer, 100, logger)).toBe(0);

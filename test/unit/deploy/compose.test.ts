@@ -71,17 +71,23 @@ const service = (name: string): Service => {
 function envOf(s: Service): Record<string, string> {
   const env = s.environment ?? {};
   if (Array.isArray(env)) {
-    return Object.fromEntries(env.map((line) => {
-      const i = line.indexOf('=');
-      return i < 0 ? [line, ''] : [line.slice(0, i), line.slice(i + 1)];
-    }));
+    return Object.fromEntries(
+      env.map((line) => {
+        const i = line.indexOf('=');
+        return i < 0 ? [line, ''] : [line.slice(0, i), line.slice(i + 1)];
+      }),
+    );
   }
   return Object.fromEntries(Object.entries(env).map(([k, v]) => [k, v === null ? '' : String(v)]));
 }
 
 const commandOf = (s: Service): string[] => (Array.isArray(s.command) ? s.command : (s.command ?? '').split(/\s+/).filter(Boolean));
 
-interface Interpolation { name: string; op: string; arg: string }
+interface Interpolation {
+  name: string;
+  op: string;
+  arg: string;
+}
 const INTERPOLATION = /\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?+])([^}]*))?\}/g;
 function interpolations(value: string): Interpolation[] {
   return [...value.replace(/\$\$/g, '').matchAll(INTERPOLATION)].map((m) => ({ name: m[1] ?? '', op: m[2] ?? '', arg: m[3] ?? '' }));
@@ -149,7 +155,9 @@ interface AjvValidate {
   (data: unknown): boolean;
   errors?: { instancePath?: string; dataPath?: string; message?: string }[] | null;
 }
-interface AjvLike { compile(schema: object): AjvValidate }
+interface AjvLike {
+  compile(schema: object): AjvValidate;
+}
 function loadAjv(): { version: string; create: () => AjvLike } | undefined {
   try {
     // Draft 2019-09 flavour of ajv (the schema's $schema). Not a declared dependency yet.
@@ -191,18 +199,41 @@ describe('docker-compose.yml', () => {
         edit(doc);
         return validate(doc).length;
       };
-      expect(mutate((d) => { (d.services.kafka as Record<string, unknown>)['imagee'] = 'x'; })).toBeGreaterThan(0);
-      expect(mutate((d) => { d.services.connect!.depends_on = { kafka: { condition: 'service_ready' } }; })).toBeGreaterThan(0);
-      expect(mutate((d) => { d.services.kafka!.healthcheck = { tset: ['CMD', 'true'] } as Healthcheck; })).toBeGreaterThan(0);
-      expect(mutate((d) => { (d.services.augmenter as Record<string, unknown>)['environment'] = 'KAFKA_BOOTSTRAP_SERVERS=kafka:9092'; })).toBeGreaterThan(0);
-      expect(mutate((d) => { (d.services.mysql as Record<string, unknown>)['volumes'] = [{ type: 'bind', target: 42 }]; })).toBeGreaterThan(0);
+      expect(
+        mutate((d) => {
+          (d.services.kafka as Record<string, unknown>)['imagee'] = 'x';
+        }),
+      ).toBeGreaterThan(0);
+      expect(
+        mutate((d) => {
+          d.services.connect!.depends_on = { kafka: { condition: 'service_ready' } };
+        }),
+      ).toBeGreaterThan(0);
+      expect(
+        mutate((d) => {
+          d.services.kafka!.healthcheck = { tset: ['CMD', 'true'] } as Healthcheck;
+        }),
+      ).toBeGreaterThan(0);
+      expect(
+        mutate((d) => {
+          (d.services.augmenter as Record<string, unknown>)['environment'] = 'KAFKA_BOOTSTRAP_SERVERS=kafka:9092';
+        }),
+      ).toBeGreaterThan(0);
+      expect(
+        mutate((d) => {
+          (d.services.mysql as Record<string, unknown>)['volumes'] = [{ type: 'bind', target: 42 }];
+        }),
+      ).toBeGreaterThan(0);
     });
 
-    (ajv ? it : it.skip)(`conforms to the Compose Specification schema (ajv ${ajv?.version ?? 'not installed: the built-in checker above covers it'})`, () => {
-      const check = ajv!.create().compile(withoutIds(schema) as object);
-      const ok = check(compose);
-      expect(ok ? [] : (check.errors ?? []).map((e) => `${e.instancePath ?? e.dataPath ?? ''}: ${e.message ?? ''}`)).toEqual([]);
-    });
+    (ajv ? it : it.skip)(
+      `conforms to the Compose Specification schema (ajv ${ajv?.version ?? 'not installed: the built-in checker above covers it'})`,
+      () => {
+        const check = ajv!.create().compile(withoutIds(schema) as object);
+        const ok = check(compose);
+        expect(ok ? [] : (check.errors ?? []).map((e) => `${e.instancePath ?? e.dataPath ?? ''}: ${e.message ?? ''}`)).toEqual([]);
+      },
+    );
   });
 
   describe('images and versions', () => {
@@ -223,17 +254,29 @@ describe('docker-compose.yml', () => {
     it('runs the Kafka, Debezium and Apicurio versions that stack/pom.xml pins', () => {
       expect(imageTag(service('kafka').image ?? '')).toEqual({ repo: 'apache/kafka', tag: pomProperty('kafka.version') });
       expect(imageTag(service('connect').image ?? '')).toEqual({ repo: 'quay.io/debezium/connect', tag: pomProperty('debezium.version') });
-      expect(imageTag(service('registry').image ?? '')).toEqual({ repo: 'apicurio/apicurio-registry', tag: pomProperty('apicurio.registry.version') });
+      expect(imageTag(service('registry').image ?? '')).toEqual({
+        repo: 'apicurio/apicurio-registry',
+        tag: pomProperty('apicurio.registry.version'),
+      });
       expect(imageTag(service('mysql').image ?? '')).toEqual({ repo: 'mysql', tag: expect.stringMatching(/^8\.4\.\d+$/) });
     });
 
     it('loads the JMX exporter agent that stack/pom.xml pins into the broker and Connect, on the ports Prometheus scrapes', () => {
-      expect(commandOf(service('jmx-agent'))).toContain(`-Dartifact=io.prometheus.jmx:jmx_prometheus_javaagent:${pomProperty('jmx.exporter.version')}`);
+      expect(commandOf(service('jmx-agent'))).toContain(
+        `-Dartifact=io.prometheus.jmx:jmx_prometheus_javaagent:${pomProperty('jmx.exporter.version')}`,
+      );
       const prom = parse(read('monitoring/prometheus.yml')) as { scrape_configs: { job_name: string; static_configs?: { targets: string[] }[] }[] };
-      for (const [name, rules] of [['kafka', 'kafka.yml'], ['connect', 'connect.yml']] as const) {
+      for (const [name, rules] of [
+        ['kafka', 'kafka.yml'],
+        ['connect', 'connect.yml'],
+      ] as const) {
         const opts = envOf(service(name))['KAFKA_OPTS'] ?? '';
         const m = /-javaagent:(\S+)=(\d+):(\S+)/.exec(opts);
-        expect({ name, agent: m?.[1], rules: m?.[3] }).toEqual({ name, agent: '/opt/jmx-exporter/jmx_prometheus_javaagent.jar', rules: `/etc/jmx-exporter/${rules}` });
+        expect({ name, agent: m?.[1], rules: m?.[3] }).toEqual({
+          name,
+          agent: '/opt/jmx-exporter/jmx_prometheus_javaagent.jar',
+          rules: `/etc/jmx-exporter/${rules}`,
+        });
         expect(prom.scrape_configs.find((j) => j.job_name === name)?.static_configs?.[0]?.targets).toEqual([`${name}:${m?.[2]}`]);
         expect(dependencies(service(name))['jmx-agent']).toEqual({ condition: 'service_completed_successfully' });
       }
@@ -241,7 +284,15 @@ describe('docker-compose.yml', () => {
 
     it('builds the Node services from the project Dockerfile as one image', () => {
       const nodeServices = services.filter(([, s]) => isNodeApp(s));
-      expect(nodeServices.map(([n]) => n).sort()).toEqual(['augmenter', 'connect-watchdog', 'connectors', 'delivery-status', 'dw-standin', 'emailer', 'sfmc-standin']);
+      expect(nodeServices.map(([n]) => n).sort()).toEqual([
+        'augmenter',
+        'connect-watchdog',
+        'connectors',
+        'delivery-status',
+        'dw-standin',
+        'emailer',
+        'sfmc-standin',
+      ]);
       expect(new Set(nodeServices.map(([, s]) => s.image)).size).toBe(1);
       expect(new Set(nodeServices.map(([, s]) => JSON.stringify(s.build))).size).toBe(1);
       expect(existsSync(join(ROOT, 'Dockerfile'))).toBe(true);
@@ -284,7 +335,9 @@ describe('docker-compose.yml', () => {
       const script = read('stack/sql/02-users.sh');
       const needed = new Set([...script.matchAll(/\$\{([A-Z_][A-Z0-9_]*)[:?}=-]/g)].map((m) => m[1] ?? ''));
       needed.delete('DB_ROOT_CLIENT'); // native stack only
-      expect([...needed].sort()).toEqual(expect.arrayContaining(['CDC_DB_PASSWORD', 'MYSQL_ROOT_PASSWORD', 'SINK_DB_PASSWORD', 'EMAILER_DB_PASSWORD']));
+      expect([...needed].sort()).toEqual(
+        expect.arrayContaining(['CDC_DB_PASSWORD', 'MYSQL_ROOT_PASSWORD', 'SINK_DB_PASSWORD', 'EMAILER_DB_PASSWORD']),
+      );
       const env = envOf(mysql);
       for (const name of needed) expect({ name, set: name in env }).toEqual({ name, set: true });
     });
@@ -293,7 +346,8 @@ describe('docker-compose.yml', () => {
       const db = envOf(mysql);
       const connect = envOf(service('connect'));
       const emailer = envOf(service('emailer'));
-      for (const name of ['CDC_DB_USER', 'CDC_DB_PASSWORD', 'SINK_DB_USER', 'SINK_DB_PASSWORD']) expect({ name, value: connect[name] }).toEqual({ name, value: db[name] });
+      for (const name of ['CDC_DB_USER', 'CDC_DB_PASSWORD', 'SINK_DB_USER', 'SINK_DB_PASSWORD'])
+        expect({ name, value: connect[name] }).toEqual({ name, value: db[name] });
       for (const name of ['EMAILER_DB_USER', 'EMAILER_DB_PASSWORD']) expect({ name, value: emailer[name] }).toEqual({ name, value: db[name] });
     });
   });
@@ -316,21 +370,31 @@ describe('docker-compose.yml', () => {
       // kafka-storage format needs a base64 UUID: 22 characters that decode to 16 bytes
       expect(Buffer.from(env['CLUSTER_ID'] ?? '', 'base64url')).toHaveLength(16);
       // the image fills every unset listener variable with its own defaults: set them all
-      for (const name of ['KAFKA_LISTENERS', 'KAFKA_LISTENER_SECURITY_PROTOCOL_MAP', 'KAFKA_INTER_BROKER_LISTENER_NAME', 'KAFKA_CONTROLLER_QUORUM_VOTERS', 'KAFKA_LOG_DIRS']) {
+      for (const name of [
+        'KAFKA_LISTENERS',
+        'KAFKA_LISTENER_SECURITY_PROTOCOL_MAP',
+        'KAFKA_INTER_BROKER_LISTENER_NAME',
+        'KAFKA_CONTROLLER_QUORUM_VOTERS',
+        'KAFKA_LOG_DIRS',
+      ]) {
         expect({ name, set: Boolean(env[name]) }).toEqual({ name, set: true });
       }
       expect(service('kafka').volumes).toContain(`kafka-data:${env['KAFKA_LOG_DIRS']}`);
     });
 
-    it('stores the registry\'s schemas in the compose Kafka (kafkasql) and serves it on 8080', () => {
+    it("stores the registry's schemas in the compose Kafka (kafkasql) and serves it on 8080", () => {
       const env = envOf(service('registry'));
       expect(env).toMatchObject({ APICURIO_STORAGE_KIND: 'kafkasql', APICURIO_KAFKASQL_BOOTSTRAP_SERVERS: 'kafka:9092', QUARKUS_HTTP_PORT: '8080' });
     });
 
     it('gives Connect every ${env:NAME} that connect/*.json and the mysql flavour reference', () => {
       const files = [
-        ...readdirSync(join(ROOT, 'connect')).filter((f) => f.endsWith('.json')).map((f) => `connect/${f}`),
-        ...readdirSync(join(ROOT, 'connect/flavours/mysql')).filter((f) => f.endsWith('.json')).map((f) => `connect/flavours/mysql/${f}`),
+        ...readdirSync(join(ROOT, 'connect'))
+          .filter((f) => f.endsWith('.json'))
+          .map((f) => `connect/${f}`),
+        ...readdirSync(join(ROOT, 'connect/flavours/mysql'))
+          .filter((f) => f.endsWith('.json'))
+          .map((f) => `connect/flavours/mysql/${f}`),
       ];
       const referenced = new Set(files.flatMap((f) => [...read(f).matchAll(/\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}/g)].map((m) => m[1] ?? '')));
       expect(referenced.size).toBeGreaterThan(5);
@@ -340,18 +404,35 @@ describe('docker-compose.yml', () => {
     });
 
     it('configures the Connect worker like stack/conf/worker.properties', () => {
-      const worker = new Map(read('stack/conf/worker.properties').split('\n')
-        .map((l) => /^([a-z][a-z0-9.]*)=(.*)$/.exec(l.trim()))
-        .filter((m): m is RegExpExecArray => m !== null)
-        .map((m) => [m[1] ?? '', m[2] ?? '']));
+      const worker = new Map(
+        read('stack/conf/worker.properties')
+          .split('\n')
+          .map((l) => /^([a-z][a-z0-9.]*)=(.*)$/.exec(l.trim()))
+          .filter((m): m is RegExpExecArray => m !== null)
+          .map((m) => [m[1] ?? '', m[2] ?? '']),
+      );
       const env = envOf(service('connect'));
       // properties the image takes as CONNECT_<KEY> (lower case, `_` -> `.`)
-      for (const key of ['config.providers', 'config.providers.env.class', 'config.providers.file.class', 'producer.linger.ms', 'connector.client.config.override.policy', 'topic.creation.enable', 'scheduled.rebalance.max.delay.ms']) {
+      for (const key of [
+        'config.providers',
+        'config.providers.env.class',
+        'config.providers.file.class',
+        'producer.linger.ms',
+        'connector.client.config.override.policy',
+        'topic.creation.enable',
+        'scheduled.rebalance.max.delay.ms',
+      ]) {
         const name = `CONNECT_${key.toUpperCase().replace(/\./g, '_')}`;
         expect({ name, value: env[name] }).toEqual({ name, value: worker.get(key) });
       }
       // properties the image takes under its own names
-      const own: Record<string, string> = { 'group.id': 'GROUP_ID', 'config.storage.topic': 'CONFIG_STORAGE_TOPIC', 'offset.storage.topic': 'OFFSET_STORAGE_TOPIC', 'status.storage.topic': 'STATUS_STORAGE_TOPIC', 'offset.flush.interval.ms': 'OFFSET_FLUSH_INTERVAL_MS' };
+      const own: Record<string, string> = {
+        'group.id': 'GROUP_ID',
+        'config.storage.topic': 'CONFIG_STORAGE_TOPIC',
+        'offset.storage.topic': 'OFFSET_STORAGE_TOPIC',
+        'status.storage.topic': 'STATUS_STORAGE_TOPIC',
+        'offset.flush.interval.ms': 'OFFSET_FLUSH_INTERVAL_MS',
+      };
       for (const [key, name] of Object.entries(own)) expect({ name, value: env[name] }).toEqual({ name, value: worker.get(key) });
       expect(env['CONNECT_CONFIG_PROVIDERS']).toBe('env,file');
       expect(env['ENABLE_APICURIO_CONVERTERS']).toBe('true');
@@ -378,7 +459,7 @@ describe('docker-compose.yml', () => {
       const env = envOf(watchdog);
       expect(env['CONNECT_URL']).toBe('http://connect:8083');
       const raw = watchdog.healthcheck?.test ?? [];
-      expect((Array.isArray(raw) ? raw.join(' ') : raw)).toContain(`http://127.0.0.1:${env['WATCHDOG_HTTP_PORT']}/healthz`);
+      expect(Array.isArray(raw) ? raw.join(' ') : raw).toContain(`http://127.0.0.1:${env['WATCHDOG_HTTP_PORT']}/healthz`);
       expect(watchdog.restart).toBe('unless-stopped');
       // it must run even when the connectors one-shot failed: that is when it is needed
       expect(dependencies(watchdog)).toEqual({ connect: { condition: 'service_healthy' } });
@@ -396,7 +477,7 @@ describe('docker-compose.yml', () => {
       expect(withDefaults(env['WATCHDOG_CONNECTORS'] ?? '')).toBe('');
     });
 
-    it('keeps dead letters until replayed: the consumers and the sink\'s DLQ set DLQ_RETENTION_MS (default -1)', () => {
+    it("keeps dead letters until replayed: the consumers and the sink's DLQ set DLQ_RETENTION_MS (default -1)", () => {
       expect(example.get('DLQ_RETENTION_MS')).toBe('-1');
       for (const name of ['augmenter', 'emailer', 'connectors']) {
         expect({ name, value: withDefaults(envOf(service(name))['DLQ_RETENTION_MS'] ?? '') }).toEqual({ name, value: '-1' });
@@ -432,7 +513,15 @@ describe('docker-compose.yml', () => {
 
     it('keeps compose-network addresses literal and pointing at compose services', () => {
       // .env beside this file is the native stack's (127.0.0.1 addresses): never interpolate these
-      const addressKeys = ['KAFKA_BOOTSTRAP_SERVERS', 'BOOTSTRAP_SERVERS', 'APICURIO_KAFKASQL_BOOTSTRAP_SERVERS', 'REGISTRY_URL', 'DB_HOST', 'DB_PORT', 'CONNECT_URL'];
+      const addressKeys = [
+        'KAFKA_BOOTSTRAP_SERVERS',
+        'BOOTSTRAP_SERVERS',
+        'APICURIO_KAFKASQL_BOOTSTRAP_SERVERS',
+        'REGISTRY_URL',
+        'DB_HOST',
+        'DB_PORT',
+        'CONNECT_URL',
+      ];
       const kafkaAddress = (envOf(service('kafka'))['KAFKA_ADVERTISED_LISTENERS'] ?? '').replace(/^PLAINTEXT:\/\//, '');
       for (const [name, s] of services) {
         const env = envOf(s);
@@ -454,14 +543,15 @@ describe('docker-compose.yml', () => {
           if (key.endsWith('_FILE')) continue;
           const refs = interpolations(value);
           // exactly one ${NAME}, ${NAME:?msg} or ${NAME?msg}: no literal text, no default value
-          const onlyRequired = refs.length === 1 && value.trim().startsWith('${') && value.trim().endsWith('}') && ['', ':?', '?'].includes(refs[0]?.op ?? '-');
+          const onlyRequired =
+            refs.length === 1 && value.trim().startsWith('${') && value.trim().endsWith('}') && ['', ':?', '?'].includes(refs[0]?.op ?? '-');
           if (!onlyRequired) offenders.push(`${name}.${key}`);
         }
       }
       expect(offenders).toEqual([]);
     });
 
-    it('matches the stand-ins\' credentials to what the consumers send', () => {
+    it("matches the stand-ins' credentials to what the consumers send", () => {
       expect(envOf(service('dw-standin'))['DW_STANDIN_TOKEN']).toBe(envOf(service('augmenter'))['DW_API_TOKEN']);
       expect(envOf(service('sfmc-standin'))['SFMC_STANDIN_CLIENT_SECRET']).toBe(envOf(service('emailer'))['SFMC_CLIENT_SECRET']);
       expect(envOf(service('sfmc-standin'))['SFMC_STANDIN_CLIENT_ID']).toBe(envOf(service('emailer'))['SFMC_CLIENT_ID']);
@@ -472,8 +562,11 @@ describe('docker-compose.yml', () => {
     it('has a health check on every long-running service', () => {
       for (const [name, s] of longRunning) {
         const test = s.healthcheck?.test;
-        expect({ name, disabled: s.healthcheck?.disable === true, hasTest: Array.isArray(test) ? test.length > 1 : Boolean(test) })
-          .toEqual({ name, disabled: false, hasTest: true });
+        expect({ name, disabled: s.healthcheck?.disable === true, hasTest: Array.isArray(test) ? test.length > 1 : Boolean(test) }).toEqual({
+          name,
+          disabled: false,
+          hasTest: true,
+        });
       }
     });
 
@@ -503,7 +596,7 @@ describe('docker-compose.yml', () => {
       }
     });
 
-    it('checks the consumers\' health on the port they are told to serve', () => {
+    it("checks the consumers' health on the port they are told to serve", () => {
       for (const [name, s] of consumers) {
         const port = envOf(s)['HTTP_PORT'];
         const raw = s.healthcheck?.test ?? [];
@@ -515,7 +608,8 @@ describe('docker-compose.yml', () => {
     it('keeps the stand-ins in the standins profile only, and nothing needs them to be there', () => {
       expect(standins.map(([n]) => n).sort()).toEqual(['dw-standin', 'sfmc-standin']);
       for (const [name, s] of standins) expect({ name, profiles: s.profiles }).toEqual({ name, profiles: ['standins'] });
-      for (const [name, s] of services.filter(([n]) => MONITORING.includes(n))) expect({ name, profiles: s.profiles }).toEqual({ name, profiles: ['monitoring'] });
+      for (const [name, s] of services.filter(([n]) => MONITORING.includes(n)))
+        expect({ name, profiles: s.profiles }).toEqual({ name, profiles: ['monitoring'] });
       for (const [name, s] of services.filter(([n, svc]) => !isStandin(svc) && !MONITORING.includes(n))) {
         expect({ name, profiles: s.profiles }).toEqual({ name, profiles: undefined });
         for (const [dep, spec] of Object.entries(dependencies(s))) {
@@ -526,7 +620,7 @@ describe('docker-compose.yml', () => {
 
     it('keeps data in named volumes: MySQL, Kafka and the stand-ins', () => {
       const named = Object.keys(compose.volumes ?? {});
-      const mountsOf = (s: Service): string[] => (s.volumes ?? []).map((v) => (typeof v === 'string' ? v.split(':')[0] ?? '' : v.source ?? ''));
+      const mountsOf = (s: Service): string[] => (s.volumes ?? []).map((v) => (typeof v === 'string' ? (v.split(':')[0] ?? '') : (v.source ?? '')));
       for (const name of ['mysql', 'kafka', 'sfmc-standin', 'dw-standin']) {
         expect({ name, named: mountsOf(service(name)).some((m) => named.includes(m)) }).toEqual({ name, named: true });
       }
@@ -540,26 +634,41 @@ describe('docker-compose.yml', () => {
   describe('docker compose', () => {
     const probe = spawnSync('docker', ['compose', 'version'], { encoding: 'utf8' });
     const available = probe.status === 0;
-    const secrets = { MYSQL_ROOT_PASSWORD: 'r', CDC_DB_PASSWORD: 'c', SINK_DB_PASSWORD: 's', EMAILER_DB_PASSWORD: 'e', DW_API_TOKEN: 't', SFMC_CLIENT_SECRET: 'x' };
+    const secrets = {
+      MYSQL_ROOT_PASSWORD: 'r',
+      CDC_DB_PASSWORD: 'c',
+      SINK_DB_PASSWORD: 's',
+      EMAILER_DB_PASSWORD: 'e',
+      DW_API_TOKEN: 't',
+      SFMC_CLIENT_SECRET: 'x',
+    };
     const run = (env: Record<string, string>): { status: number | null; stderr: string } => {
       // an empty env file: the result must not depend on a developer's .env
       const envFile = join(mkdtempSync(join(tmpdir(), 'compose-')), 'empty.env');
       writeFileSync(envFile, '');
       const res = spawnSync('docker', ['compose', '--env-file', envFile, '-f', 'docker-compose.yml', '--profile', 'standins', 'config', '-q'], {
-        cwd: ROOT, encoding: 'utf8', env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env },
+        cwd: ROOT,
+        encoding: 'utf8',
+        env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env },
       });
       return { status: res.status, stderr: res.stderr };
     };
 
-    (available ? it : it.skip)(`accepts the file: docker compose config -q${available ? '' : ' (skipped: no docker compose plugin on this machine)'}`, () => {
-      expect(run(secrets)).toEqual({ status: 0, stderr: '' });
-    });
+    (available ? it : it.skip)(
+      `accepts the file: docker compose config -q${available ? '' : ' (skipped: no docker compose plugin on this machine)'}`,
+      () => {
+        expect(run(secrets)).toEqual({ status: 0, stderr: '' });
+      },
+    );
 
-    (available ? it : it.skip)(`refuses to start without the secrets${available ? '' : ' (skipped: no docker compose plugin on this machine)'}`, () => {
-      const { MYSQL_ROOT_PASSWORD: _omitted, ...rest } = secrets;
-      const res = run(rest);
-      expect(res.status).not.toBe(0);
-      expect(res.stderr).toContain('MYSQL_ROOT_PASSWORD');
-    });
+    (available ? it : it.skip)(
+      `refuses to start without the secrets${available ? '' : ' (skipped: no docker compose plugin on this machine)'}`,
+      () => {
+        const { MYSQL_ROOT_PASSWORD: _omitted, ...rest } = secrets;
+        const res = run(rest);
+        expect(res.status).not.toBe(0);
+        expect(res.stderr).toContain('MYSQL_ROOT_PASSWORD');
+      },
+    );
   });
 });

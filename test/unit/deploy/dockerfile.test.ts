@@ -10,8 +10,15 @@ import { parse } from 'yaml';
 const ROOT = join(__dirname, '..', '..', '..');
 const read = (path: string): string => readFileSync(join(ROOT, path), 'utf8');
 
-interface Instruction { op: string; args: string }
-interface Stage { from: string; name: string | undefined; instructions: Instruction[] }
+interface Instruction {
+  op: string;
+  args: string;
+}
+interface Stage {
+  from: string;
+  name: string | undefined;
+  instructions: Instruction[];
+}
 
 /** Dockerfile -> instructions: comments dropped, `\` continuations joined. */
 function instructionsOf(text: string): Instruction[] {
@@ -91,7 +98,9 @@ describe('Dockerfile', () => {
   it('compiles with npm run build, from every folder tsconfig.build.json includes', () => {
     expect(runs(build)).toContain('npm run build');
     expect((JSON.parse(read('package.json')) as { scripts: Record<string, string> }).scripts['build']).toMatch(/tsconfig\.build\.json/);
-    const copied = ops(build, 'COPY').flatMap((c) => c.split(/\s+/).slice(0, -1)).map((p) => p.replace(/\/$/, ''));
+    const copied = ops(build, 'COPY')
+      .flatMap((c) => c.split(/\s+/).slice(0, -1))
+      .map((p) => p.replace(/\/$/, ''));
     const included = (JSON.parse(read('tsconfig.build.json')) as { include: string[] }).include;
     for (const folder of [...included, 'tsconfig.json', 'tsconfig.build.json']) expect(copied).toContain(folder);
   });
@@ -152,14 +161,18 @@ describe('Dockerfile', () => {
 });
 
 describe('.dockerignore', () => {
-  const ignored = read('.dockerignore').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+  const ignored = read('.dockerignore')
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l && !l.startsWith('#'));
 
   it('keeps local state, build output, git and secrets out of the build context', () => {
     for (const entry of ['node_modules', '.state', 'dist', '.git', 'bench/results', '.env']) expect(ignored).toContain(entry);
   });
 
   it('ignores nothing the Dockerfile copies', () => {
-    const sources = stages.flatMap((s) => ops(s, 'COPY'))
+    const sources = stages
+      .flatMap((s) => ops(s, 'COPY'))
       .filter((c) => !c.startsWith('--from='))
       .flatMap((c) => c.split(/\s+/).slice(0, -1))
       .map((p) => p.replace(/\/$/, ''));

@@ -13,10 +13,37 @@ export interface SchemaError {
   message: string;
 }
 
-const ANNOTATIONS = new Set(['$schema', 'id', '$id', 'title', 'description', 'default', 'deprecated', 'format', 'definitions', '$comment', 'examples']);
+const ANNOTATIONS = new Set([
+  '$schema',
+  'id',
+  '$id',
+  'title',
+  'description',
+  'default',
+  'deprecated',
+  'format',
+  'definitions',
+  '$comment',
+  'examples',
+]);
 const CHECKED = new Set([
-  'type', 'enum', 'const', 'properties', 'patternProperties', 'additionalProperties', 'required', 'items',
-  'uniqueItems', 'minimum', 'maximum', 'minItems', 'maxItems', 'oneOf', 'anyOf', 'allOf', '$ref',
+  'type',
+  'enum',
+  'const',
+  'properties',
+  'patternProperties',
+  'additionalProperties',
+  'required',
+  'items',
+  'uniqueItems',
+  'minimum',
+  'maximum',
+  'minItems',
+  'maxItems',
+  'oneOf',
+  'anyOf',
+  'allOf',
+  '$ref',
 ]);
 
 function typeOf(value: unknown): string {
@@ -91,9 +118,11 @@ export function createValidator(root: Record<string, unknown>): (data: unknown) 
           }
         }
         if (!matched && schema.additionalProperties !== undefined) {
-          errors.push(...(schema.additionalProperties === false
-            ? [{ path: at, message: 'is not allowed here (unknown key)' }]
-            : check(schema.additionalProperties as JsonSchema, child, at)));
+          errors.push(
+            ...(schema.additionalProperties === false
+              ? [{ path: at, message: 'is not allowed here (unknown key)' }]
+              : check(schema.additionalProperties as JsonSchema, child, at)),
+          );
         }
       }
     }
@@ -108,13 +137,26 @@ export function createValidator(root: Record<string, unknown>): (data: unknown) 
     if (Array.isArray(schema.allOf)) for (const sub of schema.allOf as JsonSchema[]) errors.push(...check(sub, value, path));
     if (Array.isArray(schema.anyOf)) {
       const results = (schema.anyOf as JsonSchema[]).map((sub) => check(sub, value, path));
-      if (!results.some((r) => r.length === 0)) errors.push({ path, message: `matches none of anyOf: ${results.flat().map((e) => e.message).join('; ')}` });
+      if (!results.some((r) => r.length === 0))
+        errors.push({
+          path,
+          message: `matches none of anyOf: ${results
+            .flat()
+            .map((e) => e.message)
+            .join('; ')}`,
+        });
     }
     if (Array.isArray(schema.oneOf)) {
       const results = (schema.oneOf as JsonSchema[]).map((sub) => check(sub, value, path));
       const passing = results.filter((r) => r.length === 0).length;
       if (passing !== 1) {
-        const detail = passing === 0 ? results.flat().map((e) => `${e.path}: ${e.message}`).join('; ') : `${passing} alternatives match`;
+        const detail =
+          passing === 0
+            ? results
+                .flat()
+                .map((e) => `${e.path}: ${e.message}`)
+                .join('; ')
+            : `${passing} alternatives match`;
         errors.push({ path, message: `must match exactly one of oneOf (${detail})` });
       }
     }

@@ -8,7 +8,12 @@ const overrideText = readFileSync(join(root, 'deploy', 'compose.secured.yml'), '
 const override = parse(overrideText.replace(/ !reset/g, '')) as { services: Record<string, { environment?: Record<string, unknown> }> };
 const base = parse(readFileSync(join(root, 'docker-compose.yml'), 'utf8')) as { services: Record<string, unknown> };
 const example = readFileSync(join(root, 'deploy', 'secured.env.example'), 'utf8');
-const exampleVars = new Map(example.split('\n').filter((l) => /^[A-Z_]+=/.test(l)).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
+const exampleVars = new Map(
+  example
+    .split('\n')
+    .filter((l) => /^[A-Z_]+=/.test(l))
+    .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
+);
 
 test('the override only touches services of docker-compose.yml', () => {
   for (const name of Object.keys(override.services)) expect({ name, known: name in base.services }).toEqual({ name, known: true });

@@ -18,8 +18,18 @@ const orgsJson = { UA: { definitionKey: 'welcome-ua', enabled: true, accountId: 
 const orgs = parseOrgConfig(JSON.stringify(orgsJson), 'test');
 
 const member = (org: string, id: string): AugmentedMember => ({
-  member_id: 1, org_id: org, org_member_id: id, email: `${id}@example.com`, first_name: null, last_name: null, locale: null,
-  subscriber_key: `SK-${id}`, member_created_at: 1, source_committed_at: 2, augmented_at: 3, marketing_opt_in: null,
+  member_id: 1,
+  org_id: org,
+  org_member_id: id,
+  email: `${id}@example.com`,
+  first_name: null,
+  last_name: null,
+  locale: null,
+  subscriber_key: `SK-${id}`,
+  member_created_at: 1,
+  source_committed_at: 2,
+  augmented_at: 3,
+  marketing_opt_in: null,
 });
 
 describe('organization business unit (accountId)', () => {
@@ -42,11 +52,22 @@ describe('the Welcome handler', () => {
     decode: async <T>(bytes: Buffer) => JSON.parse(bytes.toString()) as T,
     ping: async () => true,
   };
-  const sent: SentRecord = { alreadySent: async () => new Set(), preExisting: async () => new Set(), ping: async () => true, close: async () => undefined };
+  const sent: SentRecord = {
+    alreadySent: async () => new Set(),
+    preExisting: async () => new Set(),
+    ping: async () => true,
+    close: async () => undefined,
+  };
   const guards = { breaker: createBreaker(), skippedTopic: 'welcome.skipped', heldTopic: 'welcome.held', onHeld: () => undefined };
   const budget = (): { deadline: number } => ({ deadline: Date.now() + 4_000 });
   const input = (m: AugmentedMember, offset: number): InputRecord => ({
-    topic: 'welcome.members.augmented', partition: 0, offset: String(offset), key: null, value: Buffer.from(JSON.stringify(m)), headers: {}, timestamp: '0',
+    topic: 'welcome.members.augmented',
+    partition: 0,
+    offset: String(offset),
+    key: null,
+    value: Buffer.from(JSON.stringify(m)),
+    headers: {},
+    timestamp: '0',
   });
 
   function setup(refuse: Set<string>) {
@@ -54,16 +75,31 @@ describe('the Welcome handler', () => {
     const sfmc: SfmcClient = {
       async sendBatch(definitionKey, recipients: readonly SfmcRecipient[], accountId) {
         calls.push({ definitionKey, accountId, keys: recipients.map((r) => r.messageKey) });
-        return recipients.map((r): SendOutcome => (refuse.has(definitionKey)
-          ? { messageKey: r.messageKey, status: 'rejected', errorcode: 109111, message: 'InvalidDefinitionKey' }
-          : { messageKey: r.messageKey, status: 'queued', requestId: 'req-1' }));
+        return recipients.map((r): SendOutcome =>
+          refuse.has(definitionKey)
+            ? { messageKey: r.messageKey, status: 'rejected', errorcode: 109111, message: 'InvalidDefinitionKey' }
+            : { messageKey: r.messageKey, status: 'queued', requestId: 'req-1' },
+        );
       },
-      sendOne: async () => { throw new Error('not used'); },
+      sendOne: async () => {
+        throw new Error('not used');
+      },
       getStatus: async () => undefined,
       close: async () => undefined,
     };
     const metrics = createMetrics('emailer-test');
-    const handler = createWelcomeHandler({ registry, reader: avro.Type.forSchema('string'), sfmc, sent, orgs, metrics, sentTopic: 'welcome.sent', sentSchemaId: 1, guards, now: () => 10 });
+    const handler = createWelcomeHandler({
+      registry,
+      reader: avro.Type.forSchema('string'),
+      sfmc,
+      sent,
+      orgs,
+      metrics,
+      sentTopic: 'welcome.sent',
+      sentSchemaId: 1,
+      guards,
+      now: () => 10,
+    });
     return { calls, metrics, handler };
   }
 
@@ -71,7 +107,10 @@ describe('the Welcome handler', () => {
     const { calls, handler } = setup(new Set());
     const outcomes = await handler([input(member('UA', 'M1'), 0), input(member('AA', 'M2'), 1)], budget());
     expect(outcomes.map((o) => o.kind)).toEqual(['produce', 'produce']);
-    expect(calls.map((c) => [c.definitionKey, c.accountId])).toEqual([['welcome-ua', 5100], ['welcome-aa', undefined]]);
+    expect(calls.map((c) => [c.definitionKey, c.accountId])).toEqual([
+      ['welcome-ua', 5100],
+      ['welcome-aa', undefined],
+    ]);
   });
 
   test('a refused definitionKey holds the batch (throws, dead-letters nothing) and raises the alert gauge; fixed, it clears', async () => {

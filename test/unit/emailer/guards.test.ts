@@ -8,15 +8,29 @@ import { welcomeMessageKey } from '../../../consumers/shared/sfmc-client';
 import type { InputRecord } from '../../../consumers/shared/stage';
 
 const member = (over: Partial<AugmentedMember> = {}): AugmentedMember => ({
-  member_id: 7, org_id: 'UA', org_member_id: 'M-7', email: 'ann@example.com', first_name: 'Ann', last_name: null, locale: null,
-  subscriber_key: 'UA-ABC', member_created_at: 1_000_000, source_committed_at: 1_000_500, augmented_at: 1_000_600, marketing_opt_in: null, ...over,
+  member_id: 7,
+  org_id: 'UA',
+  org_member_id: 'M-7',
+  email: 'ann@example.com',
+  first_name: 'Ann',
+  last_name: null,
+  locale: null,
+  subscriber_key: 'UA-ABC',
+  member_created_at: 1_000_000,
+  source_committed_at: 1_000_500,
+  augmented_at: 1_000_600,
+  marketing_opt_in: null,
+  ...over,
 });
 
 describe('org config guards', () => {
   const parse = (o: unknown) => parseOrgConfig(JSON.stringify(o), 'orgs.json');
 
   test('maxAgeSeconds and maxPerMinute are read; absent means no guard', () => {
-    const orgs = parse({ UA: { definitionKey: 'w', enabled: true, maxAgeSeconds: 3600, maxPerMinute: 500 }, AA: { definitionKey: 'w', enabled: true } });
+    const orgs = parse({
+      UA: { definitionKey: 'w', enabled: true, maxAgeSeconds: 3600, maxPerMinute: 500 },
+      AA: { definitionKey: 'w', enabled: true },
+    });
     expect(orgs.get('UA')).toEqual({ definitionKey: 'w', enabled: true, maxAgeSeconds: 3600, maxPerMinute: 500 });
     expect(orgs.get('AA')).toEqual({ definitionKey: 'w', enabled: true });
   });
@@ -34,7 +48,10 @@ describe('org config guards', () => {
 });
 
 describe('age guard', () => {
-  const orgs = parseOrgConfig(JSON.stringify({ UA: { definitionKey: 'w', enabled: true, maxAgeSeconds: 60 }, AA: { definitionKey: 'w', enabled: true } }), 't');
+  const orgs = parseOrgConfig(
+    JSON.stringify({ UA: { definitionKey: 'w', enabled: true, maxAgeSeconds: 60 }, AA: { definitionKey: 'w', enabled: true } }),
+    't',
+  );
 
   test('a row created more than maxAgeSeconds before its commit is skipped as too-old', () => {
     const old = member({ member_created_at: 1_000_000, source_committed_at: 1_000_000 + 60_001 });
@@ -92,13 +109,26 @@ describe('send-rate breaker', () => {
 });
 
 describe('held records', () => {
-  const input: InputRecord = { topic: 'welcome.members.augmented', partition: 2, offset: '41', key: Buffer.from('UA:M-7'), value: Buffer.from([0, 0, 0, 0, 9, 1]), headers: { 'welcome.trace': 'UA/M-7#7' }, timestamp: '0' };
+  const input: InputRecord = {
+    topic: 'welcome.members.augmented',
+    partition: 2,
+    offset: '41',
+    key: Buffer.from('UA:M-7'),
+    value: Buffer.from([0, 0, 0, 0, 9, 1]),
+    headers: { 'welcome.trace': 'UA/M-7#7' },
+    timestamp: '0',
+  };
 
   test('keep the original key, value and headers byte for byte, plus why and when', () => {
     const r = heldRecord('welcome.held', input, 'UA', 'more than 100 Welcomes/min for UA', Date.UTC(2026, 0, 1));
     expect(r.key).toBe(input.key);
     expect(r.value).toBe(input.value);
-    expect(r.headers).toMatchObject({ 'welcome.trace': 'UA/M-7#7', [GUARD_HEADERS.heldReason]: 'more than 100 Welcomes/min for UA', [GUARD_HEADERS.org]: 'UA', [GUARD_HEADERS.at]: '2026-01-01T00:00:00.000Z' });
+    expect(r.headers).toMatchObject({
+      'welcome.trace': 'UA/M-7#7',
+      [GUARD_HEADERS.heldReason]: 'more than 100 Welcomes/min for UA',
+      [GUARD_HEADERS.org]: 'UA',
+      [GUARD_HEADERS.at]: '2026-01-01T00:00:00.000Z',
+    });
   });
 
   test('a released record is recognised by its header only', () => {

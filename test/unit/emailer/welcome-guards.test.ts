@@ -16,12 +16,29 @@ import type { InputRecord, Outcome } from '../../../consumers/shared/stage';
 
 const NOW = Date.UTC(2026, 11, 1, 9, 0, 0);
 const member = (org: string, id: string, over: Partial<AugmentedMember> = {}): AugmentedMember => ({
-  member_id: 1, org_id: org, org_member_id: id, email: `${id}@example.com`, first_name: null, last_name: null, locale: null, subscriber_key: `${org}-${id}`,
-  member_created_at: NOW - 1000, source_committed_at: NOW - 500, augmented_at: NOW - 400, marketing_opt_in: null, ...over,
+  member_id: 1,
+  org_id: org,
+  org_member_id: id,
+  email: `${id}@example.com`,
+  first_name: null,
+  last_name: null,
+  locale: null,
+  subscriber_key: `${org}-${id}`,
+  member_created_at: NOW - 1000,
+  source_committed_at: NOW - 500,
+  augmented_at: NOW - 400,
+  marketing_opt_in: null,
+  ...over,
 });
 let offset = 0;
 const input = (m: AugmentedMember, headers: InputRecord['headers'] = {}): InputRecord => ({
-  topic: 'welcome.members.augmented', partition: 0, offset: String(offset++), key: Buffer.from(`${m.org_id}:${m.org_member_id}`), value: Buffer.from(JSON.stringify(m)), headers, timestamp: '0',
+  topic: 'welcome.members.augmented',
+  partition: 0,
+  offset: String(offset++),
+  key: Buffer.from(`${m.org_id}:${m.org_member_id}`),
+  value: Buffer.from(JSON.stringify(m)),
+  headers,
+  timestamp: '0',
 });
 
 function setup(preExisting: string[] = [], alreadySent: string[] = []) {
@@ -38,16 +55,28 @@ function setup(preExisting: string[] = [], alreadySent: string[] = []) {
       return rs.map((r) => ({ messageKey: r.messageKey, status: 'queued' as const, requestId: 'req' }));
     },
   } as unknown as SfmcClient;
-  const pick = (list: string[]) => async (ms: { orgId: string; orgMemberId: string }[]) => new Set(ms.map((m) => `${m.orgId}:${m.orgMemberId}`).filter((k) => list.includes(k)));
+  const pick = (list: string[]) => async (ms: { orgId: string; orgMemberId: string }[]) =>
+    new Set(ms.map((m) => `${m.orgId}:${m.orgMemberId}`).filter((k) => list.includes(k)));
   const sent: SentRecord = { alreadySent: pick(alreadySent), preExisting: pick(preExisting), ping: async () => true, close: async () => undefined };
-  const orgs = parseOrgConfig(JSON.stringify({
-    UA: { definitionKey: 'w-ua', enabled: true, maxAgeSeconds: 3600, maxPerMinute: 2 },
-    AA: { definitionKey: 'w-aa', enabled: true },
-    DL: { definitionKey: 'w-dl', enabled: false },
-  }), 'test');
+  const orgs = parseOrgConfig(
+    JSON.stringify({
+      UA: { definitionKey: 'w-ua', enabled: true, maxAgeSeconds: 3600, maxPerMinute: 2 },
+      AA: { definitionKey: 'w-aa', enabled: true },
+      DL: { definitionKey: 'w-dl', enabled: false },
+    }),
+    'test',
+  );
   const held: string[] = [];
   const handler = createWelcomeHandler({
-    registry, reader: avro.Type.forSchema('null'), sfmc, sent, orgs, metrics: createMetrics('emailer'), sentTopic: 'welcome.sent', sentSchemaId: 1, now: () => NOW,
+    registry,
+    reader: avro.Type.forSchema('null'),
+    sfmc,
+    sent,
+    orgs,
+    metrics: createMetrics('emailer'),
+    sentTopic: 'welcome.sent',
+    sentSchemaId: 1,
+    now: () => NOW,
     guards: { breaker: createBreaker(() => NOW), skippedTopic: 'welcome.skipped', heldTopic: 'welcome.held', onHeld: (o) => held.push(o) },
   });
   return { handler, sentTo, held };
@@ -72,7 +101,7 @@ test('pre-existing, too-old and switched-off members are skipped with a trace on
   expect(sentTo.map((r) => r.attributes?.MemberId)).toEqual(['new']);
 });
 
-test('above UA\'s ceiling the rest of UA is held byte for byte, AA is sent, and a released record passes the breaker', async () => {
+test("above UA's ceiling the rest of UA is held byte for byte, AA is sent, and a released record passes the breaker", async () => {
   const { handler, sentTo, held } = setup();
   const ua = ['a', 'b', 'c', 'd'].map((id) => input(member('UA', id)));
   const aa = ['x', 'y', 'z'].map((id) => input(member('AA', id)));

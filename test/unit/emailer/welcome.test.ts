@@ -15,12 +15,33 @@ import type { SfmcClient, SfmcRecipient } from '../../../consumers/shared/sfmc-c
 import type { InputRecord } from '../../../consumers/shared/stage';
 import avro from 'avsc';
 
-const orgs = parseOrgConfig(JSON.stringify({ UA: { definitionKey: 'welcome-ua', enabled: true }, AA: { definitionKey: 'welcome-aa', enabled: true } }), 'test');
+const orgs = parseOrgConfig(
+  JSON.stringify({ UA: { definitionKey: 'welcome-ua', enabled: true }, AA: { definitionKey: 'welcome-aa', enabled: true } }),
+  'test',
+);
 const member = (org: string, id: string): AugmentedMember => ({
-  member_id: 1, org_id: org, org_member_id: id, email: `${id}@example.com`, first_name: 'A', last_name: 'B', locale: 'en-US',
-  subscriber_key: `${org}-${id}`, member_created_at: 1, source_committed_at: 2, augmented_at: 3, marketing_opt_in: null,
+  member_id: 1,
+  org_id: org,
+  org_member_id: id,
+  email: `${id}@example.com`,
+  first_name: 'A',
+  last_name: 'B',
+  locale: 'en-US',
+  subscriber_key: `${org}-${id}`,
+  member_created_at: 1,
+  source_committed_at: 2,
+  augmented_at: 3,
+  marketing_opt_in: null,
 });
-const input = (m: AugmentedMember, offset: number): InputRecord => ({ topic: 'aug', partition: 0, offset: String(offset), key: null, value: Buffer.from(JSON.stringify(m)), headers: {}, timestamp: '0' });
+const input = (m: AugmentedMember, offset: number): InputRecord => ({
+  topic: 'aug',
+  partition: 0,
+  offset: String(offset),
+  key: null,
+  value: Buffer.from(JSON.stringify(m)),
+  headers: {},
+  timestamp: '0',
+});
 
 const registry: Registry = {
   register: async () => 1,
@@ -28,7 +49,12 @@ const registry: Registry = {
   decode: async <T>(bytes: Buffer) => JSON.parse(bytes.toString()) as T,
   ping: async () => true,
 };
-const nothingSent: SentRecord = { alreadySent: async () => new Set(), preExisting: async () => new Set(), ping: async () => true, close: async () => undefined };
+const nothingSent: SentRecord = {
+  alreadySent: async () => new Set(),
+  preExisting: async () => new Set(),
+  ping: async () => true,
+  close: async () => undefined,
+};
 const guards = { breaker: createBreaker(), skippedTopic: 'welcome.skipped', heldTopic: 'welcome.held', onHeld: () => undefined };
 
 function sfmc(failFor: string, budgets: (Budget | undefined)[]): SfmcClient {
@@ -38,7 +64,9 @@ function sfmc(failFor: string, budgets: (Budget | undefined)[]): SfmcClient {
       if (definitionKey === failFor) throw new HttpError('SFMC_UNAVAILABLE', 'SFMC send answered HTTP 503', { status: 503 });
       return recipients.map((r) => ({ messageKey: r.messageKey, status: 'queued' as const, requestId: 'req-1' }));
     },
-    sendOne: async () => { throw new Error('not used'); },
+    sendOne: async () => {
+      throw new Error('not used');
+    },
     getStatus: async () => undefined,
     close: async () => undefined,
   };
@@ -47,13 +75,25 @@ function sfmc(failFor: string, budgets: (Budget | undefined)[]): SfmcClient {
 test('a failing template group marks only its members failed; accepted members keep their WelcomeSent (keepOnRetry)', async () => {
   const budgets: (Budget | undefined)[] = [];
   const handler = createWelcomeHandler({
-    registry, reader: avro.Type.forValue({}), sfmc: sfmc('welcome-aa', budgets), sent: nothingSent, orgs, metrics: createMetrics('emailer'), sentTopic: 'welcome.sent', sentSchemaId: 1, guards,
+    registry,
+    reader: avro.Type.forValue({}),
+    sfmc: sfmc('welcome-aa', budgets),
+    sent: nothingSent,
+    orgs,
+    metrics: createMetrics('emailer'),
+    sentTopic: 'welcome.sent',
+    sentSchemaId: 1,
+    guards,
   });
   const records = [input(member('UA', 'u1'), 1), input(member('AA', 'a1'), 2), input(member('UA', 'u2'), 3)];
   const budget = { deadline: Date.now() + 4_000 };
   const outcomes = await handler(records, budget);
   expect(outcomes.map((o) => o.kind)).toEqual(['produce', 'failed', 'produce']);
-  expect(outcomes.filter((o) => o.kind === 'produce').every((o) => o.kind === 'produce' && o.keepOnRetry === true && o.records[0]?.topic === 'welcome.sent')).toBe(true);
+  expect(
+    outcomes
+      .filter((o) => o.kind === 'produce')
+      .every((o) => o.kind === 'produce' && o.keepOnRetry === true && o.records[0]?.topic === 'welcome.sent'),
+  ).toBe(true);
   const failed = outcomes[1];
   expect(failed?.kind === 'failed' && (failed.error as HttpError).code).toBe('SFMC_UNAVAILABLE');
   expect(budgets).toEqual([budget, budget]);

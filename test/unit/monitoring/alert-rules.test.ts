@@ -16,11 +16,22 @@ import { declaredIn, reconcileTextfileMetrics } from './declared-metrics';
 const ROOT = join(__dirname, '..', '..', '..');
 const read = (p: string): string => readFileSync(join(ROOT, p), 'utf8');
 
-interface Rule { alert: string; expr: string; for?: string; labels?: Record<string, string>; annotations?: Record<string, string> }
+interface Rule {
+  alert: string;
+  expr: string;
+  for?: string;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+}
 const groups = (parse(read('monitoring/alerts.yml')) as { groups: { name: string; rules: Rule[] }[] }).groups;
 const rules = groups.flatMap((g) => g.rules);
 
-interface JmxRule { pattern: string; name: string; labels?: Record<string, string>; type?: string }
+interface JmxRule {
+  pattern: string;
+  name: string;
+  labels?: Record<string, string>;
+  type?: string;
+}
 const jmxFiles = ['monitoring/jmx/kafka.yml', 'monitoring/jmx/connect.yml'];
 const jmxRules = jmxFiles.flatMap((f) => (parse(read(f)) as { rules: JmxRule[] }).rules.map((r) => ({ file: f, ...r })));
 
@@ -31,20 +42,31 @@ const WATCHDOG_METRICS = ['welcome_connect_watchdog_restarts_total', 'welcome_co
 const RUNBOOK_FILES = ['docs/incoming-alerts.md', 'docs/incoming-alerts-2.md'];
 
 /** GitHub's anchor for a Markdown heading: lower case, punctuation dropped, spaces to dashes. */
-export function githubAnchor(heading: string): string {
-  return heading.trim().toLowerCase().replace(/[^\p{L}\p{N} _-]/gu, '').replace(/ /g, '-');
+function githubAnchor(heading: string): string {
+  return heading
+    .trim()
+    .toLowerCase()
+    .replace(/[^\p{L}\p{N} _-]/gu, '')
+    .replace(/ /g, '-');
 }
 
 /** Metric names in a PromQL expression: identifiers outside strings, label matchers and by/on lists, not followed by `(`. */
 function metricNames(expr: string): string[] {
-  const noStrings = expr.replace(/"(?:[^"\\]|\\.)*"/g, '""').replace(/\{[^}]*\}/g, '{}').replace(/\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)/g, '$1()');
+  const noStrings = expr
+    .replace(/"(?:[^"\\]|\\.)*"/g, '""')
+    .replace(/\{[^}]*\}/g, '{}')
+    .replace(/\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)/g, '$1()');
   const words = [...noStrings.matchAll(/\b([a-zA-Z_:][a-zA-Z0-9_:]*)\b(?!\s*\()/g)].map((m) => m[1] as string);
   const keywords = new Set(['and', 'or', 'unless', 'by', 'without', 'on', 'ignoring', 'group_left', 'group_right', 'bool', 'offset', 'le']);
-  return words.filter((w) => !keywords.has(w) && !/^\d/.test(w) && /_/.test(w) || w === 'up');
+  return words.filter((w) => (!keywords.has(w) && !/^\d/.test(w) && /_/.test(w)) || w === 'up');
 }
 
 async function knownMetrics(): Promise<Set<string>> {
-  const names = new Set<string>(['up', ...WATCHDOG_METRICS, ...[...declaredIn('consumers/emailer/main.ts'), ...reconcileTextfileMetrics()].map((d) => d.name)]);
+  const names = new Set<string>([
+    'up',
+    ...WATCHDOG_METRICS,
+    ...[...declaredIn('consumers/emailer/main.ts'), ...reconcileTextfileMetrics()].map((d) => d.name),
+  ]);
   const metrics = createMetrics('test');
   createDeliveryMetrics(metrics);
   for (const m of await metrics.registry.getMetricsAsJSON()) {
@@ -60,7 +82,10 @@ describe('alert rules (monitoring/alerts.yml)', () => {
     expect(rules.length).toBeGreaterThanOrEqual(20);
     expect(new Set(rules.map((r) => r.alert)).size).toBe(rules.length);
     for (const r of rules) {
-      expect({ alert: r.alert, severity: r.labels?.['severity'] }).toEqual({ alert: r.alert, severity: expect.stringMatching(/^(critical|warning)$/) });
+      expect({ alert: r.alert, severity: r.labels?.['severity'] }).toEqual({
+        alert: r.alert,
+        severity: expect.stringMatching(/^(critical|warning)$/),
+      });
       expect(r.annotations?.['summary']?.length ?? 0).toBeGreaterThan(30);
       expect(r.annotations?.['description']?.length ?? 0).toBeGreaterThan(30);
     }
@@ -77,12 +102,18 @@ describe('alert rules (monitoring/alerts.yml)', () => {
   });
 
   it('each have a promtool test in which they fire', () => {
-    const tests = (parse(read('monitoring/tests/alerts.test.yml')) as { tests: { alert_rule_test?: { alertname: string; exp_alerts: unknown[] }[] }[] }).tests;
+    const tests = (
+      parse(read('monitoring/tests/alerts.test.yml')) as { tests: { alert_rule_test?: { alertname: string; exp_alerts: unknown[] }[] }[] }
+    ).tests;
     const fired = new Set(tests.flatMap((t) => (t.alert_rule_test ?? []).filter((a) => a.exp_alerts.length > 0).map((a) => a.alertname)));
     const quiet = new Set(tests.flatMap((t) => (t.alert_rule_test ?? []).filter((a) => a.exp_alerts.length === 0).map((a) => a.alertname)));
     expect(rules.map((r) => r.alert).filter((a) => !fired.has(a))).toEqual([]);
     // a near miss for most: the rules that cannot stay quiet on a healthy input are trivially covered by 0
-    expect(rules.map((r) => r.alert).filter((a) => !quiet.has(a))).toEqual(['ConnectWatchdogRestarting', 'WarehouseErrorRateHigh', 'MetricsTargetDown']);
+    expect(rules.map((r) => r.alert).filter((a) => !quiet.has(a))).toEqual([
+      'ConnectWatchdogRestarting',
+      'WarehouseErrorRateHigh',
+      'MetricsTargetDown',
+    ]);
   });
 
   it('read only metrics that the consumers, the JMX exporter rules, the watchdog or the reconciliation export', async () => {
@@ -91,13 +122,19 @@ describe('alert rules (monitoring/alerts.yml)', () => {
       { name: 'welcome_held_total', type: 'counter', labels: ['org'] },
       { name: 'welcome_breaker_open', type: 'gauge', labels: ['org'] },
     ]);
-    expect(reconcileTextfileMetrics()).toEqual(expect.arrayContaining([
-      { name: 'welcome_reconcile_members', type: 'gauge', labels: ['org', 'cause'] },
-      { name: 'welcome_reconcile_missing_members', type: 'gauge', labels: [] },
-      { name: 'welcome_reconcile_last_run_timestamp_seconds', type: 'gauge', labels: [] },
-    ]));
+    expect(reconcileTextfileMetrics()).toEqual(
+      expect.arrayContaining([
+        { name: 'welcome_reconcile_members', type: 'gauge', labels: ['org', 'cause'] },
+        { name: 'welcome_reconcile_missing_members', type: 'gauge', labels: [] },
+        { name: 'welcome_reconcile_last_run_timestamp_seconds', type: 'gauge', labels: [] },
+      ]),
+    );
     const known = await knownMetrics();
-    const unknown = rules.flatMap((r) => metricNames(r.expr).filter((n) => !known.has(n)).map((n) => `${r.alert}: ${n}`));
+    const unknown = rules.flatMap((r) =>
+      metricNames(r.expr)
+        .filter((n) => !known.has(n))
+        .map((n) => `${r.alert}: ${n}`),
+    );
     expect(unknown).toEqual([]);
   });
 });
@@ -119,12 +156,38 @@ describe('JMX exporter rules (monitoring/jmx/*.yml)', () => {
       if (!r || !m) return undefined;
       return Object.fromEntries(Object.entries(r.labels ?? {}).map(([k, v]) => [k, v.replace(/\$(\d)/g, (_, i: string) => m[Number(i)] ?? '')]));
     };
-    expect(match('kafka_connect_connector_status', 'kafka.connect<type=connector-metrics, connector=members-source><>status: paused')).toEqual({ connector: 'members-source', status: 'paused' });
-    expect(match('kafka_connect_worker_connector_tasks', 'kafka.connect<type=connect-worker-metrics, connector=welcome-audit><>connector-failed-task-count')).toEqual({ connector: 'welcome-audit', state: 'failed' });
-    expect(match('kafka_connect_sink_records_lag_max', 'kafka.consumer<type=consumer-fetch-manager-metrics, client-id=connector-consumer-welcome-audit-0><>records-lag-max')).toEqual({ connector: 'welcome-audit', task: '0' });
-    expect(match('debezium_create_events_seen_total', 'debezium.mariadb<type=connector-metrics, context=streaming, server=cdc><>TotalNumberOfCreateEventsSeen')).toEqual({ plugin: 'mariadb', server: 'cdc' });
-    expect(match('debezium_milliseconds_behind_source', 'debezium.mysql<type=connector-metrics, context=streaming, server=cdc, task=0><>MilliSecondsBehindSource')).toEqual({ plugin: 'mysql', server: 'cdc' });
-    expect(match('kafka_log_end_offset', 'kafka.log<type=Log, name=LogEndOffset, topic=welcome.emailer.dlq, partition=3><>Value')).toEqual({ topic: 'welcome.emailer.dlq', partition: '3' });
+    expect(match('kafka_connect_connector_status', 'kafka.connect<type=connector-metrics, connector=members-source><>status: paused')).toEqual({
+      connector: 'members-source',
+      status: 'paused',
+    });
+    expect(
+      match(
+        'kafka_connect_worker_connector_tasks',
+        'kafka.connect<type=connect-worker-metrics, connector=welcome-audit><>connector-failed-task-count',
+      ),
+    ).toEqual({ connector: 'welcome-audit', state: 'failed' });
+    expect(
+      match(
+        'kafka_connect_sink_records_lag_max',
+        'kafka.consumer<type=consumer-fetch-manager-metrics, client-id=connector-consumer-welcome-audit-0><>records-lag-max',
+      ),
+    ).toEqual({ connector: 'welcome-audit', task: '0' });
+    expect(
+      match(
+        'debezium_create_events_seen_total',
+        'debezium.mariadb<type=connector-metrics, context=streaming, server=cdc><>TotalNumberOfCreateEventsSeen',
+      ),
+    ).toEqual({ plugin: 'mariadb', server: 'cdc' });
+    expect(
+      match(
+        'debezium_milliseconds_behind_source',
+        'debezium.mysql<type=connector-metrics, context=streaming, server=cdc, task=0><>MilliSecondsBehindSource',
+      ),
+    ).toEqual({ plugin: 'mysql', server: 'cdc' });
+    expect(match('kafka_log_end_offset', 'kafka.log<type=Log, name=LogEndOffset, topic=welcome.emailer.dlq, partition=3><>Value')).toEqual({
+      topic: 'welcome.emailer.dlq',
+      partition: '3',
+    });
     expect(match('kafka_log_end_offset', 'kafka.log<type=Log, name=LogEndOffset, topic=__consumer_offsets, partition=3><>Value')).toBeUndefined();
   });
 });
@@ -137,8 +200,9 @@ describe('local time scaling (tools/alert-rules.ts)', () => {
     expect(() => parseDuration('5 minutes')).toThrow(/not a Prometheus duration/);
   });
 
-  it("divides every for: and range window, keeps a minimum window, and leaves everything else as it is", () => {
-    const text = 'x:\n        for: 5m\n        expr: rate(a_total{x="[1m]"}[10m]) > 0 and changes(b[15m]) == 0 and max_over_time(c[1h:1m]) > 1\n        # 300 [5m] stays? no: comments are text too\n';
+  it('divides every for: and range window, keeps a minimum window, and leaves everything else as it is', () => {
+    const text =
+      'x:\n        for: 5m\n        expr: rate(a_total{x="[1m]"}[10m]) > 0 and changes(b[15m]) == 0 and max_over_time(c[1h:1m]) > 1\n        # 300 [5m] stays? no: comments are text too\n';
     const scaled = scaleDurations(text, 20);
     expect(scaled).toContain('for: 15s');
     expect(scaled).toContain('rate(a_total{x="[1m]"}[30s])'.replace('[1m]', `[${MIN_RANGE_S}s]`));
@@ -152,7 +216,12 @@ describe('local time scaling (tools/alert-rules.ts)', () => {
     const scaled = parse(scaleDurations(read('monitoring/alerts.yml'), 20)) as { groups: { rules: Rule[] }[] };
     const scaledRules = scaled.groups.flatMap((g) => g.rules);
     expect(scaledRules.map((r) => r.alert)).toEqual(rules.map((r) => r.alert));
-    const unscaled = new Set(read('monitoring/alerts.yml').split(/(?=^\s*- alert:)/m).filter((c) => c.includes(UNSCALED_MARKER)).map((c) => /- alert: (\w+)/.exec(c)?.[1]));
+    const unscaled = new Set(
+      read('monitoring/alerts.yml')
+        .split(/(?=^\s*- alert:)/m)
+        .filter((c) => c.includes(UNSCALED_MARKER))
+        .map((c) => /- alert: (\w+)/.exec(c)?.[1]),
+    );
     expect(unscaled).toEqual(new Set(['BinlogPositionNotAdvancing', 'DeliveryStatusSweepFailing']));
     scaledRules.forEach((r, i) => {
       if (unscaled.has(r.alert)) return expect(r).toEqual(rules[i]);
@@ -165,11 +234,30 @@ describe('local time scaling (tools/alert-rules.ts)', () => {
 describe('alerts in make status (tools/alerts-status.ts)', () => {
   it('lists firing before pending, critical before warning, with summary, runbook and down targets', () => {
     const now = Date.parse('2026-12-01T10:00:00Z');
-    const text = renderAlerts([
-      { state: 'pending', labels: { alertname: 'ConsumerNotReady', severity: 'critical', stage: 'emailer', job: 'emailer' }, annotations: { summary: 'not ready' }, activeAt: '2026-12-01T09:59:50Z' },
-      { state: 'firing', labels: { alertname: 'DeadLettersGrowing', severity: 'warning', stage: 'emailer' }, annotations: { summary: 'dlq' }, activeAt: '2026-12-01T09:50:00Z' },
-      { state: 'firing', labels: { alertname: 'ConnectorNotRunning', severity: 'critical', connector: 'members-source' }, annotations: { summary: 'paused', runbook_url: 'docs/operations.md#connectornotrunning' }, activeAt: '2026-12-01T09:59:00Z' },
-    ], [{ labels: { job: 'watchdog', instance: '127.0.0.1:9466' }, health: 'down', lastError: 'connection refused' }], now);
+    const text = renderAlerts(
+      [
+        {
+          state: 'pending',
+          labels: { alertname: 'ConsumerNotReady', severity: 'critical', stage: 'emailer', job: 'emailer' },
+          annotations: { summary: 'not ready' },
+          activeAt: '2026-12-01T09:59:50Z',
+        },
+        {
+          state: 'firing',
+          labels: { alertname: 'DeadLettersGrowing', severity: 'warning', stage: 'emailer' },
+          annotations: { summary: 'dlq' },
+          activeAt: '2026-12-01T09:50:00Z',
+        },
+        {
+          state: 'firing',
+          labels: { alertname: 'ConnectorNotRunning', severity: 'critical', connector: 'members-source' },
+          annotations: { summary: 'paused', runbook_url: 'docs/operations.md#connectornotrunning' },
+          activeAt: '2026-12-01T09:59:00Z',
+        },
+      ],
+      [{ labels: { job: 'watchdog', instance: '127.0.0.1:9466' }, health: 'down', lastError: 'connection refused' }],
+      now,
+    );
     const order = ['ConnectorNotRunning', 'DeadLettersGrowing', 'ConsumerNotReady'].map((a) => text.indexOf(a));
     expect(order).toEqual([...order].sort((a, b) => a - b));
     expect(text).toContain('FIRING   critical  ConnectorNotRunning  connector=members-source  (since 60 s)');

@@ -13,11 +13,32 @@ import { declaredIn, reconcileTextfileMetrics } from './declared-metrics';
 const ROOT = join(__dirname, '..', '..', '..');
 const read = (p: string): string => readFileSync(join(ROOT, p), 'utf8');
 
-interface Target { expr: string; refId: string; datasource?: { uid?: string } }
-interface Panel { id: number; type: string; title: string; targets?: Target[]; datasource?: { uid?: string }; gridPos: { x: number; y: number; w: number; h: number } }
+interface Target {
+  expr: string;
+  refId: string;
+  datasource?: { uid?: string };
+}
+interface Panel {
+  id: number;
+  type: string;
+  title: string;
+  targets?: Target[];
+  datasource?: { uid?: string };
+  gridPos: { x: number; y: number; w: number; h: number };
+}
 
-interface Annotation { name: string; expr: string; enable: boolean; datasource?: { uid?: string } }
-const dashboard = JSON.parse(read('monitoring/grafana/dashboards/welcome.json')) as { uid: string; title: string; panels: Panel[]; annotations: { list: Annotation[] } };
+interface Annotation {
+  name: string;
+  expr: string;
+  enable: boolean;
+  datasource?: { uid?: string };
+}
+const dashboard = JSON.parse(read('monitoring/grafana/dashboards/welcome.json')) as {
+  uid: string;
+  title: string;
+  panels: Panel[];
+  annotations: { list: Annotation[] };
+};
 const targets = dashboard.panels.flatMap((p) => (p.targets ?? []).map((t) => ({ panel: p.title, ...t })));
 
 /** What the consumers export: metric name → type and label names (stage is a default label on every series). */
@@ -55,7 +76,12 @@ function metricsIn(expr: string): string[] {
 
 /** Label names in `by (...)` clauses. */
 function byLabels(expr: string): string[] {
-  return [...expr.matchAll(/by\s*\(([^)]*)\)/g)].flatMap((m) => (m[1] as string).split(',').map((l) => l.trim()).filter(Boolean));
+  return [...expr.matchAll(/by\s*\(([^)]*)\)/g)].flatMap((m) =>
+    (m[1] as string)
+      .split(',')
+      .map((l) => l.trim())
+      .filter(Boolean),
+  );
 }
 
 describe('Grafana dashboard (monitoring/grafana/dashboards/welcome.json)', () => {
@@ -95,24 +121,45 @@ describe('Grafana dashboard (monitoring/grafana/dashboards/welcome.json)', () =>
   it('shows throughput, end-to-end percentiles, lag and dead letters per stage', () => {
     const all = targets.map((t) => t.expr).join('\n');
     expect(all).toMatch(/rate\(welcome_records_consumed_total/);
-    for (const q of ['0.5', '0.95', '0.99']) expect(all).toContain(`histogram_quantile(${q}, sum by (le) (rate(welcome_end_to_end_latency_seconds_bucket`);
+    for (const q of ['0.5', '0.95', '0.99'])
+      expect(all).toContain(`histogram_quantile(${q}, sum by (le) (rate(welcome_end_to_end_latency_seconds_bucket`);
     expect(all).toMatch(/welcome_consumer_lag/);
     expect(all).toMatch(/sum by \(stage, code\) \(rate\(welcome_records_dead_lettered_total/);
   });
 
   it('shows Connect task states, Debezium lag, queue and binlog, INSERTs against sends, and the broker', () => {
     const all = targets.map((t) => t.expr).join('\n');
-    for (const name of ['kafka_connect_worker_connector_tasks', 'kafka_connect_connector_status', 'debezium_milliseconds_behind_source', 'debezium_milliseconds_since_last_event',
-      'debezium_queue_remaining_capacity', 'debezium_binlog_position', 'debezium_create_events_seen_total', 'kafka_connect_task_errors_total',
-      'kafka_connect_sink_records_lag_max', 'welcome_connect_watchdog_gave_up', 'kafka_server_under_replicated_partitions', 'kafka_server_messages_in_total']) {
+    for (const name of [
+      'kafka_connect_worker_connector_tasks',
+      'kafka_connect_connector_status',
+      'debezium_milliseconds_behind_source',
+      'debezium_milliseconds_since_last_event',
+      'debezium_queue_remaining_capacity',
+      'debezium_binlog_position',
+      'debezium_create_events_seen_total',
+      'kafka_connect_task_errors_total',
+      'kafka_connect_sink_records_lag_max',
+      'welcome_connect_watchdog_gave_up',
+      'kafka_server_under_replicated_partitions',
+      'kafka_server_messages_in_total',
+    ]) {
       expect({ name, shown: all.includes(name) }).toEqual({ name, shown: true });
     }
   });
 
   it('shows the guards, the delivery status and the reconciliation', () => {
     const all = targets.map((t) => t.expr).join('\n');
-    for (const name of ['welcome_breaker_open', 'welcome_held_total', 'welcome_sfmc_definition_refused', 'welcome_delivery_status_total', 'welcome_delivery_queued',
-      'welcome_delivery_sweep_errors_total', 'welcome_reconcile_members', 'welcome_reconcile_missing_members', 'welcome_reconcile_last_run_timestamp_seconds']) {
+    for (const name of [
+      'welcome_breaker_open',
+      'welcome_held_total',
+      'welcome_sfmc_definition_refused',
+      'welcome_delivery_status_total',
+      'welcome_delivery_queued',
+      'welcome_delivery_sweep_errors_total',
+      'welcome_reconcile_members',
+      'welcome_reconcile_missing_members',
+      'welcome_reconcile_last_run_timestamp_seconds',
+    ]) {
       expect({ name, shown: all.includes(name) }).toEqual({ name, shown: true });
     }
   });
@@ -128,12 +175,15 @@ describe('Grafana dashboard (monitoring/grafana/dashboards/welcome.json)', () =>
     const ds = parse(read('monitoring/grafana/provisioning/datasources/prometheus.yml')) as { datasources: { uid: string; url: string }[] };
     const uid = ds.datasources[0]?.uid;
     expect(ds.datasources[0]?.url).toBe('http://prometheus:9090');
-    for (const p of dashboard.panels.filter((x) => x.type !== 'row')) expect({ panel: p.title, uid: p.datasource?.uid }).toEqual({ panel: p.title, uid });
+    for (const p of dashboard.panels.filter((x) => x.type !== 'row'))
+      expect({ panel: p.title, uid: p.datasource?.uid }).toEqual({ panel: p.title, uid });
   });
 });
 
 describe('provisioning and scraping, as docker-compose.yml mounts them', () => {
-  const compose = parse(read('docker-compose.yml'), { merge: true }) as { services: Record<string, { volumes?: string[]; environment?: Record<string, string>; profiles?: string[] }> };
+  const compose = parse(read('docker-compose.yml'), { merge: true }) as {
+    services: Record<string, { volumes?: string[]; environment?: Record<string, string>; profiles?: string[] }>;
+  };
   const mountTarget = (service: string, source: string): string | undefined =>
     compose.services[service]?.volumes?.find((v) => v.startsWith(`${source}:`))?.split(':')[1];
 
@@ -145,10 +195,14 @@ describe('provisioning and scraping, as docker-compose.yml mounts them', () => {
   });
 
   it('scrapes every replica of both consumers, on the port they serve /metrics on', () => {
-    const prom = parse(read('monitoring/prometheus.yml')) as { scrape_configs: { job_name: string; dns_sd_configs?: { names: string[]; type: string; port: number }[] }[] };
+    const prom = parse(read('monitoring/prometheus.yml')) as {
+      scrape_configs: { job_name: string; dns_sd_configs?: { names: string[]; type: string; port: number }[] }[];
+    };
     for (const service of ['augmenter', 'emailer', 'delivery-status']) {
       const job = prom.scrape_configs.find((j) => j.job_name === service);
-      expect(job?.dns_sd_configs?.[0]).toEqual(expect.objectContaining({ names: [service], type: 'A', port: Number(compose.services[service]?.environment?.['HTTP_PORT']) }));
+      expect(job?.dns_sd_configs?.[0]).toEqual(
+        expect.objectContaining({ names: [service], type: 'A', port: Number(compose.services[service]?.environment?.['HTTP_PORT']) }),
+      );
     }
   });
 });

@@ -9,16 +9,22 @@ import { join } from 'node:path';
 
 const ROOT = join(__dirname, '..', '..', '..');
 
-export interface Declared { name: string; type: string; labels: string[] }
+export interface Declared {
+  name: string;
+  type: string;
+  labels: string[];
+}
 
 /** `new Counter|Gauge|Histogram({ name: '...', ..., labelNames: [...], registers: ... })` in a source file. */
 export function declaredIn(file: string): Declared[] {
   const text = readFileSync(join(ROOT, file), 'utf8');
-  return [...text.matchAll(/new (Counter|Gauge|Histogram)\(\{\s*name: '([a-z_]+)'[\s\S]*?(?:labelNames: \[([^\]]*)\][\s\S]*?)?registers:/g)].map((m) => ({
-    name: m[2] as string,
-    type: (m[1] as string).toLowerCase(),
-    labels: [...(m[3] ?? '').matchAll(/'([a-z_]+)'/g)].map((l) => l[1] as string),
-  }));
+  return [...text.matchAll(/new (Counter|Gauge|Histogram)\(\{\s*name: '([a-z_]+)'[\s\S]*?(?:labelNames: \[([^\]]*)\][\s\S]*?)?registers:/g)].map(
+    (m) => ({
+      name: m[2] as string,
+      type: (m[1] as string).toLowerCase(),
+      labels: [...(m[3] ?? '').matchAll(/'([a-z_]+)'/g)].map((l) => l[1] as string),
+    }),
+  );
 }
 
 /** The `# TYPE name type` lines of tools/reconcile.ts's text file, with the labels its samples carry. */

@@ -1,6 +1,16 @@
 /** The `make status` pipeline view's arithmetic, on the text prom-client really writes. */
 import { createMetrics } from '../../../consumers/shared/metrics';
-import { bucketsOf, delta, histogramQuantile, parsePrometheus, pickWindow, renderView, sumOf, toSeries, type Series } from '../../../tools/pipeline-status';
+import {
+  bucketsOf,
+  delta,
+  histogramQuantile,
+  parsePrometheus,
+  pickWindow,
+  renderView,
+  sumOf,
+  toSeries,
+  type Series,
+} from '../../../tools/pipeline-status';
 
 async function emailerSeries(observe: (m: ReturnType<typeof createMetrics>) => void): Promise<Series> {
   const m = createMetrics('emailer');
@@ -26,16 +36,33 @@ describe('pipeline status', () => {
 
   it('estimates quantiles from buckets like PromQL histogram_quantile', () => {
     // 100 observations: 50 in (0, 0.1], 40 in (0.1, 0.5], 10 in (0.5, 1]
-    const buckets = [{ le: 0.1, count: 50 }, { le: 0.5, count: 90 }, { le: 1, count: 100 }, { le: Infinity, count: 100 }];
+    const buckets = [
+      { le: 0.1, count: 50 },
+      { le: 0.5, count: 90 },
+      { le: 1, count: 100 },
+      { le: Infinity, count: 100 },
+    ];
     expect(histogramQuantile(0.5, buckets)).toBeCloseTo(0.1);
     expect(histogramQuantile(0.7, buckets)).toBeCloseTo(0.3);
     expect(histogramQuantile(0.95, buckets)).toBeCloseTo(0.75);
-    expect(histogramQuantile(0.99, [{ le: 1, count: 1 }, { le: Infinity, count: 10 }])).toBe(1);
-    expect(histogramQuantile(0.5, [{ le: 1, count: 0 }, { le: Infinity, count: 0 }])).toBeNaN();
+    expect(
+      histogramQuantile(0.99, [
+        { le: 1, count: 1 },
+        { le: Infinity, count: 10 },
+      ]),
+    ).toBe(1);
+    expect(
+      histogramQuantile(0.5, [
+        { le: 1, count: 0 },
+        { le: Infinity, count: 0 },
+      ]),
+    ).toBeNaN();
   });
 
   it('takes percentiles over the window only: the difference of two snapshots', async () => {
-    const before = await emailerSeries((m) => { for (let i = 0; i < 100; i++) m.endToEndSeconds.observe(20); });
+    const before = await emailerSeries((m) => {
+      for (let i = 0; i < 100; i++) m.endToEndSeconds.observe(20);
+    });
     const now = await emailerSeries((m) => {
       for (let i = 0; i < 100; i++) m.endToEndSeconds.observe(20);
       for (let i = 0; i < 100; i++) m.endToEndSeconds.observe(0.12);
@@ -47,7 +74,12 @@ describe('pipeline status', () => {
   it('picks the oldest snapshot inside the window, and none after a consumer restart', async () => {
     const s = (n: number): Series => ({ 'welcome_records_consumed_total{stage="emailer"}': n });
     const now = 1_000_000;
-    const history = [{ t: now - 900_000, series: s(1) }, { t: now - 200_000, series: s(5) }, { t: now - 60_000, series: s(8) }, { t: now - 2_000, series: s(9) }];
+    const history = [
+      { t: now - 900_000, series: s(1) },
+      { t: now - 200_000, series: s(5) },
+      { t: now - 60_000, series: s(8) },
+      { t: now - 2_000, series: s(9) },
+    ];
     expect(pickWindow(history, now, s(10), 300)?.t).toBe(now - 200_000);
     expect(pickWindow(history, now, s(3), 300)).toBeUndefined(); // counters went backwards: restarted
   });
@@ -60,9 +92,26 @@ describe('pipeline status', () => {
       m.endToEndSeconds.observe(0.2);
     });
     const text = renderView({
-      now: Date.now(), series, windowFrom: undefined, down: [],
-      kafka: { endOffsets: { 'cdc.loyalty.members': 12, 'welcome.emailer.dlq': 1 }, lag: { 'welcome-emailer': [{ partition: 0, lag: 4 }, { partition: 1, lag: 0 }] } },
-      topics: { member: 'cdc.loyalty.members', augmented: 'welcome.members.augmented', sent: 'welcome.sent', augmenterDlq: 'welcome.augmenter.dlq', emailerDlq: 'welcome.emailer.dlq' },
+      now: Date.now(),
+      series,
+      windowFrom: undefined,
+      down: [],
+      kafka: {
+        endOffsets: { 'cdc.loyalty.members': 12, 'welcome.emailer.dlq': 1 },
+        lag: {
+          'welcome-emailer': [
+            { partition: 0, lag: 4 },
+            { partition: 1, lag: 0 },
+          ],
+        },
+      },
+      topics: {
+        member: 'cdc.loyalty.members',
+        augmented: 'welcome.members.augmented',
+        sent: 'welcome.sent',
+        augmenterDlq: 'welcome.augmenter.dlq',
+        emailerDlq: 'welcome.emailer.dlq',
+      },
     });
     expect(text).toMatch(/emailer\s+3\s/);
     expect(text).toContain('welcome-emailer: p0=4 p1=0');

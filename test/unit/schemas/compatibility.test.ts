@@ -31,12 +31,16 @@ describe('an incompatible edit is caught, naming the field', () => {
 
   test('a type change inside a union names the field and the type', () => {
     const next = withFields(augmented(), (f) => f.map((x) => (x.name === 'locale' ? { ...x, type: ['null', 'int'] } : x)));
-    expect(compatibilityProblems('BACKWARD', next, [augmented()]).join('\n')).toMatch(/NewMemberAugmented\.locale: a string value .* no matching type/);
+    expect(compatibilityProblems('BACKWARD', next, [augmented()]).join('\n')).toMatch(
+      /NewMemberAugmented\.locale: a string value .* no matching type/,
+    );
   });
 
   test('a rename without an alias breaks BACKWARD; with an alias it reads old data', () => {
     const renamed = withFields(augmented(), (f) => f.map((x) => (x.name === 'email' ? { ...x, name: 'email_address' } : x)));
-    expect(compatibilityProblems('BACKWARD', renamed, [augmented()]).join('\n')).toMatch(/NewMemberAugmented\.email_address: added without a default/);
+    expect(compatibilityProblems('BACKWARD', renamed, [augmented()]).join('\n')).toMatch(
+      /NewMemberAugmented\.email_address: added without a default/,
+    );
     const aliased = withFields(augmented(), (f) => f.map((x) => (x.name === 'email' ? { ...x, name: 'email_address', aliases: ['email'] } : x)));
     expect(compatibilityProblems('BACKWARD', aliased, [augmented()])).toEqual([]);
   });
@@ -45,7 +49,9 @@ describe('an incompatible edit is caught, naming the field', () => {
     const next = withFields(augmented(), (f) => f.filter((x) => x.name !== 'subscriber_key'));
     expect(compatibilityProblems('BACKWARD', next, [augmented()])).toEqual([]);
     const problems = compatibilityProblems('FULL', next, [augmented()]);
-    expect(problems).toEqual([expect.stringMatching(/^FORWARD .*NewMemberAugmented\.subscriber_key: removed or renamed, but the previous version requires it/)]);
+    expect(problems).toEqual([
+      expect.stringMatching(/^FORWARD .*NewMemberAugmented\.subscriber_key: removed or renamed, but the previous version requires it/),
+    ]);
   });
 
   test('int → long is a promotion for BACKWARD but not for FORWARD', () => {
@@ -56,7 +62,13 @@ describe('an incompatible edit is caught, naming the field', () => {
   });
 
   test('an enum that drops a symbol breaks BACKWARD, naming the symbol', () => {
-    const e = (symbols: string[]): RecordSchema => ({ type: 'record', name: 'R', namespace: 'n', doc: 'd', fields: [{ name: 'kind', doc: 'd', type: { type: 'enum', name: 'Kind', symbols } }] });
+    const e = (symbols: string[]): RecordSchema => ({
+      type: 'record',
+      name: 'R',
+      namespace: 'n',
+      doc: 'd',
+      fields: [{ name: 'kind', doc: 'd', type: { type: 'enum', name: 'Kind', symbols } }],
+    });
     expect(compatibilityProblems('BACKWARD', e(['A']), [e(['A', 'B'])]).join('\n')).toMatch(/n\.R\.kind: enum symbol\(s\) B written but unknown/);
   });
 
@@ -65,13 +77,18 @@ describe('an incompatible edit is caught, naming the field', () => {
     const v2 = augmented();
     const v3 = withFields(augmented(), (f) => [...f, { name: 'x', type: 'int', default: 0, doc: 'x' }]);
     expect(compatibilityProblems('BACKWARD', v3, [v2, v1])).toEqual([]);
-    expect(compatibilityProblems('BACKWARD_TRANSITIVE', v3, [v2, v1]).join('\n')).toMatch(/version -2.*NewMemberAugmented\.x: type changed from string to int/);
+    expect(compatibilityProblems('BACKWARD_TRANSITIVE', v3, [v2, v1]).join('\n')).toMatch(
+      /version -2.*NewMemberAugmented\.x: type changed from string to int/,
+    );
   });
 });
 
 describe('the evolutions we rely on pass', () => {
   test('a nullable field with default null passes FULL', () => {
-    const next = withFields(augmented(), (f) => [...f, { name: 'consent_source', type: ['null', 'string'], default: null, doc: 'Where consent came from.' }]);
+    const next = withFields(augmented(), (f) => [
+      ...f,
+      { name: 'consent_source', type: ['null', 'string'], default: null, doc: 'Where consent came from.' },
+    ]);
     expect(compatibilityProblems('FULL', next, [augmented()])).toEqual([]);
   });
 
@@ -83,8 +100,16 @@ describe('the evolutions we rely on pass', () => {
 
 describe('lint', () => {
   test.each([
-    ['a field without doc', withFields(augmented(), (f) => [...f, { name: 'x', type: ['null', 'string'], default: null }]), /NewMemberAugmented\.x has no doc/],
-    ['a hyphenated field name', withFields(augmented(), (f) => [...f, { name: 'bad-name', type: 'string', doc: 'd' }]), /avsc cannot parse it|bad-name/],
+    [
+      'a field without doc',
+      withFields(augmented(), (f) => [...f, { name: 'x', type: ['null', 'string'], default: null }]),
+      /NewMemberAugmented\.x has no doc/,
+    ],
+    [
+      'a hyphenated field name',
+      withFields(augmented(), (f) => [...f, { name: 'bad-name', type: 'string', doc: 'd' }]),
+      /avsc cannot parse it|bad-name/,
+    ],
     ['no namespace', { ...augmented(), namespace: undefined }, /needs a namespace/],
     ['a record without doc', { ...augmented(), doc: undefined }, /record NewMemberAugmented has no doc/],
   ])('catches %s', (_what, schema, message) => {
@@ -105,7 +130,10 @@ describe('check against git history (what `make schemas` runs)', () => {
     const schemasDir = join(root, 'schemas');
     mkdirSync(schemasDir);
     git(root, 'init', '-q');
-    writeFileSync(join(schemasDir, 'subjects.json'), JSON.stringify({ owned: { 'm.avsc': { topic: 'm', compatibility: 'BACKWARD' } }, debezium: {} }));
+    writeFileSync(
+      join(schemasDir, 'subjects.json'),
+      JSON.stringify({ owned: { 'm.avsc': { topic: 'm', compatibility: 'BACKWARD' } }, debezium: {} }),
+    );
     return { root, schemasDir, file: join(schemasDir, 'm.avsc') };
   }
   const write = (file: string, schema: unknown): void => writeFileSync(file, JSON.stringify(schema, null, 2));
@@ -126,9 +154,14 @@ describe('check against git history (what `make schemas` runs)', () => {
     write(r.file, augmented()); // compatible: nullable with default
     git(r.root, 'commit', '-qam', 'v2');
     expect(await check({ registryUrl: 'http://unused', ...r }, silent)).toEqual([]);
-    write(r.file, withFields(augmented(), (f) => [...f, { name: 'tier', type: 'string', doc: 'Tier.' }]));
+    write(
+      r.file,
+      withFields(augmented(), (f) => [...f, { name: 'tier', type: 'string', doc: 'Tier.' }]),
+    );
     const problems = await check({ registryUrl: 'http://unused', ...r }, silent);
-    expect(problems).toEqual([expect.stringMatching(/^m\.avsc vs git history \(BACKWARD\): BACKWARD .*NewMemberAugmented\.tier: added without a default/)]);
+    expect(problems).toEqual([
+      expect.stringMatching(/^m\.avsc vs git history \(BACKWARD\): BACKWARD .*NewMemberAugmented\.tier: added without a default/),
+    ]);
   });
 
   test('on a clean checkout the committed file is compared with the commit before it', async () => {
@@ -136,9 +169,14 @@ describe('check against git history (what `make schemas` runs)', () => {
     write(r.file, augmented());
     git(r.root, 'add', '.');
     git(r.root, 'commit', '-qm', 'v1');
-    write(r.file, withFields(augmented(), (f) => f.map((x) => (x.name === 'org_id' ? { ...x, type: 'long' } : x))));
+    write(
+      r.file,
+      withFields(augmented(), (f) => f.map((x) => (x.name === 'org_id' ? { ...x, type: 'long' } : x))),
+    );
     git(r.root, 'commit', '-qam', 'v2 breaks');
     expect(readFileSync(r.file, 'utf8')).toContain('"long"');
-    expect((await check({ registryUrl: 'http://unused', ...r }, silent)).join('\n')).toMatch(/NewMemberAugmented\.org_id: type changed from string to long/);
+    expect((await check({ registryUrl: 'http://unused', ...r }, silent)).join('\n')).toMatch(
+      /NewMemberAugmented\.org_id: type changed from string to long/,
+    );
   });
 });

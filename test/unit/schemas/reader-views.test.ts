@@ -9,10 +9,15 @@ import { toAugmentedRecord, toNewMember } from '../../../consumers/augmenter/tra
 import { augmentedMemberReader, type AugmentedMember } from '../../../consumers/emailer/augmented-member';
 import { loadSchema } from '../../../consumers/shared/schemas';
 
-const read = <T>(reader: avro.Type, writer: avro.Type, value: unknown): T => reader.fromBuffer(writer.toBuffer(value), reader.createResolver(writer)) as T;
+const read = <T>(reader: avro.Type, writer: avro.Type, value: unknown): T =>
+  reader.fromBuffer(writer.toBuffer(value), reader.createResolver(writer)) as T;
 
 // The shape Debezium registers for cdc.*.loyalty.members (ExtractNewRecordState, avro name adjustment).
-const opt = (name: string, type: unknown, dflt: unknown = null): object => ({ name, type: dflt === null ? ['null', type] : [type, 'null'], default: dflt });
+const opt = (name: string, type: unknown, dflt: unknown = null): object => ({
+  name,
+  type: dflt === null ? ['null', type] : [type, 'null'],
+  default: dflt,
+});
 const debeziumV1 = {
   type: 'record',
   name: 'Value',
@@ -43,7 +48,20 @@ const debeziumV3 = {
   ],
 };
 
-const row = { id: 7, org_id: 'UA', org_member_id: 'M7', email: 'm7@example.com', first_name: null, last_name: null, locale: 'en-US', created_at: '2026-01-02T03:04:05.678Z', __op: 'c', __source_ts_ms: 1_767_000_000_000, __source_snapshot: 'false', __deleted: 'false' };
+const row = {
+  id: 7,
+  org_id: 'UA',
+  org_member_id: 'M7',
+  email: 'm7@example.com',
+  first_name: null,
+  last_name: null,
+  locale: 'en-US',
+  created_at: '2026-01-02T03:04:05.678Z',
+  __op: 'c',
+  __source_ts_ms: 1_767_000_000_000,
+  __source_snapshot: 'false',
+  __deleted: 'false',
+};
 
 test('the member view reads Debezium records written before and after the columns were added', () => {
   const v1 = avro.Type.forSchema(debeziumV1 as avro.Schema, { wrapUnions: false });
@@ -61,8 +79,22 @@ test('the member view reads Debezium records written before and after the column
 
 test('the emailer view reads NewMemberAugmented written before marketing_opt_in existed', () => {
   const current = loadSchema('new-member-augmented.avsc') as { fields: { name: string }[] };
-  const before = avro.Type.forSchema({ ...current, fields: current.fields.filter((f) => f.name !== 'marketing_opt_in') } as avro.Schema, { wrapUnions: false });
-  const value = { member_id: 1, org_id: 'UA', org_member_id: 'M1', email: 'a@example.com', first_name: null, last_name: null, locale: null, subscriber_key: 'SK', member_created_at: null, source_committed_at: 1, augmented_at: 2 };
+  const before = avro.Type.forSchema({ ...current, fields: current.fields.filter((f) => f.name !== 'marketing_opt_in') } as avro.Schema, {
+    wrapUnions: false,
+  });
+  const value = {
+    member_id: 1,
+    org_id: 'UA',
+    org_member_id: 'M1',
+    email: 'a@example.com',
+    first_name: null,
+    last_name: null,
+    locale: null,
+    subscriber_key: 'SK',
+    member_created_at: null,
+    source_committed_at: 1,
+    augmented_at: 2,
+  };
   const member = read<AugmentedMember>(augmentedMemberReader(), before, value);
   expect(member).toMatchObject({ org_member_id: 'M1', subscriber_key: 'SK', marketing_opt_in: null });
 });

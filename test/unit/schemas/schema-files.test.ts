@@ -12,10 +12,12 @@ import { compatibilityProblems, gitVersions, lintSchema, loadSubjects, parse } f
 
 const root = projectRoot(__dirname);
 const dir = join(root, 'schemas');
-const files = readdirSync(dir).filter((f) => f.endsWith('.avsc')).sort();
+const files = readdirSync(dir)
+  .filter((f) => f.endsWith('.avsc'))
+  .sort();
 const read = (file: string): unknown => JSON.parse(readFileSync(join(dir, file), 'utf8'));
 
-test('schemas/ holds the owned topics\' schemas', () => {
+test("schemas/ holds the owned topics' schemas", () => {
   expect(files).toEqual(expect.arrayContaining(['new-member-augmented.avsc', 'welcome-sent.avsc']));
 });
 

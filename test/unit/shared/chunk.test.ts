@@ -88,7 +88,8 @@ test('Retry-After longer than the budget: pause for that long, count no attempt,
 
 test('a record that fails transiently forever: after isolateAfter attempts it alone is dead-lettered with reason and attempts, the others go on', async () => {
   const f = fake((members, records) => {
-    if (members.includes('poison')) throw new HttpError('DW_MALFORMED_RESPONSE', 'DW key API answered 200 with an unusable body', { status: 200, transient: true });
+    if (members.includes('poison'))
+      throw new HttpError('DW_MALFORMED_RESPONSE', 'DW key API answered 200 with an unusable body', { status: 200, transient: true });
     return records.map((r) => produceOf(r));
   });
   const records = chunk('a', 'poison', 'c');
@@ -157,7 +158,9 @@ test('a permanent error of the chunk: split at once, only the record that fails 
   expect(f.calls.map((c) => c.members)).toEqual([['a', 'bad', 'c'], ['a'], ['bad'], ['c']]);
   expect(outputs(f)).toEqual(['a', 'c']);
   // tried twice: in the chunk, then alone
-  expect(dlq(f).map((r) => [r.key?.toString(), header(r, DLQ_HEADERS.errorClass), header(r, DLQ_HEADERS.attempts)])).toEqual([['bad', 'permanent', '2']]);
+  expect(dlq(f).map((r) => [r.key?.toString(), header(r, DLQ_HEADERS.errorClass), header(r, DLQ_HEADERS.attempts)])).toEqual([
+    ['bad', 'permanent', '2'],
+  ]);
   expect(f.commits).toEqual([{ partition: 0, offset: '13' }]);
 });
 

@@ -52,13 +52,15 @@ describe('DW Subscriber Key client', () => {
   }
 
   async function rejection(promise: Promise<unknown>): Promise<HttpError> {
-    const err = await promise.then(() => undefined, (e: unknown) => e);
+    const err = await promise.then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(err).toBeInstanceOf(HttpError);
     return err as HttpError;
   }
 
-  const members = (n: number, orgId = 'UA', prefix = 'm'): Member[] =>
-    Array.from({ length: n }, (_, i) => ({ orgId, memberId: `${prefix}-${i}` }));
+  const members = (n: number, orgId = 'UA', prefix = 'm'): Member[] => Array.from({ length: n }, (_, i) => ({ orgId, memberId: `${prefix}-${i}` }));
 
   it('returns one result per distinct member, keyed by memberRef, with per-member errors', async () => {
     const dw = makeClient();
@@ -223,7 +225,10 @@ describe('DW Subscriber Key client', () => {
 });
 
 describe('parseLookupResponse', () => {
-  const asked = [{ orgId: 'UA', memberId: '1' }, { orgId: 'UA', memberId: '2' }];
+  const asked = [
+    { orgId: 'UA', memberId: '1' },
+    { orgId: 'UA', memberId: '2' },
+  ];
   const key = (memberId: string, subscriberKey: string) => ({ orgId: 'UA', memberId, subscriberKey });
 
   it.each([

@@ -1,9 +1,23 @@
-import { clientCredentialsProvider, describeKafkaSecurity, kafkaClientOptions, kafkaFromEnv, loadKafkaSecurity, type FetchLike } from '../../../consumers/shared/kafka-security';
+import {
+  clientCredentialsProvider,
+  describeKafkaSecurity,
+  kafkaClientOptions,
+  kafkaFromEnv,
+  loadKafkaSecurity,
+  type FetchLike,
+} from '../../../consumers/shared/kafka-security';
 import { ConfigError } from '../../../consumers/shared/errors';
 
 const CERT = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n';
 const KEY = '-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----\n';
-const files: Record<string, string> = { '/ca.pem': CERT, '/client.pem': CERT, '/client.key': KEY, '/pw': 'from-a-file\n', '/empty': '  \n', '/junk': 'hello' };
+const files: Record<string, string> = {
+  '/ca.pem': CERT,
+  '/client.pem': CERT,
+  '/client.key': KEY,
+  '/pw': 'from-a-file\n',
+  '/empty': '  \n',
+  '/junk': 'hello',
+};
 const readFile = (p: string): string => {
   const f = files[p];
   if (f === undefined) throw new Error(`ENOENT ${p}`);
@@ -27,51 +41,114 @@ describe('loadKafkaSecurity', () => {
   });
 
   test('SASL_SSL with SCRAM-SHA-512, own CA, password from a file', () => {
-    const s = load({ KAFKA_SECURITY_PROTOCOL: 'sasl_ssl', KAFKA_SSL_CA_FILE: '/ca.pem', KAFKA_SASL_MECHANISM: 'scram-sha-512', KAFKA_SASL_USERNAME: 'augmenter', KAFKA_SASL_PASSWORD_FILE: '/pw' });
-    expect(s).toEqual({ protocol: 'SASL_SSL', tls: { ca: CERT }, sasl: { mechanism: 'SCRAM-SHA-512', username: 'augmenter', password: 'from-a-file' } });
-    expect(kafkaClientOptions(s)).toEqual({ ssl: { rejectUnauthorized: true, ca: [CERT] }, sasl: { mechanism: 'scram-sha-512', username: 'augmenter', password: 'from-a-file' } });
+    const s = load({
+      KAFKA_SECURITY_PROTOCOL: 'sasl_ssl',
+      KAFKA_SSL_CA_FILE: '/ca.pem',
+      KAFKA_SASL_MECHANISM: 'scram-sha-512',
+      KAFKA_SASL_USERNAME: 'augmenter',
+      KAFKA_SASL_PASSWORD_FILE: '/pw',
+    });
+    expect(s).toEqual({
+      protocol: 'SASL_SSL',
+      tls: { ca: CERT },
+      sasl: { mechanism: 'SCRAM-SHA-512', username: 'augmenter', password: 'from-a-file' },
+    });
+    expect(kafkaClientOptions(s)).toEqual({
+      ssl: { rejectUnauthorized: true, ca: [CERT] },
+      sasl: { mechanism: 'scram-sha-512', username: 'augmenter', password: 'from-a-file' },
+    });
     expect(JSON.stringify(describeKafkaSecurity(s))).not.toContain('from-a-file');
   });
 
   test('SSL with public CAs and a client certificate (mutual TLS), no SASL', () => {
-    const s = load({ KAFKA_SECURITY_PROTOCOL: 'SSL', KAFKA_SSL_CERT_FILE: '/client.pem', KAFKA_SSL_KEY_FILE: '/client.key', KAFKA_SSL_KEY_PASSWORD: 'kp' });
+    const s = load({
+      KAFKA_SECURITY_PROTOCOL: 'SSL',
+      KAFKA_SSL_CERT_FILE: '/client.pem',
+      KAFKA_SSL_KEY_FILE: '/client.key',
+      KAFKA_SSL_KEY_PASSWORD: 'kp',
+    });
     expect(kafkaClientOptions(s)).toEqual({ ssl: { rejectUnauthorized: true, cert: CERT, key: KEY, passphrase: 'kp' } });
   });
 
   test('SASL/PLAIN over TLS (Confluent Cloud API key)', () => {
-    const o = kafkaClientOptions(load({ KAFKA_SECURITY_PROTOCOL: 'SASL_SSL', KAFKA_SASL_MECHANISM: 'PLAIN', KAFKA_SASL_USERNAME: 'KEY', KAFKA_SASL_PASSWORD: 'SECRET' }));
+    const o = kafkaClientOptions(
+      load({ KAFKA_SECURITY_PROTOCOL: 'SASL_SSL', KAFKA_SASL_MECHANISM: 'PLAIN', KAFKA_SASL_USERNAME: 'KEY', KAFKA_SASL_PASSWORD: 'SECRET' }),
+    );
     expect(o).toEqual({ ssl: { rejectUnauthorized: true }, sasl: { mechanism: 'plain', username: 'KEY', password: 'SECRET' } });
   });
 
   test.each([
     [{ KAFKA_SECURITY_PROTOCOL: 'TLS' }, /KAFKA_SECURITY_PROTOCOL must be one of PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL, got "TLS"/],
     [{ KAFKA_SECURITY_PROTOCOL: 'SASL_SSL' }, /KAFKA_SASL_MECHANISM is required/],
-    [{ KAFKA_SECURITY_PROTOCOL: 'SASL_SSL', KAFKA_SASL_MECHANISM: 'GSSAPI' }, /KAFKA_SASL_MECHANISM must be one of PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, OAUTHBEARER, got "GSSAPI"/],
+    [
+      { KAFKA_SECURITY_PROTOCOL: 'SASL_SSL', KAFKA_SASL_MECHANISM: 'GSSAPI' },
+      /KAFKA_SASL_MECHANISM must be one of PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, OAUTHBEARER, got "GSSAPI"/,
+    ],
     [{ KAFKA_SECURITY_PROTOCOL: 'SASL_SSL', KAFKA_SASL_MECHANISM: 'SCRAM-SHA-512' }, /KAFKA_SASL_USERNAME is required/],
-    [{ KAFKA_SECURITY_PROTOCOL: 'SASL_SSL', KAFKA_SASL_MECHANISM: 'SCRAM-SHA-512', KAFKA_SASL_USERNAME: 'u' }, /KAFKA_SASL_PASSWORD \(or KAFKA_SASL_PASSWORD_FILE\) is required/],
-    [{ KAFKA_SECURITY_PROTOCOL: 'SASL_SSL', KAFKA_SASL_MECHANISM: 'SCRAM-SHA-512', KAFKA_SASL_USERNAME: 'u', KAFKA_SASL_PASSWORD_FILE: '/nope' }, /KAFKA_SASL_PASSWORD_FILE points to "\/nope", which cannot be read/],
-    [{ KAFKA_SECURITY_PROTOCOL: 'SASL_SSL', KAFKA_SASL_MECHANISM: 'SCRAM-SHA-512', KAFKA_SASL_USERNAME: 'u', KAFKA_SASL_PASSWORD_FILE: '/empty' }, /KAFKA_SASL_PASSWORD_FILE points to "\/empty", which is empty/],
+    [
+      { KAFKA_SECURITY_PROTOCOL: 'SASL_SSL', KAFKA_SASL_MECHANISM: 'SCRAM-SHA-512', KAFKA_SASL_USERNAME: 'u' },
+      /KAFKA_SASL_PASSWORD \(or KAFKA_SASL_PASSWORD_FILE\) is required/,
+    ],
+    [
+      { KAFKA_SECURITY_PROTOCOL: 'SASL_SSL', KAFKA_SASL_MECHANISM: 'SCRAM-SHA-512', KAFKA_SASL_USERNAME: 'u', KAFKA_SASL_PASSWORD_FILE: '/nope' },
+      /KAFKA_SASL_PASSWORD_FILE points to "\/nope", which cannot be read/,
+    ],
+    [
+      { KAFKA_SECURITY_PROTOCOL: 'SASL_SSL', KAFKA_SASL_MECHANISM: 'SCRAM-SHA-512', KAFKA_SASL_USERNAME: 'u', KAFKA_SASL_PASSWORD_FILE: '/empty' },
+      /KAFKA_SASL_PASSWORD_FILE points to "\/empty", which is empty/,
+    ],
     [{ KAFKA_SECURITY_PROTOCOL: 'SSL', KAFKA_SSL_CA_FILE: '/missing.pem' }, /KAFKA_SSL_CA_FILE points to "\/missing.pem", which cannot be read/],
     [{ KAFKA_SECURITY_PROTOCOL: 'SSL', KAFKA_SSL_CA_FILE: '/junk' }, /KAFKA_SSL_CA_FILE points to "\/junk", which holds no PEM certificate/],
-    [{ KAFKA_SECURITY_PROTOCOL: 'SSL', KAFKA_SSL_KEY_FILE: '/ca.pem', KAFKA_SSL_CERT_FILE: '/client.pem' }, /KAFKA_SSL_KEY_FILE points to "\/ca.pem", which holds no PEM private key/],
+    [
+      { KAFKA_SECURITY_PROTOCOL: 'SSL', KAFKA_SSL_KEY_FILE: '/ca.pem', KAFKA_SSL_CERT_FILE: '/client.pem' },
+      /KAFKA_SSL_KEY_FILE points to "\/ca.pem", which holds no PEM private key/,
+    ],
     [{ KAFKA_SECURITY_PROTOCOL: 'SSL', KAFKA_SSL_CERT_FILE: '/client.pem' }, /KAFKA_SSL_CERT_FILE and KAFKA_SSL_KEY_FILE go together/],
     [{ KAFKA_SECURITY_PROTOCOL: 'SSL', KAFKA_SSL_KEY_PASSWORD: 'x' }, /KAFKA_SSL_KEY_PASSWORD set without KAFKA_SSL_KEY_FILE/],
     [{ KAFKA_SSL_CA_FILE: '/ca.pem' }, /KAFKA_SSL_CA_FILE set but KAFKA_SECURITY_PROTOCOL is PLAINTEXT/],
     [{ KAFKA_SECURITY_PROTOCOL: 'SSL', KAFKA_SASL_MECHANISM: 'PLAIN' }, /KAFKA_SASL_MECHANISM set but KAFKA_SECURITY_PROTOCOL is SSL/],
-    [{ KAFKA_SECURITY_PROTOCOL: 'SASL_PLAINTEXT', KAFKA_SASL_MECHANISM: 'PLAIN', KAFKA_SASL_USERNAME: 'u', KAFKA_SASL_PASSWORD: 'p' }, /PLAIN over KAFKA_SECURITY_PROTOCOL=SASL_PLAINTEXT sends the password in clear text/],
-    [{ KAFKA_SECURITY_PROTOCOL: 'SASL_SSL', KAFKA_SASL_MECHANISM: 'OAUTHBEARER', KAFKA_SASL_OAUTH_CLIENT_ID: 'c', KAFKA_SASL_OAUTH_CLIENT_SECRET: 's' }, /KAFKA_SASL_OAUTH_TOKEN_URL is required/],
-    [{ KAFKA_SECURITY_PROTOCOL: 'SASL_SSL', KAFKA_SASL_MECHANISM: 'OAUTHBEARER', KAFKA_SASL_OAUTH_TOKEN_URL: 'idp.example/token', KAFKA_SASL_OAUTH_CLIENT_ID: 'c', KAFKA_SASL_OAUTH_CLIENT_SECRET: 's' }, /KAFKA_SASL_OAUTH_TOKEN_URL must be a URL/],
+    [
+      { KAFKA_SECURITY_PROTOCOL: 'SASL_PLAINTEXT', KAFKA_SASL_MECHANISM: 'PLAIN', KAFKA_SASL_USERNAME: 'u', KAFKA_SASL_PASSWORD: 'p' },
+      /PLAIN over KAFKA_SECURITY_PROTOCOL=SASL_PLAINTEXT sends the password in clear text/,
+    ],
+    [
+      {
+        KAFKA_SECURITY_PROTOCOL: 'SASL_SSL',
+        KAFKA_SASL_MECHANISM: 'OAUTHBEARER',
+        KAFKA_SASL_OAUTH_CLIENT_ID: 'c',
+        KAFKA_SASL_OAUTH_CLIENT_SECRET: 's',
+      },
+      /KAFKA_SASL_OAUTH_TOKEN_URL is required/,
+    ],
+    [
+      {
+        KAFKA_SECURITY_PROTOCOL: 'SASL_SSL',
+        KAFKA_SASL_MECHANISM: 'OAUTHBEARER',
+        KAFKA_SASL_OAUTH_TOKEN_URL: 'idp.example/token',
+        KAFKA_SASL_OAUTH_CLIENT_ID: 'c',
+        KAFKA_SASL_OAUTH_CLIENT_SECRET: 's',
+      },
+      /KAFKA_SASL_OAUTH_TOKEN_URL must be a URL/,
+    ],
   ])('refuses %j, naming the variable', (env, message) => {
     expect(refused(env as Record<string, string>)).toMatch(message);
   });
 
   test('a secret never appears in an error message', () => {
-    const msg = refused({ KAFKA_SECURITY_PROTOCOL: 'SASL_PLAINTEXT', KAFKA_SASL_MECHANISM: 'PLAIN', KAFKA_SASL_USERNAME: 'u', KAFKA_SASL_PASSWORD: 'hunter2-secret' });
+    const msg = refused({
+      KAFKA_SECURITY_PROTOCOL: 'SASL_PLAINTEXT',
+      KAFKA_SASL_MECHANISM: 'PLAIN',
+      KAFKA_SASL_USERNAME: 'u',
+      KAFKA_SASL_PASSWORD: 'hunter2-secret',
+    });
     expect(msg).not.toContain('hunter2-secret');
   });
 
   test('kafkaFromEnv splits and trims the bootstrap list', () => {
-    expect(kafkaFromEnv({ KAFKA_BOOTSTRAP_SERVERS: ' b1:9094, b2:9094 ,' }, readFile)).toEqual({ brokers: ['b1:9094', 'b2:9094'], security: { protocol: 'PLAINTEXT' } });
+    expect(kafkaFromEnv({ KAFKA_BOOTSTRAP_SERVERS: ' b1:9094, b2:9094 ,' }, readFile)).toEqual({
+      brokers: ['b1:9094', 'b2:9094'],
+      security: { protocol: 'PLAINTEXT' },
+    });
   });
 });
 
@@ -101,13 +178,21 @@ describe('OAUTHBEARER client-credentials provider', () => {
 
   test('a refusal names the endpoint and its answer; a missing token is an error', async () => {
     const deny: FetchLike = async () => ({ ok: false, status: 401, text: async () => '{"error":"invalid_client"}' });
-    await expect(clientCredentialsProvider(settings, deny)()).rejects.toThrow('OAuth token endpoint https://idp.example/oauth2/token answered 401: {"error":"invalid_client"}');
+    await expect(clientCredentialsProvider(settings, deny)()).rejects.toThrow(
+      'OAuth token endpoint https://idp.example/oauth2/token answered 401: {"error":"invalid_client"}',
+    );
     const empty: FetchLike = async () => ({ ok: true, status: 200, text: async () => '{}' });
     await expect(clientCredentialsProvider(settings, empty)()).rejects.toThrow(/answered without access_token/);
   });
 
   test('the kafkajs options carry the provider', async () => {
-    const s = load({ KAFKA_SECURITY_PROTOCOL: 'SASL_SSL', KAFKA_SASL_MECHANISM: 'OAUTHBEARER', KAFKA_SASL_OAUTH_TOKEN_URL: 'https://idp.example/t', KAFKA_SASL_OAUTH_CLIENT_ID: 'c', KAFKA_SASL_OAUTH_CLIENT_SECRET_FILE: '/pw' });
+    const s = load({
+      KAFKA_SECURITY_PROTOCOL: 'SASL_SSL',
+      KAFKA_SASL_MECHANISM: 'OAUTHBEARER',
+      KAFKA_SASL_OAUTH_TOKEN_URL: 'https://idp.example/t',
+      KAFKA_SASL_OAUTH_CLIENT_ID: 'c',
+      KAFKA_SASL_OAUTH_CLIENT_SECRET_FILE: '/pw',
+    });
     expect(s.sasl).toEqual({ mechanism: 'OAUTHBEARER', tokenUrl: 'https://idp.example/t', clientId: 'c', clientSecret: 'from-a-file' });
     const fetchImpl: FetchLike = async () => ({ ok: true, status: 200, text: async () => '{"access_token":"abc","expires_in":3600}' });
     const o = kafkaClientOptions(s, fetchImpl);

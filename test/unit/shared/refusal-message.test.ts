@@ -7,13 +7,25 @@ const named = (name: string, message: string): Error => Object.assign(new Error(
 const wrapped = (cause: Error): Error => Object.assign(named('KafkaJSNonRetriableError', cause.message), { cause });
 
 test('each start-time refusal becomes one line that names the settings to check', () => {
-  expect(refusalMessage(wrapped(named('KafkaJSSASLAuthenticationError', 'SASL SCRAM SHA512 authentication failed: Authentication failed during authentication due to invalid credentials with SASL mechanism SCRAM-SHA-512'))))
-    .toMatch(/^Kafka refused the SASL login \(KAFKA_SASL_USERNAME \/ KAFKA_SASL_PASSWORD.*invalid credentials/);
-  expect(refusalMessage(wrapped(named('KafkaJSConnectionError', 'Connection error: unable to verify the first certificate'))))
-    .toMatch(/^Kafka TLS connection failed \(KAFKA_SECURITY_PROTOCOL, KAFKA_SSL_CA_FILE.*unable to verify the first certificate/);
-  expect(refusalMessage(wrapped(named('KafkaJSConnectionClosedError', 'Closed connection'))))
-    .toMatch(/a TLS listener reached in plaintext \(set KAFKA_SECURITY_PROTOCOL=SASL_SSL or SSL\)/);
-  expect(refusalMessage(new PipelineError('REGISTRY_AUTH', 'registry x refused GET /subjects with 401: ...', { transient: true }))).toBe('registry x refused GET /subjects with 401: ...');
+  expect(
+    refusalMessage(
+      wrapped(
+        named(
+          'KafkaJSSASLAuthenticationError',
+          'SASL SCRAM SHA512 authentication failed: Authentication failed during authentication due to invalid credentials with SASL mechanism SCRAM-SHA-512',
+        ),
+      ),
+    ),
+  ).toMatch(/^Kafka refused the SASL login \(KAFKA_SASL_USERNAME \/ KAFKA_SASL_PASSWORD.*invalid credentials/);
+  expect(refusalMessage(wrapped(named('KafkaJSConnectionError', 'Connection error: unable to verify the first certificate')))).toMatch(
+    /^Kafka TLS connection failed \(KAFKA_SECURITY_PROTOCOL, KAFKA_SSL_CA_FILE.*unable to verify the first certificate/,
+  );
+  expect(refusalMessage(wrapped(named('KafkaJSConnectionClosedError', 'Closed connection')))).toMatch(
+    /a TLS listener reached in plaintext \(set KAFKA_SECURITY_PROTOCOL=SASL_SSL or SSL\)/,
+  );
+  expect(refusalMessage(new PipelineError('REGISTRY_AUTH', 'registry x refused GET /subjects with 401: ...', { transient: true }))).toBe(
+    'registry x refused GET /subjects with 401: ...',
+  );
 });
 
 test('anything else is not a refusal (the caller prints it whole)', () => {

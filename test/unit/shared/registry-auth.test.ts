@@ -13,14 +13,21 @@ const readFile = (p: string): string => {
 describe('loadRegistryAuth', () => {
   test('none, basic, bearer', () => {
     expect(loadRegistryAuth({}, readFile)).toBeUndefined();
-    expect(loadRegistryAuth({ REGISTRY_USERNAME: 'key', REGISTRY_PASSWORD_FILE: '/pw' }, readFile)).toEqual({ kind: 'basic', username: 'key', password: 'pw-from-file' });
+    expect(loadRegistryAuth({ REGISTRY_USERNAME: 'key', REGISTRY_PASSWORD_FILE: '/pw' }, readFile)).toEqual({
+      kind: 'basic',
+      username: 'key',
+      password: 'pw-from-file',
+    });
     expect(loadRegistryAuth({ REGISTRY_TOKEN_FILE: '/tok' }, readFile)).toEqual({ kind: 'bearer', token: 'tok-from-file' });
   });
 
   test.each([
     [{ REGISTRY_USERNAME: 'key' }, /REGISTRY_PASSWORD \(or REGISTRY_PASSWORD_FILE\) is required/],
     [{ REGISTRY_PASSWORD: 'x' }, /REGISTRY_PASSWORD is set but REGISTRY_USERNAME is not/],
-    [{ REGISTRY_TOKEN: 't', REGISTRY_USERNAME: 'u', REGISTRY_PASSWORD: 'p' }, /REGISTRY_TOKEN and REGISTRY_USERNAME\/REGISTRY_PASSWORD are exclusive/],
+    [
+      { REGISTRY_TOKEN: 't', REGISTRY_USERNAME: 'u', REGISTRY_PASSWORD: 'p' },
+      /REGISTRY_TOKEN and REGISTRY_USERNAME\/REGISTRY_PASSWORD are exclusive/,
+    ],
     [{ REGISTRY_USERNAME: 'a:b', REGISTRY_PASSWORD: 'p' }, /REGISTRY_USERNAME must not contain ":"/],
     [{ REGISTRY_TOKEN_FILE: '/none' }, /REGISTRY_TOKEN_FILE points to "\/none", which cannot be read/],
   ])('refuses %j', (env, message) => {
@@ -72,11 +79,17 @@ describe('createRegistry sends the credential on every request', () => {
     const registry = createRegistry({ url: base, auth: { kind: 'bearer', token: 'bad' } });
     expect(await registry.ping()).toBe(false);
     const bytes = Buffer.concat([Buffer.from([0, 0, 0, 0, 7]), Buffer.from([2, 120])]);
-    await expect(registry.decode(bytes, (w) => w)).rejects.toMatchObject({ code: 'REGISTRY_AUTH', transient: true, message: expect.stringMatching(/refused GET \/schemas\/ids\/7 with 401: the REGISTRY_TOKEN credential was rejected/) });
+    await expect(registry.decode(bytes, (w) => w)).rejects.toMatchObject({
+      code: 'REGISTRY_AUTH',
+      transient: true,
+      message: expect.stringMatching(/refused GET \/schemas\/ids\/7 with 401: the REGISTRY_TOKEN credential was rejected/),
+    });
     await expect(registry.register('s-value', schema as never, 'BACKWARD')).rejects.toMatchObject({ code: 'REGISTRY_AUTH' });
   });
 
   test('no credential against a registry that needs one says which variables to set', async () => {
-    await expect(createRegistry(base).register('s-value', schema as never, 'BACKWARD')).rejects.toThrow(/requires credentials \(set REGISTRY_USERNAME\/REGISTRY_PASSWORD or REGISTRY_TOKEN\)/);
+    await expect(createRegistry(base).register('s-value', schema as never, 'BACKWARD')).rejects.toThrow(
+      /requires credentials \(set REGISTRY_USERNAME\/REGISTRY_PASSWORD or REGISTRY_TOKEN\)/,
+    );
   });
 });

@@ -36,7 +36,8 @@ const framed = (id: number, payload: Buffer): Buffer => {
   head.writeInt32BE(id, 1);
   return Buffer.concat([head, payload]);
 };
-const view: ReaderView = (w) => avro.Type.forSchema({ type: 'record', name: 'R', aliases: [w.name ?? ''], fields: [{ name: 'a', type: 'string' }] } as avro.Schema);
+const view: ReaderView = (w) =>
+  avro.Type.forSchema({ type: 'record', name: 'R', aliases: [w.name ?? ''], fields: [{ name: 'a', type: 'string' }] } as avro.Schema);
 
 test('decodes with the writer schema and fetches it once', async () => {
   const registry = createRegistry(url);
@@ -54,7 +55,9 @@ test.each([
   ['too few bytes', 'NOT_AVRO', Buffer.from([0, 0])],
   ['a payload the writer schema cannot read', 'AVRO_DECODE', framed(2, Buffer.from([0x80]))],
 ])('%s is a permanent DecodeError (%s)', async (_name, code, bytes) => {
-  const err = await createRegistry(url).decode(bytes, view).catch((e: unknown) => e);
+  const err = await createRegistry(url)
+    .decode(bytes, view)
+    .catch((e: unknown) => e);
   expect(err).toBeInstanceOf(DecodeError);
   expect(err).toMatchObject({ code, transient: false });
 });
@@ -71,6 +74,8 @@ test('a registry that answers 503 is transient (pause), and is asked again next 
 });
 
 test('an unreachable registry is transient', async () => {
-  const err = await createRegistry('http://127.0.0.1:1').decode(framed(2, Buffer.from('x')), view).catch((e: unknown) => e);
+  const err = await createRegistry('http://127.0.0.1:1')
+    .decode(framed(2, Buffer.from('x')), view)
+    .catch((e: unknown) => e);
   expect(err).toMatchObject({ code: 'REGISTRY_UNAVAILABLE', transient: true });
 });

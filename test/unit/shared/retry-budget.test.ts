@@ -8,10 +8,15 @@ const throttled = (s: number): HttpError => new HttpError('SFMC_THROTTLED', 'SFM
 test('a Retry-After longer than what is left of the budget is not waited for: the error (with its Retry-After) comes back at once', async () => {
   const started = Date.now();
   let calls = 0;
-  const err = await withRetry(async () => {
-    calls++;
-    throw throttled(12);
-  }, policy, {}, { deadline: Date.now() + 4_000 }).catch((e: unknown) => e);
+  const err = await withRetry(
+    async () => {
+      calls++;
+      throw throttled(12);
+    },
+    policy,
+    {},
+    { deadline: Date.now() + 4_000 },
+  ).catch((e: unknown) => e);
   expect(calls).toBe(1);
   expect(Date.now() - started).toBeLessThan(1_000);
   expect((err as HttpError).retryAfterMs).toBe(12_000);
@@ -19,11 +24,16 @@ test('a Retry-After longer than what is left of the budget is not waited for: th
 
 test('each attempt is told what is left of the budget; waits that fit are taken', async () => {
   const lefts: number[] = [];
-  const result = await withRetry(async (attempt, left) => {
-    lefts.push(left);
-    if (attempt < 3) throw throttled(0.05);
-    return 'ok';
-  }, policy, {}, { deadline: Date.now() + 2_000 });
+  const result = await withRetry(
+    async (attempt, left) => {
+      lefts.push(left);
+      if (attempt < 3) throw throttled(0.05);
+      return 'ok';
+    },
+    policy,
+    {},
+    { deadline: Date.now() + 2_000 },
+  );
   expect(result).toBe('ok');
   expect(lefts).toHaveLength(3);
   expect(lefts.every((l) => l <= 2_000 && l > 1_500)).toBe(true);
@@ -48,7 +58,13 @@ test('an exhausted budget is a transient BUDGET_EXHAUSTED before any call', asyn
 describe('stage tuning (env)', () => {
   test('defaults add up: 6 s session, 1 s heartbeat, 4 s chunk budget, rebalance timeout above the budget', () => {
     expect(loadStageTuning({})).toEqual({
-      sessionTimeoutMs: 6_000, heartbeatIntervalMs: 1_000, rebalanceTimeoutMs: 14_000, chunkBudgetMs: 4_000, isolateAfter: 3, stallTimeoutMs: 180_000, restartGraceMs: 60_000,
+      sessionTimeoutMs: 6_000,
+      heartbeatIntervalMs: 1_000,
+      rebalanceTimeoutMs: 14_000,
+      chunkBudgetMs: 4_000,
+      isolateAfter: 3,
+      stallTimeoutMs: 180_000,
+      restartGraceMs: 60_000,
     });
   });
   test.each([

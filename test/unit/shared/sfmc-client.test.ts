@@ -63,7 +63,10 @@ afterEach(async () => {
 describe('SFMC client: token handling', () => {
   test('fetches one token for many concurrent sends', async () => {
     const c = client();
-    const outcomes = await Promise.all([...Array.from({ length: 10 }, (_, i) => c.sendOne('welcome-ua', member(i))), c.sendBatch('welcome-aa', [member(20), member(21)])]);
+    const outcomes = await Promise.all([
+      ...Array.from({ length: 10 }, (_, i) => c.sendOne('welcome-ua', member(i))),
+      c.sendBatch('welcome-aa', [member(20), member(21)]),
+    ]);
     expect(outcomes.flat().every((o) => o.status === 'queued')).toBe(true);
     expect(standin.state.stats.tokenRequests).toBe(1);
     expect(standin.state.listSends()).toHaveLength(12);
@@ -94,14 +97,18 @@ describe('SFMC client: token handling', () => {
     await standin.close();
     let standinClock = Date.now();
     await startStandin({ now: () => (standinClock += 2_000_000) }); // every token is expired by the time it is used
-    const err = await client().sendOne('welcome-ua', member(1)).catch((e: unknown) => e);
+    const err = await client()
+      .sendOne('welcome-ua', member(1))
+      .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(HttpError);
     expect(err).toMatchObject({ code: 'SFMC_UNAUTHORIZED', status: 401, transient: false });
     expect(standin.state.stats.tokenRequests).toBe(2);
   });
 
   test('treats bad client credentials as a permanent error, without retrying', async () => {
-    const err = await client({ clientSecret: 'wrong' }).sendBatch('welcome-ua', [member(1)]).catch((e: unknown) => e);
+    const err = await client({ clientSecret: 'wrong' })
+      .sendBatch('welcome-ua', [member(1)])
+      .catch((e: unknown) => e);
     expect(err).toMatchObject({ code: 'SFMC_AUTH_REJECTED', status: 401, transient: false });
     expect((err as Error).message).toContain('invalid_client');
     expect(standin.state.stats.tokenRequests).toBe(1);
@@ -139,7 +146,9 @@ describe('SFMC client: transient failures', () => {
 
   test('throws a transient error once the retries are used up, so the caller retries later', async () => {
     standin.state.setFaults({ fail5xx: 10, retryAfterS: 0 });
-    const err = await client().sendBatch('welcome-ua', [member(1)]).catch((e: unknown) => e);
+    const err = await client()
+      .sendBatch('welcome-ua', [member(1)])
+      .catch((e: unknown) => e);
     expect(err).toMatchObject({ code: 'SFMC_UNAVAILABLE', status: 503, transient: true });
     expect(standin.state.stats.sendRequests).toBe(4);
   });
@@ -228,21 +237,31 @@ describe('SFMC client: answer interpretation', () => {
   };
 
   test('a non-JSON 5xx is transient, a non-JSON 400 rejects each recipient with a clear message', () => {
-    expect(() => toSendOutcomes('send', answer(502, '<html>Bad gateway</html>'), ['k'], Date.now())).toThrow(expect.objectContaining({ transient: true, status: 502 }));
+    expect(() => toSendOutcomes('send', answer(502, '<html>Bad gateway</html>'), ['k'], Date.now())).toThrow(
+      expect.objectContaining({ transient: true, status: 502 }),
+    );
     expect(toSendOutcomes('send', answer(400, 'oops'), ['a', 'b'], Date.now())).toEqual([
       { messageKey: 'a', status: 'rejected', message: 'HTTP 400 with a non-JSON body', requestId: undefined },
       { messageKey: 'b', status: 'rejected', message: 'HTTP 400 with a non-JSON body', requestId: undefined },
     ]);
-    expect(() => toSendOutcomes('send', answer(403, '{"errorcode":20002,"message":"Insufficient privileges"}'), ['k'], Date.now())).toThrow(expect.objectContaining({ transient: false, code: 'SFMC_HTTP_403' }));
+    expect(() => toSendOutcomes('send', answer(403, '{"errorcode":20002,"message":"Insufficient privileges"}'), ['k'], Date.now())).toThrow(
+      expect.objectContaining({ transient: false, code: 'SFMC_HTTP_403' }),
+    );
   });
 
   test('an unreadable 2xx, or a 109001 missing an item, is transient: retrying is safe with fixed keys', () => {
-    expect(() => toSendOutcomes('send', answer(202, 'not json'), ['k'], Date.now())).toThrow(expect.objectContaining({ code: 'SFMC_BAD_RESPONSE', transient: true }));
-    expect(() => toSendOutcomes('send', answer(202, '{"errorcode":109001,"responses":[{"messageKey":"a"}]}'), ['a', 'b'], Date.now())).toThrow(expect.objectContaining({ transient: true }));
+    expect(() => toSendOutcomes('send', answer(202, 'not json'), ['k'], Date.now())).toThrow(
+      expect.objectContaining({ code: 'SFMC_BAD_RESPONSE', transient: true }),
+    );
+    expect(() => toSendOutcomes('send', answer(202, '{"errorcode":109001,"responses":[{"messageKey":"a"}]}'), ['a', 'b'], Date.now())).toThrow(
+      expect.objectContaining({ transient: true }),
+    );
   });
 
   test('takes the wait from the retryAfter body field when the header is missing', () => {
-    expect(() => toSendOutcomes('send', answer(429, '{"errorcode":50100,"retryAfter":3}'), ['k'], Date.now())).toThrow(expect.objectContaining({ code: 'SFMC_THROTTLED', retryAfterMs: 3000 }));
+    expect(() => toSendOutcomes('send', answer(429, '{"errorcode":50100,"retryAfter":3}'), ['k'], Date.now())).toThrow(
+      expect.objectContaining({ code: 'SFMC_THROTTLED', retryAfterMs: 3000 }),
+    );
   });
 });
 
@@ -285,7 +304,9 @@ describe('SFMC client: logging', () => {
     standin.state.expireAllTokens();
     standin.state.setFaults({ fail429: 1, retryAfterS: 0 });
     await c.sendBatch('welcome-ua', [member(2), member(3, { to: 'broken-address' })]);
-    await client({ clientSecret: `${SECRET}-wrong` }, { logger }).sendOne('welcome-ua', member(4)).catch(() => undefined);
+    await client({ clientSecret: `${SECRET}-wrong` }, { logger })
+      .sendOne('welcome-ua', member(4))
+      .catch(() => undefined);
     const log = lines.join('');
     expect(log).toContain('SFMC token obtained');
     expect(log).toContain('retrying');

@@ -25,14 +25,28 @@ async function standin(options: Parameters<typeof createSfmcStandin>[0] = {}): P
 
 function client(authBaseUrl: string, accountId?: number): SfmcClient {
   const c = createSfmcClient(
-    { authBaseUrl, clientId: 'local-client', clientSecret: 'local-secret', requestTimeoutMs: 2_000, retry: { attempts: 2, baseDelayMs: 5, maxDelayMs: 20 }, ...(accountId ? { accountId } : {}) },
+    {
+      authBaseUrl,
+      clientId: 'local-client',
+      clientSecret: 'local-secret',
+      requestTimeoutMs: 2_000,
+      retry: { attempts: 2, baseDelayMs: 5, maxDelayMs: 20 },
+      ...(accountId ? { accountId } : {}),
+    },
     { logger: createLogger('test', 'silent') },
   );
   closers.push(() => c.close());
   return c;
 }
 
-async function raw(base: string, method: 'GET' | 'POST', path: string, body?: unknown, token?: string): Promise<{ status: number; json: any }> { // eslint-disable-line @typescript-eslint/no-explicit-any -- walks arbitrary JSON
+async function raw(
+  base: string,
+  method: 'GET' | 'POST',
+  path: string,
+  body?: unknown,
+  token?: string,
+): Promise<{ status: number; json: Record<string, unknown> }> {
+   
   const res = await request(`${base}${path}`, {
     method,
     dispatcher: agent,
@@ -45,7 +59,11 @@ async function raw(base: string, method: 'GET' | 'POST', path: string, body?: un
 
 describe('SFMC client reads recipient codes the way SFMC and other clients write them', () => {
   test('errorCode (camelCase) counts like errorcode, on items and at the top', () => {
-    const res = answer(202, { requestId: 'r', errorCode: 109001, responses: [{ messageKey: 'a' }, { messageKey: 'b', errorCode: 109121, message: 'bad to' }] });
+    const res = answer(202, {
+      requestId: 'r',
+      errorCode: 109001,
+      responses: [{ messageKey: 'a' }, { messageKey: 'b', errorCode: 109121, message: 'bad to' }],
+    });
     expect(toSendOutcomes('send', res, ['a', 'b'], 0).map((o) => [o.messageKey, o.status, o.errorcode])).toEqual([
       ['a', 'queued', undefined],
       ['b', 'rejected', 109121],
@@ -73,7 +91,8 @@ describe('SFMC client resolves an unsettled batch recipient by sending it alone'
       const chunks: Buffer[] = [];
       req.on('data', (c: Buffer) => chunks.push(c));
       req.on('end', () => {
-        const send = (status: number, body: unknown): void => void res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+        const send = (status: number, body: unknown): void =>
+          void res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
         const path = req.url ?? '';
         if (path === '/v2/token') return send(200, { access_token: 't', expires_in: 1080, rest_instance_url: `http://${req.headers.host}/` });
         if (path === '/messaging/v1/email/messages/') return send(400, { errorcode: 109110, message: 'DuplicateMessageKey' });
@@ -84,7 +103,13 @@ describe('SFMC client resolves an unsettled batch recipient by sending it alone'
       });
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    closers.push(() => new Promise<void>((r) => { server.close(() => r()); server.closeAllConnections(); }));
+    closers.push(
+      () =>
+        new Promise<void>((r) => {
+          server.close(() => r());
+          server.closeAllConnections();
+        }),
+    );
     return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, singles };
   }
 
@@ -104,9 +129,17 @@ describe('SFMC stand-in follows SFMC on paths and optional fields', () => {
     const creds = { grant_type: 'client_credentials', client_id: 'local-client', client_secret: 'local-secret' };
     for (const path of ['//v2/token', '/v2/token/']) expect((await raw(s.url, 'POST', path, creds)).status).toBe(200);
     const token = (await raw(s.url, 'POST', '/v2/token', creds)).json.access_token as string;
-    const sent = await raw(s.url, 'POST', '//messaging/v1/email/messages/', { definitionKey: 'welcome-ua', recipients: [{ contactKey: 'c', to: 'a@example.com', messageKey: 'k1' }] }, token);
+    const sent = await raw(
+      s.url,
+      'POST',
+      '//messaging/v1/email/messages/',
+      { definitionKey: 'welcome-ua', recipients: [{ contactKey: 'c', to: 'a@example.com', messageKey: 'k1' }] },
+      token,
+    );
     expect(sent).toMatchObject({ status: 202, json: { errorcode: 0 } });
-    expect((await raw(s.url, 'GET', '//messaging/v1/email/messages/k1', undefined, token)).json.eventCategoryType).toBe('TransactionalSendEvents.EmailSent');
+    expect((await raw(s.url, 'GET', '//messaging/v1/email/messages/k1', undefined, token)).json.eventCategoryType).toBe(
+      'TransactionalSendEvents.EmailSent',
+    );
     expect((await raw(s.url, 'POST', '/v2/tokens', creds)).status).toBe(404);
   });
 
@@ -115,7 +148,13 @@ describe('SFMC stand-in follows SFMC on paths and optional fields', () => {
     const creds = { grant_type: 'client_credentials', client_id: 'local-client', client_secret: 'local-secret' };
     expect((await raw(s.url, 'POST', '/v2/token', { ...creds, account_id: 'MID-1' })).status).toBe(400);
     const token = (await raw(s.url, 'POST', '/v2/token', { ...creds, account_id: '5100' })).json.access_token as string;
-    await raw(s.url, 'POST', '/messaging/v1/email/messages/', { definitionKey: 'welcome-ua', recipients: [{ contactKey: 'c', to: 'a@example.com', messageKey: 'k1' }] }, token);
+    await raw(
+      s.url,
+      'POST',
+      '/messaging/v1/email/messages/',
+      { definitionKey: 'welcome-ua', recipients: [{ contactKey: 'c', to: 'a@example.com', messageKey: 'k1' }] },
+      token,
+    );
     expect(s.state.listSends()).toEqual([expect.objectContaining({ messageKey: 'k1', accountId: 5100 })]);
   });
 });
@@ -146,8 +185,16 @@ describe('SFMC stand-in: delivery status', () => {
     expect((await c.getStatus(plain.messageKey))?.eventCategoryType).toBe('TransactionalSendEvents.EmailQueued');
     clock += 1_000;
     expect(await c.getStatus(plain.messageKey)).toMatchObject({ eventCategoryType: 'TransactionalSendEvents.EmailSent' });
-    expect(await c.getStatus(unsub.messageKey)).toMatchObject({ eventCategoryType: 'TransactionalSendEvents.EmailNotSent', statusCode: 1, statusMessage: 'Unsubscribed' });
-    expect(await c.getStatus(held.messageKey)).toMatchObject({ eventCategoryType: 'TransactionalSendEvents.EmailNotSent', statusCode: 2, statusMessage: 'Held' });
+    expect(await c.getStatus(unsub.messageKey)).toMatchObject({
+      eventCategoryType: 'TransactionalSendEvents.EmailNotSent',
+      statusCode: 1,
+      statusMessage: 'Unsubscribed',
+    });
+    expect(await c.getStatus(held.messageKey)).toMatchObject({
+      eventCategoryType: 'TransactionalSendEvents.EmailNotSent',
+      statusCode: 2,
+      statusMessage: 'Held',
+    });
     clock += 3 * 24 * 3600_000;
     expect(await c.getStatus(plain.messageKey)).toBeUndefined();
   });
@@ -162,11 +209,22 @@ describe('SFMC stand-in: not-sent lists from the environment', () => {
     const dir = mkdtempSync(join(tmpdir(), 'sfmc-lists-'));
     try {
       writeFileSync(join(dir, 'held.txt'), '# held by compliance\nheld.one@example.com\n@quarantine.example\n');
-      const s = await main({ SFMC_STANDIN_PORT: '0', SFMC_STANDIN_HOST: '127.0.0.1', LOG_LEVEL: 'silent', SFMC_STANDIN_QUEUED_MS: '0',
-        SFMC_STANDIN_UNSUBSCRIBED: 'gone@example.com, @optout.example', SFMC_STANDIN_HELD_FILE: join(dir, 'held.txt') });
+      const s = await main({
+        SFMC_STANDIN_PORT: '0',
+        SFMC_STANDIN_HOST: '127.0.0.1',
+        LOG_LEVEL: 'silent',
+        SFMC_STANDIN_QUEUED_MS: '0',
+        SFMC_STANDIN_UNSUBSCRIBED: 'gone@example.com, @optout.example',
+        SFMC_STANDIN_HELD_FILE: join(dir, 'held.txt'),
+      });
       closers.push(() => s.close());
       const reason = (to: string) => s.state.notSentReason(to)?.statusMessage;
-      expect([reason('gone@example.com'), reason('a@OPTOUT.example'), reason('held.one@example.com'), reason('b@quarantine.example')]).toEqual(['Unsubscribed', 'Unsubscribed', 'Held', 'Held']);
+      expect([reason('gone@example.com'), reason('a@OPTOUT.example'), reason('held.one@example.com'), reason('b@quarantine.example')]).toEqual([
+        'Unsubscribed',
+        'Unsubscribed',
+        'Held',
+        'Held',
+      ]);
       expect([reason('x@unsubscribed.example'), reason('someone@example.com')]).toEqual([undefined, undefined]); // defaults replaced
     } finally {
       rmSync(dir, { recursive: true, force: true });

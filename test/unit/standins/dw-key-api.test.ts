@@ -14,7 +14,13 @@ interface Answer {
   json: () => unknown;
 }
 
-async function call(standin: DwKeyApiStandin, method: 'GET' | 'POST' | 'DELETE', urlPath: string, body?: unknown, token: string | null = TOKEN): Promise<Answer> {
+async function call(
+  standin: DwKeyApiStandin,
+  method: 'GET' | 'POST' | 'DELETE',
+  urlPath: string,
+  body?: unknown,
+  token: string | null = TOKEN,
+): Promise<Answer> {
   const res = await request(standin.url + urlPath, {
     method,
     headers: { ...(token === null ? {} : { authorization: `Bearer ${token}` }), 'content-type': 'application/json' },
@@ -66,7 +72,10 @@ describe('DW Subscriber Key API stand-in', () => {
   });
 
   it('keeps keys across a restart on the same data file, and tolerates a torn last line', async () => {
-    const members = [{ orgId: 'DL', memberId: 'm-1' }, { orgId: 'DL', memberId: 'm-2' }];
+    const members = [
+      { orgId: 'DL', memberId: 'm-1' },
+      { orgId: 'DL', memberId: 'm-2' },
+    ];
     const before = keysOf(await lookup(standin, members));
     await standin.close();
     fs.appendFileSync(path.join(dir, 'keys.jsonl'), '{"orgId":"DL","memb'); // a crash mid-append
@@ -89,7 +98,12 @@ describe('DW Subscriber Key API stand-in', () => {
     const taken = candidateKey('UA', 'new', 0);
     fs.writeFileSync(file, JSON.stringify({ orgId: 'UA', memberId: 'squatter', subscriberKey: taken }) + '\n');
     standin = await createDwKeyApiStandin({ token: TOKEN, dataFile: file });
-    const keys = keysOf(await lookup(standin, [{ orgId: 'UA', memberId: 'new' }, { orgId: 'UA', memberId: 'squatter' }]));
+    const keys = keysOf(
+      await lookup(standin, [
+        { orgId: 'UA', memberId: 'new' },
+        { orgId: 'UA', memberId: 'squatter' },
+      ]),
+    );
     expect(keys.get('UA/squatter')).toBe(taken);
     expect(keys.get('UA/new')).toBe(candidateKey('UA', 'new', 1));
   });
@@ -124,7 +138,14 @@ describe('DW Subscriber Key API stand-in', () => {
     expect((await lookup(standin, [])).status).toBe(400);
     expect((await call(standin, 'POST', '/v1/subscriber-keys:lookup', '{"members": [')).status).toBe(400);
     expect((await lookup(standin, [{ orgId: 'UA', memberId: 7 }])).status).toBe(400);
-    expect((await lookup(standin, Array.from({ length: 500 }, (_, i) => ({ orgId: 'UA', memberId: String(i) })))).status).toBe(200);
+    expect(
+      (
+        await lookup(
+          standin,
+          Array.from({ length: 500 }, (_, i) => ({ orgId: 'UA', memberId: String(i) })),
+        )
+      ).status,
+    ).toBe(200);
     expect(standin.stats().keysCreated).toBe(500);
   });
 

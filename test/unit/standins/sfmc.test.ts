@@ -35,7 +35,13 @@ async function tokenFor(s: SfmcStandin): Promise<string> {
   return res.json.access_token as string;
 }
 
-const recipient = (n: number, extra: Record<string, unknown> = {}) => ({ contactKey: `ck-${n}`, to: `member${n}@example.com`, messageKey: `mk-${n}`, attributes: { firstName: `M${n}` }, ...extra });
+const recipient = (n: number, extra: Record<string, unknown> = {}) => ({
+  contactKey: `ck-${n}`,
+  to: `member${n}@example.com`,
+  messageKey: `mk-${n}`,
+  attributes: { firstName: `M${n}` },
+  ...extra,
+});
 
 afterEach(async () => {
   await Promise.all(running.splice(0).map((s) => s.close()));
@@ -45,7 +51,12 @@ afterAll(async () => agent.close());
 describe('SFMC stand-in: auth', () => {
   test('issues a bearer token with expires_in and a rest_instance_url that has a scheme and a trailing slash', async () => {
     const s = await start({ tokenTtlS: 600 });
-    const res = await call(s.url, 'POST', '/v2/token', { grant_type: 'client_credentials', client_id: 'local-client', client_secret: 'local-secret', account_id: 123 });
+    const res = await call(s.url, 'POST', '/v2/token', {
+      grant_type: 'client_credentials',
+      client_id: 'local-client',
+      client_secret: 'local-secret',
+      account_id: 123,
+    });
     expect(res.status).toBe(200);
     expect(res.json).toMatchObject({ token_type: 'Bearer', expires_in: 600, rest_instance_url: `${s.url}/` });
     expect(res.json.rest_instance_url).toMatch(/^https?:\/\/[^/]+\/$/);
@@ -79,10 +90,22 @@ describe('SFMC stand-in: batch send', () => {
   test('queues valid recipients and reports each invalid one inside a 202 + 109001', async () => {
     const s = await start();
     const token = await tokenFor(s);
-    const res = await call(s.url, 'POST', '/messaging/v1/email/messages/', {
-      definitionKey: 'welcome-aa',
-      recipients: [recipient(1), recipient(2, { to: 'not-an-email' }), recipient(3, { contactKey: undefined }), recipient(4, { to: undefined }), recipient(5, { messageKey: undefined })],
-    }, token);
+    const res = await call(
+      s.url,
+      'POST',
+      '/messaging/v1/email/messages/',
+      {
+        definitionKey: 'welcome-aa',
+        recipients: [
+          recipient(1),
+          recipient(2, { to: 'not-an-email' }),
+          recipient(3, { contactKey: undefined }),
+          recipient(4, { to: undefined }),
+          recipient(5, { messageKey: undefined }),
+        ],
+      },
+      token,
+    );
     expect(res.status).toBe(202);
     expect(res.json.requestId).toMatch(UUID);
     expect(res.json.errorcode).toBe(109001);
@@ -150,11 +173,23 @@ describe('SFMC stand-in: single send and status', () => {
   test('answers a bad recipient field as 202 + 109001 and an unknown definitionKey as 400 109111', async () => {
     const s = await start();
     const token = await tokenFor(s);
-    const badTo = await call(s.url, 'POST', '/messaging/v1/email/messages/k1', { definitionKey: 'welcome-ua', recipient: { contactKey: 'c', to: 'a b@example.com' } }, token);
+    const badTo = await call(
+      s.url,
+      'POST',
+      '/messaging/v1/email/messages/k1',
+      { definitionKey: 'welcome-ua', recipient: { contactKey: 'c', to: 'a b@example.com' } },
+      token,
+    );
     expect(badTo.status).toBe(202);
     expect(badTo.json.errorcode).toBe(109001);
     expect(badTo.json.responses).toEqual([{ messageKey: 'k1', errorcode: 109121, message: expect.any(String) }]);
-    const badDef = await call(s.url, 'POST', '/messaging/v1/email/messages/k1', { definitionKey: 'x', recipient: { contactKey: 'c', to: 'a@example.com' } }, token);
+    const badDef = await call(
+      s.url,
+      'POST',
+      '/messaging/v1/email/messages/k1',
+      { definitionKey: 'x', recipient: { contactKey: 'c', to: 'a@example.com' } },
+      token,
+    );
     expect(badDef.status).toBe(400);
     expect(badDef.json.errorcode).toBe(109111);
   });
@@ -217,13 +252,32 @@ describe('SFMC stand-in: inspection and persistence', () => {
   test('lists accepted sends with their details, counts requests, and resets on DELETE', async () => {
     const s = await start();
     const token = await tokenFor(s);
-    const res = await call(s.url, 'POST', '/messaging/v1/email/messages/', { definitionKey: 'welcome-ua', recipients: [recipient(1), recipient(2, { to: 'bad' })] }, token);
+    const res = await call(
+      s.url,
+      'POST',
+      '/messaging/v1/email/messages/',
+      { definitionKey: 'welcome-ua', recipients: [recipient(1), recipient(2, { to: 'bad' })] },
+      token,
+    );
     const sends = (await call(s.url, 'GET', '/__standin/sends')).json;
     expect(sends).toEqual([
-      { messageKey: 'mk-1', contactKey: 'ck-1', to: 'member1@example.com', definitionKey: 'welcome-ua', attributes: { firstName: 'M1' }, receivedAt: new Date(clock).toISOString(), requestId: res.json.requestId },
+      {
+        messageKey: 'mk-1',
+        contactKey: 'ck-1',
+        to: 'member1@example.com',
+        definitionKey: 'welcome-ua',
+        attributes: { firstName: 'M1' },
+        receivedAt: new Date(clock).toISOString(),
+        requestId: res.json.requestId,
+      },
     ]);
     expect((await call(s.url, 'GET', `/__standin/sends?since=${new Date(clock + 1).toISOString()}`)).json).toEqual([]);
-    expect((await call(s.url, 'GET', '/__standin/stats')).json).toMatchObject({ tokenRequests: 1, sendRequests: 1, accepted: 1, rejectedByCode: { '109121': 1 } });
+    expect((await call(s.url, 'GET', '/__standin/stats')).json).toMatchObject({
+      tokenRequests: 1,
+      sendRequests: 1,
+      accepted: 1,
+      rejectedByCode: { '109121': 1 },
+    });
     await call(s.url, 'DELETE', '/__standin/sends');
     expect((await call(s.url, 'GET', '/__standin/sends')).json).toEqual([]);
     expect((await call(s.url, 'GET', '/healthz')).status).toBe(200);
@@ -253,7 +307,15 @@ describe('SFMC stand-in: inspection and persistence', () => {
   });
 
   test('main() reads its configuration from the environment', async () => {
-    const s = await main({ SFMC_STANDIN_PORT: '0', SFMC_STANDIN_HOST: '127.0.0.1', SFMC_STANDIN_CLIENT_ID: 'id-x', SFMC_STANDIN_CLIENT_SECRET: 'secret-x', SFMC_STANDIN_DEFINITION_KEYS: 'only-one', SFMC_STANDIN_TOKEN_TTL_S: '30', LOG_LEVEL: 'silent' });
+    const s = await main({
+      SFMC_STANDIN_PORT: '0',
+      SFMC_STANDIN_HOST: '127.0.0.1',
+      SFMC_STANDIN_CLIENT_ID: 'id-x',
+      SFMC_STANDIN_CLIENT_SECRET: 'secret-x',
+      SFMC_STANDIN_DEFINITION_KEYS: 'only-one',
+      SFMC_STANDIN_TOKEN_TTL_S: '30',
+      LOG_LEVEL: 'silent',
+    });
     running.push(s);
     const res = await call(s.url, 'POST', '/v2/token', { grant_type: 'client_credentials', client_id: 'id-x', client_secret: 'secret-x' });
     expect(res.json.expires_in).toBe(30);

@@ -2,7 +2,8 @@ import { join } from 'node:path';
 import { literalSecrets, loadConnectorDefs } from '../../../tools/connect-defs';
 
 const dir = join(__dirname, '..', '..', '..', 'connect');
-const byName = (flavour: 'mariadb' | 'mysql', overlays: string[]) => new Map(loadConnectorDefs(dir, flavour, overlays).map((d) => [d.name, d.config]));
+const byName = (flavour: 'mariadb' | 'mysql', overlays: string[]) =>
+  new Map(loadConnectorDefs(dir, flavour, overlays).map((d) => [d.name, d.config]));
 
 test('no overlay: the configs are the flavour files as before', () => {
   expect(byName('mariadb', []).get('members-source')?.['database.ssl.mode']).toBeUndefined();
@@ -23,7 +24,8 @@ test('db-tls spells TLS per flavour (Debezium and the JDBC sink), secrets only a
   expect(mysql.get('members-source')?.['database.ssl.mode']).toBe('verify_identity');
   expect(maria.get('welcome-audit')?.['connection.url']).toMatch(/^jdbc:mariadb:.*sslMode=verify-full/);
   expect(mysql.get('welcome-audit')?.['connection.url']).toMatch(/^jdbc:mysql:.*sslMode=VERIFY_IDENTITY/);
-  for (const m of [maria, mysql, byName('mysql', ['kafka-secured', 'registry-basic', 'db-tls'])]) for (const c of m.values()) expect(literalSecrets(c)).toEqual([]);
+  for (const m of [maria, mysql, byName('mysql', ['kafka-secured', 'registry-basic', 'db-tls'])])
+    for (const c of m.values()) expect(literalSecrets(c)).toEqual([]);
 });
 
 test('an unknown overlay is an error naming it', () => {

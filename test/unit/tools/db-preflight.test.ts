@@ -2,9 +2,19 @@ import { checkServer, type ServerFacts } from '../../../tools/db-preflight';
 
 const good: ServerFacts = {
   version: '10.11.19-MariaDB',
-  variables: { log_bin: 'ON', binlog_format: 'ROW', binlog_row_image: 'FULL', server_id: '1', binlog_expire_logs_seconds: '604800', log_bin_compress: 'OFF' },
+  variables: {
+    log_bin: 'ON',
+    binlog_format: 'ROW',
+    binlog_row_image: 'FULL',
+    server_id: '1',
+    binlog_expire_logs_seconds: '604800',
+    log_bin_compress: 'OFF',
+  },
   // as MariaDB 10.11 prints them for the stack's CDC user
-  grants: ["GRANT RELOAD, REPLICATION SLAVE, BINLOG MONITOR ON *.* TO `debezium`@`%` IDENTIFIED BY PASSWORD '*X'", 'GRANT SELECT ON `loyalty`.`members` TO `debezium`@`%`'],
+  grants: [
+    "GRANT RELOAD, REPLICATION SLAVE, BINLOG MONITOR ON *.* TO `debezium`@`%` IDENTIFIED BY PASSWORD '*X'",
+    'GRANT SELECT ON `loyalty`.`members` TO `debezium`@`%`',
+  ],
 };
 const opts: Parameters<typeof checkServer>[1] = { flavour: 'mariadb', table: 'loyalty.members', connectorServerId: 184054, minRetentionHours: 72 };
 const whats = (f: ServerFacts, o = opts): string[] => checkServer(f, o).map((x) => `${x.level}: ${x.what}`);
@@ -14,7 +24,18 @@ test('the local MariaDB as configured passes', () => {
 });
 
 test('each missing setting is named, with its fix', () => {
-  const bad: ServerFacts = { ...good, variables: { log_bin: 'OFF', binlog_format: 'MIXED', binlog_row_image: 'MINIMAL', server_id: '184054', binlog_expire_logs_seconds: '3600', log_bin_compress: 'ON', binlog_legacy_event_pos: 'OFF' } };
+  const bad: ServerFacts = {
+    ...good,
+    variables: {
+      log_bin: 'OFF',
+      binlog_format: 'MIXED',
+      binlog_row_image: 'MINIMAL',
+      server_id: '184054',
+      binlog_expire_logs_seconds: '3600',
+      log_bin_compress: 'ON',
+      binlog_legacy_event_pos: 'OFF',
+    },
+  };
   const found = checkServer(bad, opts);
   expect(found.map((f) => f.what)).toEqual([
     'log_bin is OFF: the server writes no binlog',
@@ -31,7 +52,15 @@ test('each missing setting is named, with its fix', () => {
 test('MySQL: PARTIAL_JSON is refused, GTIDs off is a note, RDS-style expiry 0 is a note', () => {
   const mysql: ServerFacts = {
     version: '8.4.7',
-    variables: { log_bin: 'ON', binlog_format: 'ROW', binlog_row_image: 'FULL', binlog_row_value_options: 'PARTIAL_JSON', server_id: '1', gtid_mode: 'OFF', binlog_expire_logs_seconds: '0' },
+    variables: {
+      log_bin: 'ON',
+      binlog_format: 'ROW',
+      binlog_row_image: 'FULL',
+      binlog_row_value_options: 'PARTIAL_JSON',
+      server_id: '1',
+      gtid_mode: 'OFF',
+      binlog_expire_logs_seconds: '0',
+    },
     grants: ['GRANT REPLICATION SLAVE, REPLICATION CLIENT ON *.* TO `debezium`@`%`', 'GRANT SELECT ON `loyalty`.* TO `debezium`@`%`'],
   };
   expect(whats(mysql, { ...opts, flavour: 'mysql' })).toEqual([

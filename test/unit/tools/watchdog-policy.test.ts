@@ -1,8 +1,18 @@
 import { loadConfig } from '../../../tools/connect-watchdog';
-import { backoffMs, decide, emptyMemory, recordRestart, traceHead, type ConnectorState, type Memory, type WatchdogPolicy } from '../../../tools/watchdog-policy';
+import {
+  backoffMs,
+  decide,
+  emptyMemory,
+  recordRestart,
+  traceHead,
+  type ConnectorState,
+  type Memory,
+  type WatchdogPolicy,
+} from '../../../tools/watchdog-policy';
 
 const policy: WatchdogPolicy = { initialBackoffMs: 5_000, maxBackoffMs: 30_000, maxRestarts: 4, windowMs: 600_000, stableMs: 120_000 };
-const TRACE = 'org.apache.kafka.connect.errors.ConnectException: Tolerance exceeded in error handler\n\tat org.apache.kafka.Foo.bar(Foo.java:1)\nCaused by: io.apicurio.rest.client.error.RestClientException: Connection refused\n\tat x';
+const TRACE =
+  'org.apache.kafka.connect.errors.ConnectException: Tolerance exceeded in error handler\n\tat org.apache.kafka.Foo.bar(Foo.java:1)\nCaused by: io.apicurio.rest.client.error.RestClientException: Connection refused\n\tat x';
 
 const status = (connector: string, ...tasks: string[]): ConnectorState => ({
   name: 'members-source',
@@ -38,7 +48,9 @@ describe('Connect watchdog policy', () => {
       kind: 'restart',
       connector: 'members-source',
       attempt: 1,
-      traces: ['task 0: org.apache.kafka.connect.errors.ConnectException: Tolerance exceeded in error handler | Caused by: io.apicurio.rest.client.error.RestClientException: Connection refused'],
+      traces: [
+        'task 0: org.apache.kafka.connect.errors.ConnectException: Tolerance exceeded in error handler | Caused by: io.apicurio.rest.client.error.RestClientException: Connection refused',
+      ],
     });
     expect(memory.failing).toBe(true);
   });
@@ -102,15 +114,29 @@ describe('Connect watchdog policy', () => {
       { at: 170_000, s: failed }, // a new incident: restarted at once, not given up
       { at: 172_000, s: failed },
     ]);
-    expect(kinds).toEqual(['0:restart', '5000:restart', '15000:restart', '35000:restart', '40000:recovered', '100000:-', '160000:-', '170000:restart', '172000:wait']);
+    expect(kinds).toEqual([
+      '0:restart',
+      '5000:restart',
+      '15000:restart',
+      '35000:restart',
+      '40000:recovered',
+      '100000:-',
+      '160000:-',
+      '170000:restart',
+      '172000:wait',
+    ]);
   });
 
   test('a connector that flaps (runs a moment, fails again) still reaches the limit', () => {
     const { kinds } = simulate([
-      { at: 0, s: failed }, { at: 1_000, s: running },
-      { at: 6_000, s: failed }, { at: 7_000, s: running },
-      { at: 17_000, s: failed }, { at: 18_000, s: running },
-      { at: 38_000, s: failed }, { at: 39_000, s: running },
+      { at: 0, s: failed },
+      { at: 1_000, s: running },
+      { at: 6_000, s: failed },
+      { at: 7_000, s: running },
+      { at: 17_000, s: failed },
+      { at: 18_000, s: running },
+      { at: 38_000, s: failed },
+      { at: 39_000, s: running },
       { at: 69_000, s: failed },
     ]);
     expect(kinds.filter((k) => !k.endsWith('recovered'))).toEqual(['0:restart', '6000:restart', '17000:restart', '38000:restart', '69000:give-up']);
@@ -142,7 +168,12 @@ describe('Connect watchdog config', () => {
   });
 
   test('reads every setting and names the bad variable', () => {
-    const c = loadConfig({ CONNECT_URL: 'http://connect:8083/', WATCHDOG_HTTP_PORT: '9270', WATCHDOG_CONNECTORS: 'a, b', WATCHDOG_MAX_RESTARTS: '3' });
+    const c = loadConfig({
+      CONNECT_URL: 'http://connect:8083/',
+      WATCHDOG_HTTP_PORT: '9270',
+      WATCHDOG_CONNECTORS: 'a, b',
+      WATCHDOG_MAX_RESTARTS: '3',
+    });
     expect(c).toMatchObject({ connectUrl: 'http://connect:8083', httpPort: 9270, connectors: ['a', 'b'], policy: { maxRestarts: 3 } });
     expect(() => loadConfig({ WATCHDOG_POLL_INTERVAL_MS: 'soon' })).toThrow(/WATCHDOG_POLL_INTERVAL_MS/);
     expect(() => loadConfig({ WATCHDOG_MAX_RESTARTS: '0' })).toThrow(/WATCHDOG_MAX_RESTARTS/);
