@@ -46,7 +46,6 @@ async function raw(
   body?: unknown,
   token?: string,
 ): Promise<{ status: number; json: Record<string, unknown> }> {
-   
   const res = await request(`${base}${path}`, {
     method,
     dispatcher: agent,
