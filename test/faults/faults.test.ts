@@ -204,4 +204,4 @@ test('combined: kill -9 the emailer during an SFMC 5xx burst', () =>
   scenario('kill -9 emailer + SFMC 5xx', async (f) => {
     await sfmcFaults({ fail5xx: 20 });
     await killAndRestart('emailer', f);
-  }));
+  }, undefined, { maxLatencyS: KILL_MAX_LATENCY_S }));
