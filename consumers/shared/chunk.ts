@@ -123,7 +123,10 @@ export function createChunkProcessor(d: ChunkDeps): ChunkProcessor {
     } catch (err) {
       outcomes = records.map(() => ({ kind: 'failed', error: err }));
     }
-    if (outcomes.some((o) => o.kind !== 'failed')) lastSuccessStart = Math.max(lastSuccessStart, startedAt);
+    // Proof that the dependency works is an output, which needs its answer. A skip (an update, a
+    // heartbeat, a tombstone) or a decode-error dead letter never asked it: during an outage
+    // they succeed too, and counting them dead-lettered healthy members (seen in the fault suite).
+    if (outcomes.some((o) => o.kind === 'produce')) lastSuccessStart = Math.max(lastSuccessStart, startedAt);
     return { outcomes, startedAt };
   }
 
@@ -283,8 +286,8 @@ export function createChunkProcessor(d: ChunkDeps): ChunkProcessor {
         stop = { i: u.i, err: u.err, failure: { kind: 'transient' } };
       }
     }
-    const handled = records.slice(0, upTo);
-    await finish(handled, done.slice(0, upTo) as Outcome[], upTo, st.attempts + 1);
+    // Outcomes past upTo (sparse) are only written when they record an accepted send (keepOnRetry).
+    await finish(records, done, upTo, st.attempts + 1);
     const partition = (records[0] as InputRecord).partition;
     if (stop) {
       const at = records[stop.i] as InputRecord;

@@ -148,6 +148,17 @@ test('an outage (every record fails, also alone): paused, nothing dead-lettered,
   expect(f.later.every((l) => l.offset === '10' && l.pauseMs >= 250 && l.pauseMs <= 10_000)).toBe(true);
 });
 
+test('an outage with records that need no dependency (skips) in between: those are no proof, nothing is dead-lettered', async () => {
+  const f = fake((members) => {
+    if (members.every((m) => m.startsWith('skip'))) return members.map(() => ({ kind: 'skip', reason: 'not-a-create' }));
+    throw new HttpError('DW_UNAVAILABLE', 'DW key API answered 503', { status: 503 });
+  });
+  const records = chunk('a', 'skip1', 'b', 'skip2', 'c');
+  for (let i = 0; i < 10; i++) await f.p.process(records.slice(Number(f.commits.at(-1)?.offset ?? '10') - 10));
+  expect(dlq(f)).toEqual([]);
+  expect(outputs(f)).toEqual([]);
+});
+
 test('a permanent error of the chunk: split at once, only the record that fails alone is dead-lettered (attempt 1)', async () => {
   const f = fake((members, records) => {
     if (members.includes('bad')) throw new HttpError('SFMC_HTTP_413', 'SFMC send answered HTTP 413', { status: 413, transient: false });
