@@ -36,7 +36,12 @@ export interface ChunkPolicy {
   budgetMs: number;
   /** Failed attempts of the same chunk after which its records are tried one by one. */
   isolateAfter: number;
-  /** Alone failures (each with proof that others succeed meanwhile) before a record is dead-lettered: one flaky answer is not enough. */
+  /**
+   * Proven alone failures before a record is dead-lettered. A failure is proven when another
+   * record got its output after the record's previous alone failure ended (after this one, for
+   * the first): the dependency answered others in between. Two, because at the end of an
+   * outage one failure can look proven; the next try then succeeds.
+   */
   aloneAttempts: number;
   /** Pause between attempts of a failing chunk. */
   backoff: RetryPolicy;
@@ -88,8 +93,11 @@ interface PartitionState {
   offset: string;
   /** While set, records up to this offset are handled one by one. */
   isolateUntil?: bigint;
-  /** Per record offset: alone attempts (for the DLQ's attempt count) and when the first one started. */
-  alone: Map<string, { count: number; firstStartedAt: number }>;
+  /**
+   * Per record offset: alone failures (for the DLQ's attempt count), how many of them were
+   * proven to be the record's fault, and when the last one ended.
+   */
+  alone: Map<string, { count: number; proven: number; lastEndedAt?: number }>;
   /** Setup errors in a row (their own backoff; they never lead to dead letters). */
   setup: number;
   /** Failed tries of the chunk as a whole (each record was in them). */
@@ -242,26 +250,28 @@ export function createChunkProcessor(d: ChunkDeps): ChunkProcessor {
    */
   async function isolate(records: InputRecord[], st: PartitionState, b: Budget): Promise<boolean> {
     const done: Outcome[] = [];
-    const undecided: { i: number; err: unknown; startedAt: number; trace?: string }[] = [];
+    const undecided: { i: number; err: unknown; endedAt: number; trace?: string }[] = [];
     let stop: { i: number; err: unknown; failure: Failure } | undefined;
     let i = 0;
     for (; i < records.length; i++) {
       const r = records[i] as InputRecord;
       if (BigInt(r.offset) > (st.isolateUntil ?? -1n)) break;
       if (i > 0 && b.deadline - now() < d.policy.budgetMs / 4) break; // the rest in the next pass, with a fresh budget
-      const { outcomes, startedAt } = await call([r], b);
+      const { outcomes } = await call([r], b);
+      const endedAt = now();
       const o = outcomes[0] as Outcome;
       if (o.kind !== 'failed') {
         done[i] = o;
         continue;
       }
-      const seen = st.alone.get(r.offset);
-      st.alone.set(r.offset, { count: (seen?.count ?? 0) + 1, firstStartedAt: seen?.firstStartedAt ?? startedAt });
+      const seen = st.alone.get(r.offset) ?? { count: 0, proven: 0 };
+      seen.count++;
+      st.alone.set(r.offset, seen);
       const failure = classifyFailure(o.error);
       if (failure.kind === 'permanent') {
         done[i] = { kind: 'dead-letter', error: asPipelineError(o.error), trace: o.trace, attempts: st.whole + (st.alone.get(r.offset)?.count ?? 1) };
       } else if (failure.kind === 'transient') {
-        undecided.push({ i, err: o.error, startedAt: st.alone.get(r.offset)?.firstStartedAt ?? startedAt, trace: o.trace });
+        undecided.push({ i, err: o.error, endedAt, trace: o.trace });
       } else {
         stop = { i, err: o.error, failure };
         break;
@@ -272,7 +282,10 @@ export function createChunkProcessor(d: ChunkDeps): ChunkProcessor {
     for (const u of undecided) {
       if (u.i >= upTo) break;
       const r = records[u.i] as InputRecord;
-      if (lastSuccessStart >= u.startedAt && (st.alone.get(r.offset)?.count ?? 0) >= d.policy.aloneAttempts) {
+      const a = st.alone.get(r.offset) ?? { count: 1, proven: 0 };
+      if (lastSuccessStart >= (a.lastEndedAt ?? u.endedAt)) a.proven++;
+      a.lastEndedAt = u.endedAt;
+      if (a.proven >= d.policy.aloneAttempts) {
         const attempts = st.whole + (st.alone.get(r.offset)?.count ?? 1);
         const reason = asPipelineError(u.err);
         done[u.i] = {

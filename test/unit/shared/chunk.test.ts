@@ -132,7 +132,10 @@ test('the poison record last in its chunk is dead-lettered once a later call (an
   expect(dlq(f)).toEqual([]);
   expect(f.later.at(-1)?.offset).toBe('11');
   expect(await f.p.process([rec(50, 'x', 1)])).toBe(true); // another partition works
-  expect(await f.p.process([rec(11, 'poison')])).toBe(true); // its second alone failure, with proof
+  expect(await f.p.process([rec(11, 'poison')])).toBe(false); // one proven failure: not enough
+  expect(dlq(f)).toEqual([]);
+  expect(await f.p.process([rec(51, 'y', 1)])).toBe(true);
+  expect(await f.p.process([rec(11, 'poison')])).toBe(true); // the second proven failure
   expect(dlq(f).map((r) => r.key?.toString())).toEqual(['poison']);
   expect(f.commits.at(-1)).toEqual({ partition: 0, offset: '12' });
 });
