@@ -8,8 +8,8 @@
  *   counts no attempt and dead-letters nothing;
  * - a transient failure pauses with backoff; after `isolateAfter` failed attempts of the same
  *   chunk its records are retried one by one, so one record that always fails cannot block
- *   the partition: it goes to the DLQ after `aloneAttempts` failures alone, once another record
- *   has succeeded since its first (proof that the dependency works and the fault is this
+ *   the partition: it goes to the DLQ after `aloneAttempts` proven failures alone (another
+ *   record got its output after its previous failure: the dependency works, the fault is this
  *   record's), and the others move on;
  * - a permanent failure of a record is dead-lettered at once (a chunk that fails permanently
  *   as a whole is split at once to find the record);
@@ -244,9 +244,10 @@ export function createChunkProcessor(d: ChunkDeps): ChunkProcessor {
   }
 
   /**
-   * One by one. A record that fails alone stays undecided until a later record (or a call of
-   * another partition) that started after it succeeds: then it is the record, not the
-   * dependency, and it is dead-lettered. With no such proof it is an outage: pause before it.
+   * One by one. A record that fails alone is undecided; its failure is proven when a record
+   * (later in this pass, or of another partition) got an output after its previous failure.
+   * With `aloneAttempts` proven failures it is the record, not the dependency: dead-lettered.
+   * Otherwise it may be an outage: pause before it.
    */
   async function isolate(records: InputRecord[], st: PartitionState, b: Budget): Promise<boolean> {
     const done: Outcome[] = [];
