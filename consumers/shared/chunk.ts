@@ -8,8 +8,8 @@
  *   counts no attempt and dead-letters nothing;
  * - a transient failure pauses with backoff; after `isolateAfter` failed attempts of the same
  *   chunk its records are retried one by one, so one record that always fails cannot block
- *   the partition: it goes to the DLQ after `aloneAttempts` failures alone, once another record
- *   has succeeded since its first (proof that the dependency works and the fault is this
+ *   the partition: it goes to the DLQ after `aloneAttempts` proven failures alone (another
+ *   record got its output after its previous failure: the dependency works, the fault is this
  *   record's), and the others move on;
  * - a permanent failure of a record is dead-lettered at once (a chunk that fails permanently
  *   as a whole is split at once to find the record);
@@ -36,7 +36,12 @@ export interface ChunkPolicy {
   budgetMs: number;
   /** Failed attempts of the same chunk after which its records are tried one by one. */
   isolateAfter: number;
-  /** Alone failures (each with proof that others succeed meanwhile) before a record is dead-lettered: one flaky answer is not enough. */
+  /**
+   * Proven alone failures before a record is dead-lettered. A failure is proven when another
+   * record got its output after the record's previous alone failure ended (after this one, for
+   * the first): the dependency answered others in between. Two, because at the end of an
+   * outage one failure can look proven; the next try then succeeds.
+   */
   aloneAttempts: number;
   /** Pause between attempts of a failing chunk. */
   backoff: RetryPolicy;
@@ -90,8 +95,11 @@ interface PartitionState {
   offset: string;
   /** While set, records up to this offset are handled one by one. */
   isolateUntil?: bigint;
-  /** Per record offset: alone attempts (for the DLQ's attempt count) and when the first one started. */
-  alone: Map<string, { count: number; firstStartedAt: number }>;
+  /**
+   * Per record offset: alone failures (for the DLQ's attempt count), how many of them were
+   * proven to be the record's fault, and when the last one ended.
+   */
+  alone: Map<string, { count: number; proven: number; lastEndedAt?: number }>;
   /** Setup errors in a row (their own backoff; they never lead to dead letters). */
   setup: number;
   /** Failed tries of the chunk as a whole (each record was in them). */
@@ -125,7 +133,10 @@ export function createChunkProcessor(d: ChunkDeps): ChunkProcessor {
     } catch (err) {
       outcomes = records.map(() => ({ kind: 'failed', error: err }));
     }
-    if (outcomes.some((o) => o.kind !== 'failed')) lastSuccessStart = Math.max(lastSuccessStart, startedAt);
+    // Proof that the dependency works is an output, which needs its answer. A skip (an update, a
+    // heartbeat, a tombstone) or a decode-error dead letter never asked it: during an outage
+    // they succeed too, and counting them dead-lettered healthy members (seen in the fault suite).
+    if (outcomes.some((o) => o.kind === 'produce')) lastSuccessStart = Math.max(lastSuccessStart, startedAt);
     return { outcomes, startedAt };
   }
 
@@ -250,32 +261,35 @@ export function createChunkProcessor(d: ChunkDeps): ChunkProcessor {
   }
 
   /**
-   * One by one. A record that fails alone stays undecided until a later record (or a call of
-   * another partition) that started after it succeeds: then it is the record, not the
-   * dependency, and it is dead-lettered. With no such proof it is an outage: pause before it.
+   * One by one. A record that fails alone is undecided; its failure is proven when a record
+   * (later in this pass, or of another partition) got an output after its previous failure.
+   * With `aloneAttempts` proven failures it is the record, not the dependency: dead-lettered.
+   * Otherwise it may be an outage: pause before it.
    */
   async function isolate(records: InputRecord[], st: PartitionState, b: Budget): Promise<boolean> {
     const done: Outcome[] = [];
-    const undecided: { i: number; err: unknown; startedAt: number; trace?: string }[] = [];
+    const undecided: { i: number; err: unknown; endedAt: number; trace?: string }[] = [];
     let stop: { i: number; err: unknown; failure: Failure } | undefined;
     let i = 0;
     for (; i < records.length; i++) {
       const r = records[i] as InputRecord;
       if (BigInt(r.offset) > (st.isolateUntil ?? -1n)) break;
       if (i > 0 && b.deadline - now() < d.policy.budgetMs / 4) break; // the rest in the next pass, with a fresh budget
-      const { outcomes, startedAt } = await call([r], b);
+      const { outcomes } = await call([r], b);
+      const endedAt = now();
       const o = outcomes[0] as Outcome;
       if (o.kind !== 'failed') {
         done[i] = o;
         continue;
       }
-      const seen = st.alone.get(r.offset);
-      st.alone.set(r.offset, { count: (seen?.count ?? 0) + 1, firstStartedAt: seen?.firstStartedAt ?? startedAt });
+      const seen = st.alone.get(r.offset) ?? { count: 0, proven: 0 };
+      seen.count++;
+      st.alone.set(r.offset, seen);
       const failure = classifyFailure(o.error);
       if (failure.kind === 'permanent') {
         done[i] = { kind: 'dead-letter', error: asPipelineError(o.error), trace: o.trace, attempts: st.whole + (st.alone.get(r.offset)?.count ?? 1) };
       } else if (failure.kind === 'transient') {
-        undecided.push({ i, err: o.error, startedAt: st.alone.get(r.offset)?.firstStartedAt ?? startedAt, trace: o.trace });
+        undecided.push({ i, err: o.error, endedAt, trace: o.trace });
       } else {
         stop = { i, err: o.error, failure };
         break;
@@ -286,7 +300,10 @@ export function createChunkProcessor(d: ChunkDeps): ChunkProcessor {
     for (const u of undecided) {
       if (u.i >= upTo) break;
       const r = records[u.i] as InputRecord;
-      if (lastSuccessStart >= u.startedAt && (st.alone.get(r.offset)?.count ?? 0) >= d.policy.aloneAttempts) {
+      const a = st.alone.get(r.offset) ?? { count: 1, proven: 0 };
+      if (lastSuccessStart >= (a.lastEndedAt ?? u.endedAt)) a.proven++;
+      a.lastEndedAt = u.endedAt;
+      if (a.proven >= d.policy.aloneAttempts) {
         const attempts = st.whole + (st.alone.get(r.offset)?.count ?? 1);
         const reason = asPipelineError(u.err);
         done[u.i] = {
@@ -302,8 +319,8 @@ export function createChunkProcessor(d: ChunkDeps): ChunkProcessor {
         stop = { i: u.i, err: u.err, failure: { kind: 'transient' } };
       }
     }
-    const handled = records.slice(0, upTo);
-    await finish(handled, done.slice(0, upTo) as Outcome[], upTo, st.attempts + 1);
+    // Outcomes past upTo (sparse) are only written when they record an accepted send (keepOnRetry).
+    await finish(records, done, upTo, st.attempts + 1);
     const partition = (records[0] as InputRecord).partition;
     if (stop) {
       const at = records[stop.i] as InputRecord;

@@ -141,7 +141,13 @@ test('SIGTERM of both stages mid-stream (an SFMC call in flight): no augmented r
     await new Promise((r) => setTimeout(r, 100)); // a steady stream
   }
   await sfmcFaults(null);
-  stack('up', 'augmenter', 'emailer');
+  // As a supervisor would: start the built dist/ again, no TypeScript rebuild first.
+  process.env.STACK_SKIP_BUILD = '1';
+  try {
+    stack('up', 'augmenter', 'emailer');
+  } finally {
+    delete process.env.STACK_SKIP_BUILD;
+  }
   const sends = await waitFor(
     '80 Welcomes',
     async () => {

@@ -133,7 +133,10 @@ test('the poison record last in its chunk is dead-lettered once a later call (an
   expect(dlq(f)).toEqual([]);
   expect(f.later.at(-1)?.offset).toBe('11');
   expect(await f.p.process([rec(50, 'x', 1)])).toBe(true); // another partition works
-  expect(await f.p.process([rec(11, 'poison')])).toBe(true); // its second alone failure, with proof
+  expect(await f.p.process([rec(11, 'poison')])).toBe(false); // one proven failure: not enough
+  expect(dlq(f)).toEqual([]);
+  expect(await f.p.process([rec(51, 'y', 1)])).toBe(true);
+  expect(await f.p.process([rec(11, 'poison')])).toBe(true); // the second proven failure
   expect(dlq(f).map((r) => r.key?.toString())).toEqual(['poison']);
   expect(f.commits.at(-1)).toEqual({ partition: 0, offset: '12' });
 });
@@ -147,6 +150,17 @@ test('an outage (every record fails, also alone): paused, nothing dead-lettered,
   expect(f.produced).toEqual([]);
   expect(f.commits).toEqual([]);
   expect(f.later.every((l) => l.offset === '10' && l.pauseMs >= 250 && l.pauseMs <= 10_000)).toBe(true);
+});
+
+test('an outage with records that need no dependency (skips) in between: those are no proof, nothing is dead-lettered', async () => {
+  const f = fake((members) => {
+    if (members.every((m) => m.startsWith('skip'))) return members.map(() => ({ kind: 'skip', reason: 'not-a-create' }));
+    throw new HttpError('DW_UNAVAILABLE', 'DW key API answered 503', { status: 503 });
+  });
+  const records = chunk('a', 'skip1', 'b', 'skip2', 'c');
+  for (let i = 0; i < 10; i++) await f.p.process(records.slice(Number(f.commits.at(-1)?.offset ?? '10') - 10));
+  expect(dlq(f)).toEqual([]);
+  expect(outputs(f)).toEqual([]);
 });
 
 test('a permanent error of the chunk: split at once, only the record that fails alone is dead-lettered (attempt 1)', async () => {
