@@ -38,7 +38,11 @@ export async function stackAsync(...args: string[]): Promise<string> {
 
 async function stackWithEnv(extraEnv: Record<string, string>, ...args: string[]): Promise<string> {
   try {
-    const { stdout } = await run(join(ROOT, 'stack/bin/stack'), args, { env: { ...process.env, ...extraEnv }, maxBuffer: 16 << 20, timeout: 300_000 });
+    const { stdout } = await run(join(ROOT, 'stack/bin/stack'), args, {
+      env: { ...process.env, ...extraEnv },
+      maxBuffer: 16 << 20,
+      timeout: 300_000,
+    });
     return stdout;
   } catch (err) {
     const e = err as { stdout?: string; stderr?: string; message: string };
