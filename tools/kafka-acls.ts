@@ -19,6 +19,9 @@ import {
   type AclEntry,
 } from 'kafkajs';
 import { kafkaClientOptions, kafkaFromEnv } from '../consumers/shared/kafka-security';
+import { dlqTopicConfigs } from '../consumers/shared/kafka';
+import { retentionMs } from '../consumers/shared/env';
+import { HELD_TOPIC_CONFIGS, SKIPPED_TOPIC_CONFIGS } from '../consumers/emailer/guards';
 
 type Env = Readonly<Record<string, string | undefined>>;
 export interface Grant {
@@ -45,6 +48,8 @@ export function pipelineNames(env: Env) {
       augmenterDlq: v('AUGMENTER_DLQ_TOPIC', 'welcome.augmenter.dlq'),
       emailerDlq: v('EMAILER_DLQ_TOPIC', 'welcome.emailer.dlq'),
       auditDlq: v('AUDIT_DLQ_TOPIC', 'welcome.audit.dlq'),
+      held: v('HELD_TOPIC', 'welcome.held'),
+      skipped: v('SKIPPED_TOPIC', 'welcome.skipped'),
       schemaHistory: v('SCHEMA_HISTORY_TOPIC', '_schema-history.cdc'),
       // heartbeat.interval.ms > 0: Debezium writes __debezium-heartbeat.<topic.prefix>
       heartbeat: v('HEARTBEAT_TOPIC', '__debezium-heartbeat.cdc'),
@@ -79,12 +84,16 @@ export function pipelineGrants(env: Env): Grant[] {
     // augmenter: member changes in, augmented members and its dead letters out
     { user: u.augmenter, resource: 'topic', name: t.member, ops: read },
     { user: u.augmenter, resource: 'topic', name: t.augmented, ops: write },
-    { user: u.augmenter, resource: 'topic', name: t.augmenterDlq, ops: write },
+    // DESCRIBE_CONFIGS: at start it checks the DLQ keeps its records (retention), set here at creation
+    { user: u.augmenter, resource: 'topic', name: t.augmenterDlq, ops: [...write, 'DESCRIBE_CONFIGS'] },
     { user: u.augmenter, resource: 'group', name: g.augmenter, ops: ['READ', 'DESCRIBE'] },
     // emailer: augmented members in, sent records and its dead letters out
     { user: u.emailer, resource: 'topic', name: t.augmented, ops: read },
     { user: u.emailer, resource: 'topic', name: t.sent, ops: write },
-    { user: u.emailer, resource: 'topic', name: t.emailerDlq, ops: write },
+    { user: u.emailer, resource: 'topic', name: t.emailerDlq, ops: [...write, 'DESCRIBE_CONFIGS'] },
+    // the member guards' traces: held Welcomes and rule skips
+    { user: u.emailer, resource: 'topic', name: t.held, ops: [...write, 'DESCRIBE_CONFIGS'] },
+    { user: u.emailer, resource: 'topic', name: t.skipped, ops: [...write, 'DESCRIBE_CONFIGS'] },
     { user: u.emailer, resource: 'group', name: g.emailer, ops: ['READ', 'DESCRIBE'] },
     // Connect: its own internal topics and group, the source's output and schema history,
     // the sink's input, group and dead letters
@@ -138,7 +147,15 @@ export function pipelineTopics(env: Env): { topic: string; numPartitions: number
   const partitions = Number(env.TOPIC_PARTITIONS ?? 6);
   return [
     { topic: t.heartbeat, numPartitions: 1 },
-    ...[t.member, t.augmented, t.sent, t.augmenterDlq, t.emailerDlq, t.auditDlq].map((topic) => ({ topic, numPartitions: partitions })),
+    ...[t.member, t.augmented, t.sent].map((topic) => ({ topic, numPartitions: partitions })),
+    // created with the settings the consumers check at start, so they need no ALTER_CONFIGS
+    ...[t.augmenterDlq, t.emailerDlq, t.auditDlq].map((topic) => ({
+      topic,
+      numPartitions: partitions,
+      configEntries: entries(dlqTopicConfigs(retentionMs(env, 'DLQ_RETENTION_MS', -1))),
+    })),
+    { topic: t.held, numPartitions: partitions, configEntries: entries(HELD_TOPIC_CONFIGS) },
+    { topic: t.skipped, numPartitions: partitions, configEntries: entries(SKIPPED_TOPIC_CONFIGS) },
     // Debezium's schema history: one partition, kept forever (losing it stops CDC)
     {
       topic: t.schemaHistory,
@@ -151,6 +168,9 @@ export function pipelineTopics(env: Env): { topic: string; numPartitions: number
     },
   ];
 }
+
+const entries = (configs: Record<string, string>): { name: string; value: string }[] =>
+  Object.entries(configs).map(([name, value]) => ({ name, value }));
 
 const out = (line: string): void => void process.stdout.write(`${line}\n`);
 

@@ -60,3 +60,7 @@ export function isReleased(input: InputRecord): boolean {
   const first = Array.isArray(v) ? v[0] : v;
   return first !== undefined && first.toString() === 'true';
 }
+
+/** Held Welcomes wait for an operator however long that takes; skip traces serve reconciliation (90 days). */
+export const HELD_TOPIC_CONFIGS: Record<string, string> = { 'retention.ms': '-1' };
+export const SKIPPED_TOPIC_CONFIGS: Record<string, string> = { 'retention.ms': String(90 * 86_400_000) };

@@ -12,13 +12,11 @@ import { createBreaker } from './breaker';
 import { loadEmailerConfig } from './config';
 import { createSentRecord } from './sent-record';
 import { createWelcomeHandler } from './welcome';
+import { HELD_TOPIC_CONFIGS, SKIPPED_TOPIC_CONFIGS } from './guards';
 
 // Attempts per send; every attempt, wait and Retry-After also fits the chunk's budget (CHUNK_BUDGET_MS):
 // a Retry-After longer than what is left pauses the partition for that long instead.
 const SFMC_RETRY = { attempts: 4, baseDelayMs: 200, maxDelayMs: 3_000 };
-// Held Welcomes wait for an operator however long that takes; skip traces serve reconciliation.
-const HELD_RETENTION = { 'retention.ms': '-1' };
-const SKIPPED_RETENTION = { 'retention.ms': String(90 * 86_400_000) };
 
 runMain('emailer', async () => {
   const config = loadEmailerConfig(process.env);
@@ -51,10 +49,13 @@ runMain('emailer', async () => {
       for (const [org, w] of config.orgs) if (w.maxPerMinute !== undefined) this.set({ org }, breaker.isOpen(org, w.maxPerMinute) ? 1 : 0);
     },
   });
-  const guardKafka = createKafka({ brokers: config.kafkaBrokers, clientId: 'welcome-emailer-topics' }, logger);
+  const guardKafka = createKafka(
+    { brokers: config.kafkaBrokers, clientId: 'welcome-emailer-topics', ...(config.kafkaSecurity ? { security: config.kafkaSecurity } : {}) },
+    logger,
+  );
   await ensureTopics(guardKafka, [
-    { topic: config.heldTopic, partitions: config.topicPartitions, configs: HELD_RETENTION },
-    { topic: config.skippedTopic, partitions: config.topicPartitions, configs: SKIPPED_RETENTION },
+    { topic: config.heldTopic, partitions: config.topicPartitions, configs: HELD_TOPIC_CONFIGS },
+    { topic: config.skippedTopic, partitions: config.topicPartitions, configs: SKIPPED_TOPIC_CONFIGS },
   ]);
   const guards = { breaker, skippedTopic: config.skippedTopic, heldTopic: config.heldTopic, onHeld: (org: string) => held.inc({ org }) };
   await startConsumer({
