@@ -11,6 +11,7 @@ import { createDeliveryMetrics } from '../../../consumers/delivery-status/checke
 import { createMetrics, READINESS_BUDGET_MS } from '../../../consumers/shared/metrics';
 import { MIN_RANGE_S, parseDuration, scaleDurations, UNSCALED_MARKER } from '../../../tools/alert-rules';
 import { renderAlerts } from '../../../tools/alerts-status';
+import { headingAnchors } from '../docs/doc-check';
 import { declaredIn, reconcileTextfileMetrics } from './declared-metrics';
 
 const ROOT = join(__dirname, '..', '..', '..');
@@ -37,18 +38,6 @@ const jmxRules = jmxFiles.flatMap((f) => (parse(read(f)) as { rules: JmxRule[] }
 
 /** The Connect watchdog's /metrics (built separately): the names this repo alerts on. */
 const WATCHDOG_METRICS = ['welcome_connect_watchdog_restarts_total', 'welcome_connect_watchdog_gave_up'];
-
-/** The runbook entries, in the docs pages' incoming files (the lead folds them into docs/operations.md). */
-const RUNBOOK_FILES = ['docs/incoming-alerts.md', 'docs/incoming-alerts-2.md'];
-
-/** GitHub's anchor for a Markdown heading: lower case, punctuation dropped, spaces to dashes. */
-function githubAnchor(heading: string): string {
-  return heading
-    .trim()
-    .toLowerCase()
-    .replace(/[^\p{L}\p{N} _-]/gu, '')
-    .replace(/ /g, '-');
-}
 
 /** Metric names in a PromQL expression: identifiers outside strings, label matchers and by/on lists, not followed by `(`. */
 function metricNames(expr: string): string[] {
@@ -92,8 +81,7 @@ describe('alert rules (monitoring/alerts.yml)', () => {
   });
 
   it('link each alert to its own runbook entry, whose heading exists in the docs with exactly that anchor', () => {
-    const docs = RUNBOOK_FILES.map(read).join('\n');
-    const anchors = new Set([...docs.matchAll(/^#{2,4} (.+)$/gm)].map((m) => githubAnchor(m[1] as string)));
+    const anchors = headingAnchors(read('docs/operations.md'));
     for (const r of rules) {
       const url = r.annotations?.['runbook_url'] ?? '';
       expect({ alert: r.alert, url }).toEqual({ alert: r.alert, url: `docs/operations.md#${r.alert.toLowerCase()}` });
