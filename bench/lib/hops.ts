@@ -16,9 +16,11 @@ import type { Registry } from '../../consumers/shared/registry';
 import type { BenchMember } from './inserter';
 import { summarize, type Summary } from './stats';
 
+/** The member topic's value as connect/members-source.json flattens it (ExtractNewRecordState, op kept as __op). */
 interface MemberChange {
-  op?: string;
-  after?: { org_id?: string; org_member_id?: string } | null;
+  __op?: string | null;
+  org_id?: string;
+  org_member_id?: string;
 }
 
 /** Times a member was first seen at each Kafka hop, by memberKey (org:orgMemberId). */
@@ -55,9 +57,8 @@ export class HopTracker {
         if (!message.value) return;
         try {
           const change = await this.registry.decode<MemberChange>(message.value, identity);
-          const a = change.after;
-          if (change.op === 'c' && a?.org_id && a.org_member_id) {
-            const key = memberKey(a.org_id, a.org_member_id);
+          if (change.__op === 'c' && change.org_id && change.org_member_id) {
+            const key = memberKey(change.org_id, change.org_member_id);
             if (!this.cdcTopicAt.has(key)) this.cdcTopicAt.set(key, ts);
           }
         } catch {
