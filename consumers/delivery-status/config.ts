@@ -1,11 +1,15 @@
 import { readFileSync } from 'node:fs';
 import { int, optionalStr, retentionMs, secret, str, url, type Env } from '../shared/env';
 import { loadStageTuning, type StageTuning } from '../shared/stage-config';
+import { loadKafkaSecurity, type KafkaSecurity } from '../shared/kafka-security';
+import { loadRegistryAuth, type RegistryAuth } from '../shared/registry-auth';
 import { ConfigError } from '../shared/errors';
 import { parseOrgConfig, type OrgConfig } from '../emailer/org-config';
 
 export interface DeliveryStatusConfig {
   kafkaBrokers: string[];
+  kafkaSecurity: KafkaSecurity;
+  registryAuth: RegistryAuth | undefined;
   registryUrl: string;
   groupId: string;
   sentTopic: string;
@@ -46,7 +50,9 @@ export function loadDeliveryStatusConfig(env: Env, readFile: (p: string) => stri
     kafkaBrokers: str(env, 'KAFKA_BOOTSTRAP_SERVERS', '127.0.0.1:9092')
       .split(',')
       .map((b) => b.trim()),
+    kafkaSecurity: loadKafkaSecurity(env, readFile),
     registryUrl: url(env, 'REGISTRY_URL', 'http://127.0.0.1:8081'),
+    registryAuth: loadRegistryAuth(env, readFile),
     groupId: str(env, 'DELIVERY_STATUS_GROUP_ID', 'welcome-delivery-status'),
     sentTopic: str(env, 'SENT_TOPIC', 'welcome.sent'),
     statusTopic: str(env, 'DELIVERY_STATUS_TOPIC', 'welcome.delivery.status'),

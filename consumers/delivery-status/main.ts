@@ -20,7 +20,7 @@ runMain('delivery-status', async () => {
   const logger = createLogger('delivery-status', config.logLevel);
   const metrics = createMetrics('delivery-status');
   const delivery = createDeliveryMetrics(metrics);
-  const registry = createRegistry(config.registryUrl);
+  const registry = createRegistry({ url: config.registryUrl, auth: config.registryAuth });
   const table = createStatusTable(config.db);
   const sfmc = createSfmcClient(
     { ...config.sfmc, requestTimeoutMs: config.sfmc.timeoutMs, retry: SFMC_RETRY },
@@ -31,7 +31,9 @@ runMain('delivery-status', async () => {
     },
   );
   // The sweeper's own producer: the stage loop's producer is private to it.
-  const sweepProducer = createProducer(createKafka({ brokers: config.kafkaBrokers, clientId: 'welcome-delivery-status-sweep' }, logger));
+  const sweepProducer = createProducer(
+    createKafka({ brokers: config.kafkaBrokers, clientId: 'welcome-delivery-status-sweep', security: config.kafkaSecurity }, logger),
+  );
   await sweepProducer.connect();
   // WelcomeSent as this stage reads it: the current file, resolving older writers.
   const reader = avro.Type.forSchema(loadSchema('welcome-sent.avsc'), { wrapUnions: false });
@@ -41,6 +43,7 @@ runMain('delivery-status', async () => {
   await startConsumer({
     stage: 'delivery-status',
     kafkaBrokers: config.kafkaBrokers,
+    kafkaSecurity: config.kafkaSecurity,
     groupId: config.groupId,
     inputTopic: config.sentTopic,
     outputTopic: config.statusTopic,
