@@ -1,14 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { loadStageTuning, type StageTuning } from '../shared/stage-config';
-import { loadKafkaSecurity, type KafkaSecurity } from '../shared/kafka-security';
-import { loadRegistryAuth, type RegistryAuth } from '../shared/registry-auth';
+import { loadKafkaAndRegistry, type KafkaAndRegistry } from '../shared/connection-config';
 import { int, retentionMs, secret, str, url, type Env } from '../shared/env';
 
-export interface AugmenterConfig {
-  kafkaBrokers: string[];
-  kafkaSecurity: KafkaSecurity;
-  registryAuth: RegistryAuth | undefined;
-  registryUrl: string;
+export interface AugmenterConfig extends KafkaAndRegistry {
   groupId: string;
   memberTopic: string;
   augmentedTopic: string;
@@ -29,12 +24,7 @@ export interface AugmenterConfig {
 /** Read once at start; a bad or missing variable stops the process with its name. */
 export function loadAugmenterConfig(env: Env, readFile: (p: string) => string = (p) => readFileSync(p, 'utf8')): AugmenterConfig {
   return {
-    kafkaBrokers: str(env, 'KAFKA_BOOTSTRAP_SERVERS', '127.0.0.1:9092')
-      .split(',')
-      .map((b) => b.trim()),
-    kafkaSecurity: loadKafkaSecurity(env, readFile),
-    registryUrl: url(env, 'REGISTRY_URL', 'http://127.0.0.1:8081'),
-    registryAuth: loadRegistryAuth(env, readFile),
+    ...loadKafkaAndRegistry(env, readFile),
     groupId: str(env, 'AUGMENTER_GROUP_ID', 'welcome-augmenter'),
     memberTopic: str(env, 'MEMBER_TOPIC', 'cdc.loyalty.members'),
     augmentedTopic: str(env, 'AUGMENTED_TOPIC', 'welcome.members.augmented'),

@@ -1,16 +1,17 @@
 import { readFileSync } from 'node:fs';
-import { int, optionalStr, retentionMs, secret, str, url, type Env } from '../shared/env';
+import { int, retentionMs, str, type Env } from '../shared/env';
 import { loadStageTuning, type StageTuning } from '../shared/stage-config';
-import { loadKafkaSecurity, type KafkaSecurity } from '../shared/kafka-security';
-import { loadRegistryAuth, type RegistryAuth } from '../shared/registry-auth';
-import { ConfigError } from '../shared/errors';
-import { parseOrgConfig, type OrgConfig } from '../emailer/org-config';
+import {
+  loadDbSettings,
+  loadKafkaAndRegistry,
+  loadSfmcSettings,
+  type DbSettings,
+  type KafkaAndRegistry,
+  type SfmcSettings,
+} from '../shared/connection-config';
+import { readOrgConfig, type OrgConfig } from '../emailer/org-config';
 
-export interface DeliveryStatusConfig {
-  kafkaBrokers: string[];
-  kafkaSecurity: KafkaSecurity;
-  registryAuth: RegistryAuth | undefined;
-  registryUrl: string;
+export interface DeliveryStatusConfig extends KafkaAndRegistry {
   groupId: string;
   sentTopic: string;
   statusTopic: string;
@@ -19,8 +20,8 @@ export interface DeliveryStatusConfig {
   dlqRetentionMs: number;
   tuning: StageTuning;
   topicPartitions: number;
-  sfmc: { authBaseUrl: string; clientId: string; clientSecret: string; accountId?: string; scope?: string; timeoutMs: number };
-  db: { host: string; port: number; user: string; password: string; database: string };
+  sfmc: SfmcSettings;
+  db: DbSettings;
   /** The Welcome configuration: each organization's business unit. */
   orgs: OrgConfig;
   firstCheckDelayMs: number;
@@ -37,22 +38,8 @@ export interface DeliveryStatusConfig {
 
 /** Read once at start; a bad or missing variable stops the process with its name. */
 export function loadDeliveryStatusConfig(env: Env, readFile: (p: string) => string = (p) => readFileSync(p, 'utf8')): DeliveryStatusConfig {
-  const orgsFile = str(env, 'WELCOME_ORGS_FILE', 'config/welcome-orgs.json');
-  let orgsText: string;
-  try {
-    orgsText = readFile(orgsFile);
-  } catch (err) {
-    throw new ConfigError(`WELCOME_ORGS_FILE: cannot read "${orgsFile}"`, err);
-  }
-  const accountId = optionalStr(env, 'SFMC_ACCOUNT_ID');
-  const scope = optionalStr(env, 'SFMC_SCOPE');
   return {
-    kafkaBrokers: str(env, 'KAFKA_BOOTSTRAP_SERVERS', '127.0.0.1:9092')
-      .split(',')
-      .map((b) => b.trim()),
-    kafkaSecurity: loadKafkaSecurity(env, readFile),
-    registryUrl: url(env, 'REGISTRY_URL', 'http://127.0.0.1:8081'),
-    registryAuth: loadRegistryAuth(env, readFile),
+    ...loadKafkaAndRegistry(env, readFile),
     groupId: str(env, 'DELIVERY_STATUS_GROUP_ID', 'welcome-delivery-status'),
     sentTopic: str(env, 'SENT_TOPIC', 'welcome.sent'),
     statusTopic: str(env, 'DELIVERY_STATUS_TOPIC', 'welcome.delivery.status'),
@@ -60,22 +47,9 @@ export function loadDeliveryStatusConfig(env: Env, readFile: (p: string) => stri
     dlqRetentionMs: retentionMs(env, 'DLQ_RETENTION_MS', -1),
     tuning: loadStageTuning(env),
     topicPartitions: int(env, 'TOPIC_PARTITIONS', 6, 1, 1000),
-    sfmc: {
-      authBaseUrl: url(env, 'SFMC_AUTH_URL'),
-      clientId: str(env, 'SFMC_CLIENT_ID'),
-      clientSecret: secret(env, 'SFMC_CLIENT_SECRET', readFile),
-      ...(accountId ? { accountId } : {}),
-      ...(scope ? { scope } : {}),
-      timeoutMs: int(env, 'SFMC_TIMEOUT_MS', 5_000, 100, 120_000),
-    },
-    db: {
-      host: str(env, 'DB_HOST', '127.0.0.1'),
-      port: int(env, 'DB_PORT', 3306, 1, 65535),
-      user: str(env, 'DELIVERY_DB_USER', 'welcome_delivery'),
-      password: secret(env, 'DELIVERY_DB_PASSWORD', readFile),
-      database: str(env, 'DB_NAME', 'loyalty'),
-    },
-    orgs: parseOrgConfig(orgsText, orgsFile),
+    sfmc: loadSfmcSettings(env, readFile),
+    db: loadDbSettings(env, readFile, { userVar: 'DELIVERY_DB_USER', passwordVar: 'DELIVERY_DB_PASSWORD', defaultUser: 'welcome_delivery' }),
+    orgs: readOrgConfig(env, readFile),
     firstCheckDelayMs: int(env, 'DELIVERY_FIRST_CHECK_DELAY_MS', 2_000, 0, 20_000),
     recheckBaseMs: int(env, 'DELIVERY_RECHECK_BASE_MS', 30_000, 100, 3_600_000),
     recheckMaxMs: int(env, 'DELIVERY_RECHECK_MAX_MS', 3_600_000, 100, 86_400_000),

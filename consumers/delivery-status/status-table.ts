@@ -5,6 +5,7 @@
  */
 import { createPool, type Pool, type RowDataPacket } from 'mysql2/promise';
 import { PipelineError } from '../shared/errors';
+import { mysqlConnection, type DbSettings } from '../shared/connection-config';
 import type { SentWelcome } from './transform';
 
 export interface DueWelcome extends SentWelcome {
@@ -19,18 +20,12 @@ export interface StatusTable {
   close(): Promise<void>;
 }
 
-export interface StatusTableConfig {
-  host: string;
-  port: number;
-  user: string;
-  password: string;
-  database: string;
-}
+export type StatusTableConfig = DbSettings;
 
 const millis = (v: unknown): number => (v instanceof Date ? v.getTime() : Date.parse(String(v)));
 
 export function createStatusTable(config: StatusTableConfig): StatusTable {
-  const pool: Pool = createPool({ ...config, connectionLimit: 2, connectTimeout: 3_000, enableKeepAlive: true, timezone: 'Z' });
+  const pool: Pool = createPool({ ...mysqlConnection(config), connectionLimit: 2, connectTimeout: 3_000, enableKeepAlive: true, timezone: 'Z' });
   const query = async (sql: string, values: unknown[]): Promise<RowDataPacket[]> => {
     try {
       const [rows] = await pool.query<RowDataPacket[]>({ sql, timeout: 5_000 }, values);

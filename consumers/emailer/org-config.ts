@@ -8,6 +8,7 @@
  * process with the reason.
  */
 import { ConfigError } from '../shared/errors';
+import { str, type Env } from '../shared/env';
 import { ORG_ID } from '../shared/member';
 
 export interface OrgWelcome {
@@ -70,4 +71,16 @@ export function parseOrgConfig(text: string, source: string): OrgConfig {
   }
   if (orgs.size === 0) throw new ConfigError(`${source}: no organizations configured`);
   return orgs;
+}
+
+/** WELCOME_ORGS_FILE, read and validated: the emailer and the delivery-status stage share it. */
+export function readOrgConfig(env: Env, readFile: (p: string) => string): OrgConfig {
+  const file = str(env, 'WELCOME_ORGS_FILE', 'config/welcome-orgs.json');
+  let text: string;
+  try {
+    text = readFile(file);
+  } catch (err) {
+    throw new ConfigError(`WELCOME_ORGS_FILE: cannot read "${file}"`, err);
+  }
+  return parseOrgConfig(text, file);
 }

@@ -7,6 +7,7 @@
  */
 import { createPool, type Pool, type RowDataPacket } from 'mysql2/promise';
 import { PipelineError } from '../shared/errors';
+import { mysqlConnection, type DbSettings } from '../shared/connection-config';
 
 export interface SentRecord {
   /** The subset of members (memberKey) that already have a Welcome on record. */
@@ -17,15 +18,8 @@ export interface SentRecord {
   close(): Promise<void>;
 }
 
-export interface SentRecordConfig {
-  host: string;
-  port: number;
-  user: string;
-  password: string;
-  database: string;
-  /** TLS to the database: the CA to trust; verifyHost also checks the certificate's name. */
-  tls?: { ca: string; verifyHost: boolean };
-}
+/** The emailer's own read-only user on the audit table, optionally over TLS. */
+export type SentRecordConfig = DbSettings;
 
 const key = (orgId: string, orgMemberId: string): string => `${orgId}:${orgMemberId}`;
 
@@ -34,11 +28,8 @@ export function createSentRecord(config: SentRecordConfig): SentRecord {
   // the pool (no crash), a query that meets one fails as SENT_RECORD_UNAVAILABLE (transient: the
   // stage pauses and retries), and the next attempt opens a fresh one. Idle connections are
   // also retired after 30 s, so few stale ones are left to meet after a restart.
-  const { tls, ...conn } = config;
-  const ssl = tls ? { ca: tls.ca, rejectUnauthorized: true, ...(tls.verifyHost ? {} : { checkServerIdentity: () => undefined }) } : undefined;
   const pool: Pool = createPool({
-    ...conn,
-    ...(ssl ? { ssl } : {}),
+    ...mysqlConnection(config),
     connectionLimit: 4,
     connectTimeout: 3_000,
     enableKeepAlive: true,
