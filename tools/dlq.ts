@@ -13,13 +13,11 @@
  * DLQ with dlq.attempts + 1. Replays are idempotent downstream: the emailer skips members
  * already in the audit table and SFMC refuses a reused messageKey.
  */
-import { readFileSync } from 'node:fs';
-import { Kafka, logLevel, type IHeaders, type KafkaMessage } from 'kafkajs';
-import { kafkaClientOptions, kafkaFromEnv } from '../consumers/shared/kafka-security';
+import type { IHeaders } from 'kafkajs';
 import { DLQ_HEADERS } from '../consumers/shared/stage';
+import { header, kafka, readToEnd } from './topic-read';
 
 const env = process.env;
-const kafkaEnv = kafkaFromEnv(env, (p) => readFileSync(p, 'utf8'));
 const STAGES: Record<string, string> = {
   augmenter: env.AUGMENTER_DLQ_TOPIC ?? 'welcome.augmenter.dlq',
   emailer: env.EMAILER_DLQ_TOPIC ?? 'welcome.emailer.dlq',
@@ -28,88 +26,11 @@ const STAGES: Record<string, string> = {
   // The welcome-delivery-status sink's own DLQ (connect/welcome-delivery-status.json).
   'delivery-audit': 'welcome.delivery.audit.dlq',
 };
-const kafka = new Kafka({
-  clientId: 'welcome-dlq-tool',
-  brokers: kafkaEnv.brokers,
-  ...kafkaClientOptions(kafkaEnv.security),
-  logLevel: logLevel.NOTHING,
-});
 const out = (line: string): void => void process.stdout.write(`${line}\n`);
-
-const header = (h: IHeaders | undefined, name: string): string | undefined => {
-  const v = h?.[name];
-  const first = Array.isArray(v) ? v[0] : v;
-  return first === undefined ? undefined : first.toString();
-};
 
 /** Why a record is in a DLQ: our stages' code, or Connect's exception class for the sink. */
 function reasonOf(h: IHeaders | undefined): string {
   return header(h, DLQ_HEADERS.errorCode) ?? header(h, '__connect.errors.exception.class.name')?.split('.').pop() ?? 'unknown';
-}
-
-/**
- * Reads `topic` from `from` (per partition; the log start when absent) up to the end offsets
- * seen at the start (so it terminates), handing each message to `each`.
- */
-async function readToEnd(
-  topic: string,
-  each: (m: KafkaMessage, partition: number) => Promise<void>,
-  from?: (lows: Map<number, bigint>) => Promise<Map<number, bigint>>,
-): Promise<number> {
-  const admin = kafka.admin();
-  await admin.connect();
-  let ends: Map<number, bigint>;
-  let start: Map<number, bigint>;
-  try {
-    if (!(await admin.listTopics()).includes(topic)) return 0;
-    const offsets = await admin.fetchTopicOffsets(topic);
-    ends = new Map(offsets.map((p) => [p.partition, BigInt(p.high)]));
-    const lows = new Map(offsets.map((p) => [p.partition, BigInt(p.low)]));
-    start = from ? await from(lows) : lows;
-    // a position below the log start (records deleted meanwhile) starts at the log start
-    for (const [p, low] of lows) if ((start.get(p) ?? 0n) < low) start.set(p, low);
-  } finally {
-    await admin.disconnect();
-  }
-  const pending = [...ends].filter(([p, end]) => (start.get(p) ?? 0n) < end);
-  if (pending.length === 0) return 0;
-  const consumer = kafka.consumer({ groupId: `welcome-dlq-read-${Date.now()}-${process.pid}`, maxWaitTimeInMs: 200 });
-  await consumer.connect();
-  let count = 0;
-  const remaining = new Set(pending.map(([p]) => p));
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`reading ${topic} took longer than 120 s`)), 120_000);
-    consumer
-      .subscribe({ topic, fromBeginning: true })
-      .then(async () => {
-        await consumer.run({
-          autoCommit: false,
-          eachMessage: async ({ partition, message }) => {
-            const end = ends.get(partition) ?? 0n;
-            const offset = BigInt(message.offset);
-            if (offset >= end || offset < (start.get(partition) ?? 0n)) return;
-            try {
-              await each(message, partition);
-            } catch (err) {
-              // Fail loudly instead of letting kafkajs retry the same message forever.
-              clearTimeout(timer);
-              reject(err);
-              throw err;
-            }
-            count++;
-            if (offset + 1n >= end) remaining.delete(partition);
-            if (remaining.size === 0) {
-              clearTimeout(timer);
-              resolve();
-            }
-          },
-        });
-        for (const [partition] of pending) consumer.seek({ topic, partition, offset: String(start.get(partition) ?? 0n) });
-      })
-      .catch(reject);
-  });
-  await consumer.disconnect();
-  return count;
 }
 
 /**
@@ -199,7 +120,7 @@ async function replay(stage: string | undefined): Promise<void> {
         });
         byTarget.set(target, (byTarget.get(target) ?? 0) + 1);
       },
-      (lows) => replayPositions(topic, stage, lows),
+      { from: (lows) => replayPositions(topic, stage, lows) },
     );
     out(
       `replayed ${n} record(s) from ${topic}${n ? `: ${[...byTarget].map(([t, c]) => `${c} → ${t}`).join(', ')}` : ' (nothing new since the last replay)'}`,

@@ -1,12 +1,18 @@
 /**
  * Reading a topic to the end offsets seen at the start (so a command terminates), for the
- * operator's tools. With a groupId it resumes from, and commits (after `each` returned),
- * that group's offsets: a record is handled at least once, and once in the normal case.
+ * operator's tools (dlq, held, reconcile). With a groupId it resumes from, and commits (after
+ * `each` returned), that group's offsets: a record is handled at least once, and once in the
+ * normal case. With `from` the caller picks the start per partition (the DLQ replay's stored
+ * positions). The client takes KAFKA_SECURITY_* like the consumers: the tools reach a secured
+ * Kafka too.
  */
+import { readFileSync } from 'node:fs';
 import { Kafka, logLevel, type IHeaders, type KafkaMessage } from 'kafkajs';
+import { kafkaClientOptions, kafkaFromEnv } from '../consumers/shared/kafka-security';
 
-export const brokers = (process.env.KAFKA_BOOTSTRAP_SERVERS ?? '127.0.0.1:9092').split(',');
-export const kafka = new Kafka({ clientId: 'welcome-ops-tool', brokers, logLevel: logLevel.NOTHING });
+const kafkaEnv = kafkaFromEnv(process.env, (p) => readFileSync(p, 'utf8'));
+export const brokers = kafkaEnv.brokers;
+export const kafka = new Kafka({ clientId: 'welcome-ops-tool', brokers, ...kafkaClientOptions(kafkaEnv.security), logLevel: logLevel.NOTHING });
 
 export const header = (h: IHeaders | undefined, name: string): string | undefined => {
   const v = h?.[name];
@@ -26,10 +32,18 @@ export async function committed(groupId: string, topic: string): Promise<Map<num
   }
 }
 
+export interface ReadOptions {
+  /** Resume from, and commit to, this consumer group. */
+  groupId?: string;
+  /** Where to start per partition, given the log starts (below a log start: the log start). */
+  from?: (lows: Map<number, bigint>) => Promise<Map<number, bigint>>;
+  progress?: (done: number, total: number) => void;
+}
+
 export async function readToEnd(
   topic: string,
   each: (m: KafkaMessage, partition: number) => Promise<void> | void,
-  opts: { groupId?: string; progress?: (done: number, total: number) => void } = {},
+  opts: ReadOptions = {},
 ): Promise<number> {
   const admin = kafka.admin();
   await admin.connect();
@@ -40,13 +54,9 @@ export async function readToEnd(
     const offsets = await admin.fetchTopicOffsets(topic);
     ends = new Map(offsets.map((p) => [p.partition, BigInt(p.high)]));
     const lows = new Map(offsets.map((p) => [p.partition, BigInt(p.low)]));
-    start = lows;
-    if (opts.groupId) {
-      const [c] = await admin.fetchOffsets({ groupId: opts.groupId, topics: [topic] });
-      for (const p of c?.partitions ?? [])
-        if (BigInt(p.offset) >= 0n)
-          start.set(p.partition, BigInt(p.offset) > (lows.get(p.partition) ?? 0n) ? BigInt(p.offset) : (lows.get(p.partition) ?? 0n));
-    }
+    start = opts.from ? await opts.from(lows) : opts.groupId ? await committed(opts.groupId, topic) : new Map(lows);
+    // a position below the log start (records deleted meanwhile) starts at the log start
+    for (const [p, low] of lows) if ((start.get(p) ?? 0n) < low) start.set(p, low);
   } finally {
     await admin.disconnect();
   }
@@ -62,30 +72,34 @@ export async function readToEnd(
       const timer = setTimeout(() => reject(new Error(`reading ${topic} took longer than 600 s`)), 600_000);
       consumer
         .subscribe({ topic, fromBeginning: true })
-        .then(() =>
-          consumer.run({
+        .then(async () => {
+          await consumer.run({
             autoCommit: false,
             eachMessage: async ({ partition, message }) => {
               const end = ends.get(partition) ?? 0n;
-              if (BigInt(message.offset) >= end || !remaining.has(partition)) return;
+              const offset = BigInt(message.offset);
+              if (offset >= end || offset < (start.get(partition) ?? 0n) || !remaining.has(partition)) return;
               try {
                 await each(message, partition);
               } catch (err) {
+                // Fail loudly instead of letting kafkajs retry the same message forever.
                 clearTimeout(timer);
                 reject(err);
                 throw err;
               }
               count++;
               if (opts.progress && count % 10_000 === 0) opts.progress(count, total);
-              if (opts.groupId) await consumer.commitOffsets([{ topic, partition, offset: (BigInt(message.offset) + 1n).toString() }]);
-              if (BigInt(message.offset) + 1n >= end) remaining.delete(partition);
+              if (opts.groupId) await consumer.commitOffsets([{ topic, partition, offset: (offset + 1n).toString() }]);
+              if (offset + 1n >= end) remaining.delete(partition);
               if (remaining.size === 0) {
                 clearTimeout(timer);
                 resolve();
               }
             },
-          }),
-        )
+          });
+          // a group resumes where it committed; a chosen start is sought explicitly
+          if (opts.from) for (const [partition] of pending) consumer.seek({ topic, partition, offset: String(start.get(partition) ?? 0n) });
+        })
         .catch(reject);
     });
   } finally {
