@@ -10,8 +10,9 @@
 # (consumers/shared/process.ts finishes the in-flight batch, commits and exits within 10 s).
 # docker-compose.yml adds `init: true` (tini) as well; Kubernetes needs nothing extra.
 #
-# The Node version is pinned here only (a supported LTS; bump the patch regularly, or pin a digest).
-ARG NODE_IMAGE=node:24.11.1-bookworm-slim
+# The Node version: the same as the devDependency `node` in package.json, which the tests and the
+# local stack run on (test/unit/deploy/dockerfile.test.ts holds the two together). Bump both.
+ARG NODE_IMAGE=node:24.21.0-bookworm-slim
 
 # ---- build: compile TypeScript with the dev dependencies ----------------------------------
 FROM ${NODE_IMAGE} AS build

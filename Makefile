@@ -2,6 +2,9 @@
 # Settings: defaults in .env.example, overrides in .env or the environment.
 SHELL := /bin/bash
 .SHELLFLAGS := -eo pipefail -c
+# Node: the devDependency `node` (package.json) puts the Node the image runs (24) into
+# node_modules/.bin; everything make starts (npm, npx, jest, tsc, the stack's consumers) runs on it.
+export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 STACK := stack/bin/stack
 # Runs a command with the stack's settings and local secrets exported (as the services see them).
 WITH_ENV = ROOT=$$PWD; set -a; source stack/bin/lib.sh >/dev/null; set +a;
@@ -15,6 +18,8 @@ help: ## this list
 
 node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund
+	@# the binary comes from the `node` package's preinstall (allowScripts in package.json): check it came
+	@test -x node_modules/.bin/node || { echo "npm ci left no node_modules/.bin/node: its install script did not run (allowScripts in package.json, or --ignore-scripts)"; exit 1; }
 	@touch $@
 
 install: node_modules/.package-lock.json ## npm dependencies (frozen lockfile)
@@ -122,6 +127,7 @@ test-rules: ## promtool: check monitoring/alerts.yml and run its unit tests (mon
 	promtool test rules monitoring/tests/alerts.test.yml
 
 test: install lint typecheck test-unit test-rules ## everything, from a fresh machine: install, start the stack, test, stop
+	@echo "node $$(node --version) ($$(command -v node))"
 	@started_here=0; $(STACK) status | grep ' up ' >/dev/null || started_here=1; \
 	rc=0; $(MAKE) --no-print-directory test-stack || rc=$$?; \
 	if [ $$rc = 0 ]; then FAULTS_PROFILE=ci $(MAKE) --no-print-directory test-faults || rc=$$?; fi; \

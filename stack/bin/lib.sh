@@ -8,6 +8,8 @@ fail() { printf '[%s] \033[31mfailed\033[0m %s\n' "$(date +%H:%M:%S)" "$*" >&2; 
 # .env overrides the defaults below; the caller's environment overrides .env.
 load_settings() {
   local line name
+  # The Node the image runs (devDependency `node` in package.json), once npm ci has put it there.
+  case ":$PATH:" in *":$ROOT/node_modules/.bin:"*) ;; *) [ ! -x "$ROOT/node_modules/.bin/node" ] || PATH="$ROOT/node_modules/.bin:$PATH" ;; esac
   if [ -f "$ROOT/.env" ]; then
     while IFS= read -r line || [ -n "$line" ]; do
       [[ $line =~ ^[[:space:]]*([A-Za-z_][A-Za-z0-9_]*)=(.*)$ ]] || continue

@@ -86,6 +86,15 @@ describe('Dockerfile', () => {
     expect(Number(/^node:(\d+)/.exec(runtime.from)?.[1])).toBeGreaterThanOrEqual(minMajor);
   });
 
+  it('runs the Node that the tests and the local stack run on (devDependency `node`, in node_modules/.bin)', () => {
+    const pkg = JSON.parse(read('package.json')) as { devDependencies: Record<string, string>; allowScripts?: Record<string, boolean> };
+    const pinned = pkg.devDependencies.node ?? '';
+    expect(pinned).toMatch(/^\d+\.\d+\.\d+$/);
+    expect(/^node:(\d+\.\d+\.\d+)-/.exec(runtime.from)?.[1]).toBe(pinned);
+    // its binary arrives by the package's preinstall script: npm runs only approved ones
+    expect(pkg.allowScripts?.node).toBe(true);
+  });
+
   it('installs from the lockfile only: npm ci after copying package-lock.json, never npm install', () => {
     for (const stage of stages) {
       for (const run of runs(stage)) expect(run).not.toMatch(/\bnpm\s+(install|i|add)\b/);
