@@ -11,6 +11,14 @@ module.exports = {
     { ...common, displayName: 'unit', testMatch: ['<rootDir>/test/unit/**/*.test.ts'] },
     { ...common, displayName: 'stack', testMatch: ['<rootDir>/test/stack/**/*.test.ts'], slowTestThreshold: 60 },
     // Fault injection on the same stack (restarts, kills, outages): `make test-faults`.
-    { ...common, displayName: 'faults', testMatch: ['<rootDir>/test/faults/**/*.test.ts'], slowTestThreshold: 120 },
+    {
+      ...common,
+      displayName: 'faults',
+      testMatch: ['<rootDir>/test/faults/**/*.test.ts'],
+      testPathIgnorePatterns: ['/node_modules/', '<rootDir>/test/faults/cluster.test.ts'],
+      slowTestThreshold: 120,
+    },
+    // Broker faults on the three-node Kafka cluster (KAFKA_NODES=3): `make test-cluster`.
+    { ...common, displayName: 'cluster', testMatch: ['<rootDir>/test/faults/cluster.test.ts'], slowTestThreshold: 120 },
   ],
 };

@@ -16,9 +16,13 @@ import { waitFor } from '../support/wait';
 
 const run = promisify(execFile);
 
-export const SERVICES = [
+/** KAFKA_NODES=3 (`make test-cluster`): nodes 2 and 3 of the local Kafka cluster are services too. */
+export const KAFKA_NODES = Number(process.env.KAFKA_NODES ?? '1');
+const ALL_SERVICES = [
   'mariadb',
   'kafka',
+  'kafka-2',
+  'kafka-3',
   'registry',
   'connect',
   'connect-watchdog',
@@ -27,7 +31,9 @@ export const SERVICES = [
   'augmenter',
   'emailer',
 ] as const;
-export type Service = (typeof SERVICES)[number];
+export type Service = (typeof ALL_SERVICES)[number];
+/** The services of this stack, each started again by the supervisor when gone. */
+export const SERVICES: readonly Service[] = ALL_SERVICES.filter((s) => KAFKA_NODES >= 3 || (s !== 'kafka-2' && s !== 'kafka-3'));
 /** The connectors this pipeline owns (others on the worker belong to other tests). */
 export const CONNECTORS = ['members-source', 'welcome-audit'] as const;
 
