@@ -11,7 +11,7 @@ WITH_ENV = ROOT=$$PWD; set -a; source stack/bin/lib.sh >/dev/null; set +a;
 # The benchmark runs from source (ts-node, no type check: `make typecheck` covers bench/).
 BENCH = node -r ts-node/register/transpile-only bench/run.ts
 
-.PHONY: help install build up down restart status logs clean connectors schemas demo test test-unit test-rules test-stack test-faults test-cluster typecheck fetch
+.PHONY: help install build up down restart status logs clean connectors schemas demo test test-unit test-rules test-stack test-faults test-cluster typecheck fetch bench-standin
 
 help: ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -82,6 +82,9 @@ bench: build ## on the running stack: latency at 100/s vs the 20-s poller, throu
 
 bench-smoke: build ## the same bench, seconds long (part of make test)
 	@$(WITH_ENV) BENCH_PROFILE=smoke $(BENCH)
+
+bench-standin: ## the SFMC stand-in alone under the bench's send load: its RSS and CPU (no stack needed)
+	@node -r ts-node/register/transpile-only bench/standin-load.ts
 
 logs: ## tail the logs (SERVICE=name for one)
 	$(STACK) logs $(SERVICE)

@@ -3,7 +3,10 @@
  *  1. latency at a steady rate (100 signups/s for 60 s): commit → SFMC stand-in accepted;
  *  2. the seed design's 20-s poller on the same inserts, side by side, and the ratio;
  *  3. a throughput ramp until the end-to-end lag stops being bounded, and the bottleneck;
- *  4. the same ramp with two instances of each consumer, with the exactly-once count.
+ *  4. scaling with SFMC answering in BENCH_SFMC_LATENCY_MS (150 ms): CPU per 1,000 Welcomes
+ *     per process at a fixed rate, then delivered throughput with 1, 2, 3 instances of each
+ *     consumer, its ratio to one instance and each instance's CPU (bench/lib/scaling.ts);
+ *  and the exactly-once count over all of it.
  * Prints a table, writes bench/results/bench-<time>.json and .svg. BENCH_PROFILE=smoke is
  * the seconds-long version `make test` runs so this cannot rot; targets are reported, never
  * asserted. Settings: see PROFILES and the BENCH_* variables below (README, "Performance").
@@ -19,10 +22,11 @@ import { createRegistry } from '../consumers/shared/registry';
 import { HopTracker, auditTimes, hopTable, type HopTable } from './lib/hops';
 import { latencyChart } from './lib/chart';
 import { createBenchPool, insertAtRate, type BenchMember } from './lib/inserter';
-import { startInstance, stopInstance, waitReady, type Instance } from './lib/instances';
+import { stopInstance, type Instance } from './lib/instances';
 import { startPoller } from './lib/poller';
 import { cpuBetween, cpuSample, groupMembers, metricsOf, stackPids } from './lib/probes';
 import { runRamp, type RampResult } from './lib/ramp';
+import { runScaling, type ScalingResult } from './lib/scaling';
 import { SendCollector } from './lib/sends';
 import { fmtMs, sleep, summarize } from './lib/stats';
 import { sumOf } from '../tools/pipeline-status';
@@ -30,8 +34,34 @@ import { sumOf } from '../tools/pipeline-status';
 const env = process.env;
 const ROOT = join(__dirname, '..');
 const PROFILES = {
-  full: { rate: 100, durationS: 60, pollS: 20, ramp: [500, 1000, 1500, 2000, 2500, 3000, 4000], stepS: 15, drainS: 30, scaleOut: true },
-  smoke: { rate: 50, durationS: 4, pollS: 2, ramp: [200], stepS: 3, drainS: 15, scaleOut: true },
+  full: {
+    rate: 100,
+    durationS: 60,
+    pollS: 20,
+    ramp: [500, 1000, 1500, 2000, 2500, 3000, 4000],
+    stepS: 15,
+    drainS: 30,
+    scaleOut: true,
+    scaleInstances: [1, 2, 3],
+    scaleRate: 3000,
+    scaleStepS: 15,
+    costRate: 500,
+    costStepS: 20,
+  },
+  smoke: {
+    rate: 50,
+    durationS: 4,
+    pollS: 2,
+    ramp: [200],
+    stepS: 3,
+    drainS: 15,
+    scaleOut: true,
+    scaleInstances: [1, 2],
+    scaleRate: 200,
+    scaleStepS: 3,
+    costRate: 50,
+    costStepS: 3,
+  },
 };
 const profileName = env.BENCH_PROFILE === 'smoke' ? 'smoke' : 'full';
 const P = PROFILES[profileName];
@@ -46,7 +76,16 @@ const cfg = {
   stepS: Number(env.BENCH_STEP_S ?? P.stepS),
   drainS: Number(env.BENCH_DRAIN_S ?? P.drainS),
   scaleOut: env.BENCH_SCALEOUT ? env.BENCH_SCALEOUT !== '0' : P.scaleOut,
-  instances: Number(env.BENCH_INSTANCES ?? 2),
+  scaleInstances: (env.BENCH_SCALE_INSTANCES ?? P.scaleInstances.join(','))
+    .split(',')
+    .map(Number)
+    .filter((n) => n >= 1),
+  scaleRate: Number(env.BENCH_SCALE_RATE ?? P.scaleRate),
+  scaleStepS: Number(env.BENCH_SCALE_STEP_S ?? P.scaleStepS),
+  costRate: Number(env.BENCH_COST_RATE ?? P.costRate),
+  costStepS: Number(env.BENCH_COST_STEP_S ?? P.costStepS),
+  sfmcLatencyMs: Number(env.BENCH_SFMC_LATENCY_MS ?? 150),
+  instancePortBase: Number(env.BENCH_INSTANCE_PORT_BASE ?? 9470),
   connections: Number(env.BENCH_DB_CONNECTIONS ?? 16),
   rampRowsPerTxn: Number(env.BENCH_RAMP_ROWS_PER_TXN ?? 50),
   resetFaults: env.BENCH_RESET_FAULTS !== '0',
@@ -226,31 +265,42 @@ async function main(): Promise<void> {
     log(`2) throughput ramp ${cfg.ramp.join(' → ')} /s, ${cfg.stepS} s per step, group members: ${await consumersNow()}`);
     ramps.push(await runRamp({ ...rampOpts, label: 'x1', metricsUrls: stackMetrics }));
 
-    // ---- 4: scale-out, N instances of each consumer (same groups), same ramp
-    if (cfg.scaleOut && cfg.instances > 1) {
-      log(`4) scale-out: starting ${cfg.instances - 1} more augmenter and emailer instance(s)`);
-      for (let i = 2; i <= cfg.instances; i++) {
-        extra.push(
-          startInstance(ROOT, join(stateDir, 'logs'), 'augmenter', i, 9470 + i),
-          startInstance(ROOT, join(stateDir, 'logs'), 'emailer', i, 9480 + i),
-        );
-      }
-      log(`   pids ${extra.map((e) => `${e.name}=${e.pid}`).join(' ')}`);
-      await Promise.all(extra.map((e) => waitReady(e, 90_000)));
-      await waitUntil(
-        'both groups to be stable with every instance',
-        async () => {
-          const [a, e] = await Promise.all([groupMembers(admin, 'welcome-augmenter'), groupMembers(admin, 'welcome-emailer')]);
-          return a.state === 'Stable' && e.state === 'Stable' && a.members >= cfg.instances && e.members >= cfg.instances;
-        },
-        90_000,
-        500,
-      );
-      log(`   group members: ${await consumersNow()}`);
-      const urls = [...stackMetrics, ...extra.map((e) => `http://127.0.0.1:${e.port}`)];
-      ramps.push(await runRamp({ ...rampOpts, label: `x${cfg.instances}`, metricsUrls: urls }));
-    }
     result.throughput = ramps;
+
+    // ---- 4: scaling with a realistic SFMC latency: CPU per 1,000 Welcomes, then 1, 2, 3 instances
+    let scaling: ScalingResult | undefined;
+    if (cfg.scaleOut && cfg.scaleInstances.length > 0) {
+      log(
+        `4) scaling: SFMC stand-in latency ${cfg.sfmcLatencyMs} ms; ${cfg.scaleRate}/s for ${cfg.scaleStepS} s with ${cfg.scaleInstances.join(', ')} instance(s) of each consumer`,
+      );
+      scaling = await runScaling({
+        root: ROOT,
+        logsDir: join(stateDir, 'logs'),
+        runId,
+        pool,
+        admin,
+        collector,
+        members,
+        sfmcUrl,
+        latencyMs: cfg.sfmcLatencyMs,
+        instanceCounts: cfg.scaleInstances,
+        rate: cfg.scaleRate,
+        stepMs: cfg.scaleStepS * 1000,
+        costRate: cfg.costRate,
+        costStepMs: cfg.costStepS * 1000,
+        drainMs: cfg.drainS * 1000,
+        maxInFlight: cfg.connections,
+        rowsPerTxn: cfg.rampRowsPerTxn,
+        portBase: cfg.instancePortBase,
+        extra,
+        stackMetricsUrls: stackMetrics,
+        pids,
+        idleCpuPct: background.procs,
+        log,
+      });
+      result.scaling = scaling;
+      log(`   group members: ${await consumersNow()}`);
+    }
 
     // ---- exactly once: every member one accepted Welcome, one audit row; duplicates suppressed
     const all = [...members.values()];
@@ -314,6 +364,7 @@ async function main(): Promise<void> {
       ),
     );
     printTable(result, ramps, cdc, polled, exactlyOnce);
+    if (scaling) printScaling(scaling);
     log(`results: ${jsonPath}\n          ${svgPath}`);
     if (!(result.exactlyOnce as { holds: boolean }).holds) {
       process.exitCode = 1;
@@ -340,6 +391,41 @@ function printHops(t: HopTable): void {
   for (const r of t.rows)
     out.push(`   ${row([r.hop, fmtMs(r.summary.p50), fmtMs(r.summary.p95), fmtMs(r.summary.p99), fmtMs(r.summary.max), String(r.summary.n)])}`);
   out.push(`   floor (binlog + Debezium + Connect, p50) ${fmtMs(t.floorP50)}; end-to-end p50 = ${t.endToEndOverFloor.toFixed(1)}× the floor`);
+  process.stdout.write(`${out.join('\n')}\n`);
+}
+
+function printScaling(r: ScalingResult): void {
+  const w = [16, 12, 14, 9, 9, 34, 9];
+  const row = (cells: string[]): string => cells.map((c, i) => (i === 0 ? c.padEnd(w[i] ?? 9) : c.padStart(w[i] ?? 9))).join('  ');
+  const out = [
+    '',
+    `scaling, SFMC stand-in answering in ${r.sfmcLatencyMs} ms (targets: ≥ 1.8× for 2, ≥ 2.5× for 3 — reported, not asserted)`,
+    row(['instances each', 'offered /s', 'delivered /s', '× one', 'p50', 'CPU per consumer instance, %', 'machine']),
+  ];
+  for (const s of r.steps) {
+    const cpu = Object.entries(s.consumerCpuPct)
+      .map(([k, v]) => `${k.replace(/^bench-/, '')} ${v}`)
+      .join(', ');
+    out.push(
+      row([
+        String(s.instances),
+        String(s.offered),
+        `${s.deliveredPerS}${s.keptUp ? ' (kept up)' : ''}`,
+        s.ratioToOne !== undefined ? `${s.ratioToOne}×` : '1×',
+        fmtMs(s.latency.p50),
+        cpu,
+        `${s.machineCpuPct}%`,
+      ]),
+    );
+  }
+  out.push(`  bottleneck: ${r.bottleneck}`);
+  const c = r.cost;
+  const cost = Object.entries(c.cpuSPer1000)
+    .filter(([, v]) => v.gross > 0)
+    .sort((a, b) => b[1].gross - a[1].gross)
+    .map(([k, v]) => `${k} ${v.gross.toFixed(2)} (${v.aboveIdle.toFixed(2)} above idle)`)
+    .join(', ');
+  out.push(`CPU seconds per 1,000 Welcomes at ${c.rate}/s (${c.delivered} in ${c.seconds} s, machine ${c.machineCpuPct}%): ${cost}`);
   process.stdout.write(`${out.join('\n')}\n`);
 }
 

@@ -54,6 +54,8 @@ load_settings() {
   # Local Prometheus only: every duration in monitoring/alerts.yml (for:, [range]) divided by
   # this, so a local alert fires in seconds; production loads the file unchanged.
   : "${ALERT_TIME_SCALE:=20}"
+  # the bench's extra consumer instances: augmenter i on BASE+i, emailer i on BASE+5+i (i = 2, 3)
+  : "${BENCH_INSTANCE_PORT_BASE:=9470}"
   DIST="$STATE_DIR/dist" PIDS="$STATE_DIR/pids" LOGS="$STATE_DIR/logs"
   mkdir -p "$PIDS" "$LOGS"
   load_secrets
@@ -63,7 +65,7 @@ load_settings() {
     CDC_DB_USER SINK_DB_USER EMAILER_DB_USER WELCOME_ORGS_FILE DIST DLQ_REPLICATION_FACTOR KAFKA_SASL_PORT \
     WATCHDOG_HTTP_PORT WATCHDOG_CONNECTORS DLQ_RETENTION_MS KAFKA_METRICS_PORT CONNECT_METRICS_PORT PROMETHEUS_PORT ALERT_TIME_SCALE DELIVERY_STATUS_HTTP_PORT DELIVERY_DB_USER SECURED_AUGMENTER_HTTP_PORT SECURED_EMAILER_HTTP_PORT \
     KAFKA_NODES KAFKA_2_PORT KAFKA_2_CONTROLLER_PORT KAFKA_3_PORT KAFKA_3_CONTROLLER_PORT KAFKA_REPLICATION_FACTOR KAFKA_MIN_ISR \
-    KAFKA_2_SASL_PORT KAFKA_3_SASL_PORT KAFKA_SASL_BOOTSTRAP_SERVERS
+    KAFKA_2_SASL_PORT KAFKA_3_SASL_PORT KAFKA_SASL_BOOTSTRAP_SERVERS BENCH_INSTANCE_PORT_BASE
 }
 
 # Local secrets are generated once into $STATE_DIR/secrets.env (mode 600, never in git);

@@ -76,7 +76,7 @@ export function handleBatchSend(state: SfmcStandinState, body: unknown, accountI
     const verdict = validateRecipient(raw);
     let rejection: Rejection | undefined;
     if (!verdict.ok) rejection = verdict.rejection;
-    else if (state.findRecent(verdict.recipient.messageKey)) {
+    else if (state.sentRecently(verdict.recipient.messageKey)) {
       rejection = { errorcode: ERR.DUPLICATE_MESSAGE_KEY, message: 'MCMS_UTM_Validation_DuplicateMessageKey' };
     }
     const messageKey = verdict.ok ? verdict.recipient.messageKey : verdict.messageKey;
@@ -97,6 +97,7 @@ export function handleBatchSend(state: SfmcStandinState, body: unknown, accountI
       responses.push({ messageKey });
     }
   }
+  state.commit();
   // Even when every recipient failed SFMC answers 202 + 109001: the request itself was fine.
   const summary =
     failed > 0
@@ -138,7 +139,7 @@ export function handleSingleSend(state: SfmcStandinState, rawKey: string, body: 
       },
     };
   }
-  if (state.findRecent(messageKey)) {
+  if (state.sentRecently(messageKey)) {
     return rejected(state, 400, {
       errorcode: ERR.DUPLICATE_MESSAGE_KEY,
       message: 'MCMS_UTM_Validation_DuplicateMessageKey: messageKey reused within the past 2 days',
@@ -151,6 +152,7 @@ export function handleSingleSend(state: SfmcStandinState, rawKey: string, body: 
     requestId,
     ...(accountId !== undefined ? { accountId } : {}),
   });
+  state.commit();
   return { status: 202, body: { requestId, errorcode: ERR.OK, responses: [{ messageKey }] } };
 }
 

@@ -90,6 +90,37 @@ function write(res: ServerResponse, reply: Reply): void {
   res.end(payload);
 }
 
+/**
+ * A JSON array of the log's lines, written as it is read: a full listing after a bench is
+ * ~270,000 sends (~130 MB of JSON), which must not sit in memory at once. Waits for the
+ * socket to drain between chunks.
+ */
+async function streamSends(res: ServerResponse, lines: Iterable<string>): Promise<void> {
+  res.writeHead(200, { 'content-type': 'application/json; charset=utf-8' });
+  let chunk: string[] = [];
+  let first = true;
+  const flush = async (): Promise<void> => {
+    const text = (first ? '[' : ',') + chunk.join(',');
+    first = false;
+    chunk = [];
+    if (res.write(text)) return;
+    await new Promise<void>((resolve) => {
+      const done = (): void => {
+        res.off('drain', done).off('close', done);
+        resolve();
+      };
+      res.on('drain', done).on('close', done);
+    });
+  };
+  for (const line of lines) {
+    chunk.push(line);
+    if (chunk.length >= 2000) await flush();
+    if (res.destroyed) return;
+  }
+  if (chunk.length > 0 || first) await flush();
+  res.end(']');
+}
+
 function bearerToken(req: IncomingMessage): string | undefined {
   const match = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '');
   return match?.[1];
@@ -170,7 +201,7 @@ function createHandler(state: SfmcStandinState, options: SfmcStandinOptions) {
     if (path === '/__standin/sends') {
       if (method === 'DELETE') state.clearSends();
       const since = url.searchParams.get('since');
-      return write(res, { status: 200, body: state.listSends(since ? Date.parse(since) : undefined) });
+      return streamSends(res, state.sendLines(since ? Date.parse(since) : undefined));
     }
     if (path === '/__standin/stats') {
       if (method === 'DELETE') state.resetStats();
@@ -251,7 +282,10 @@ export async function createSfmcStandin(options: SfmcStandinOptions = {}): Promi
     state,
     close: () =>
       new Promise<void>((resolve) => {
-        server.close(() => resolve());
+        server.close(() => {
+          state.close();
+          resolve();
+        });
         server.closeAllConnections();
       }),
   };
@@ -297,7 +331,7 @@ export async function main(env: Env = process.env): Promise<SfmcStandin> {
     queuedMs: int(env, 'SFMC_STANDIN_QUEUED_MS', 500, 0),
     logger,
   });
-  logger.info({ port: standin.port, definitionKeys, sendsLoaded: standin.state.listSends().length }, 'SFMC stand-in listening');
+  logger.info({ port: standin.port, definitionKeys, sendsLoaded: standin.state.sendCount }, 'SFMC stand-in listening');
   return standin;
 }
 

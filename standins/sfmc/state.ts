@@ -1,11 +1,16 @@
 import { randomBytes } from 'node:crypto';
-import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { Column, FileLog, MemoryLog, type SendLog } from './send-log';
 
 /**
  * Everything the SFMC stand-in remembers: issued tokens, accepted sends (the 109110 dedup
  * memory, optionally persisted as JSON lines so it survives a restart), injected faults and
  * counters. No I/O besides the data file, so the HTTP layer stays thin.
+ *
+ * Memory stays small however many sends it accepts: the sends themselves live in the send log
+ * (send-log.ts: the data file, or an array of lines without one); memory holds one Map entry
+ * per messageKey (→ its latest log entry) and 8 bytes per entry for its time received —
+ * about 150 bytes per send — which is what the dedup check and `?since=` need. A status lookup
+ * reads its one line back; a listing streams lines from the first entry it needs.
  */
 
 export interface AcceptedSend {
@@ -102,14 +107,28 @@ export class SfmcStandinState {
   faults: FaultSettings = { ...DEFAULT_FAULTS };
   stats: StandinStats = emptyStats();
   private readonly tokens = new Map<string, { expiresAt: number; accountId?: number }>();
-  private readonly sends = new Map<string, AcceptedSend>();
+  /** messageKey → log entry of its latest accepted send. */
+  private readonly latest = new Map<string, number>();
+  /** Time received (epoch ms) per log entry. */
+  private readonly receivedAt = new Column();
+  /** Entries a later send of the same key replaced (or that are not sends): never listed. */
+  private readonly superseded = new Set<number>();
+  /** Entries before this one were cleared (DELETE /__standin/sends). */
+  private firstListed = 0;
+  /** True while times received never went backwards (an injected clock may): binary search. */
+  private inOrder = true;
+  /** Lines of the current request, written in one append by commit() before it is answered. */
+  private pending: string[] = [];
+  private readonly log: SendLog;
 
   constructor(readonly options: StandinStateOptions) {
     this.definitionKeys = new Set(options.definitionKeys);
-    if (options.dataFile) {
-      mkdirSync(dirname(options.dataFile), { recursive: true });
-      this.load(options.dataFile);
-    }
+    this.log = options.dataFile ? new FileLog(options.dataFile, (entry, line) => this.indexLine(entry, line)) : new MemoryLog();
+  }
+
+  /** Sends currently remembered (one per messageKey). */
+  get sendCount(): number {
+    return this.latest.size;
   }
 
   now(): number {
@@ -151,25 +170,38 @@ export class SfmcStandinState {
     this.stats.injected.expireTokens++;
   }
 
-  /** A send with this key accepted inside the dedup window, if any. */
-  findRecent(messageKey: string): AcceptedSend | undefined {
-    const send = this.sends.get(messageKey);
-    if (!send) return undefined;
-    return this.now() - Date.parse(send.receivedAt) < this.options.dedupWindowMs ? send : undefined;
+  /** True when a send with this key was accepted inside the dedup window (→ 109110). */
+  sentRecently(messageKey: string): boolean {
+    const entry = this.latest.get(messageKey);
+    return entry !== undefined && this.now() - this.receivedAt.at(entry) < this.options.dedupWindowMs;
   }
 
   /** Latest accepted send with this key, regardless of the window (status lookups). */
   find(messageKey: string): AcceptedSend | undefined {
-    return this.sends.get(messageKey);
+    const entry = this.latest.get(messageKey);
+    if (entry === undefined) return undefined;
+    this.commit();
+    for (const line of this.lines(entry, entry + 1)) return JSON.parse(line) as AcceptedSend;
+    return undefined;
   }
 
+  /**
+   * Counts the send as accepted at once (a later recipient of the same request sees its key);
+   * its line reaches the log in commit(), which the handler calls before it answers 202.
+   */
   accept(send: AcceptedSend): void {
-    // Delete first so Map order stays "order received" when a key is re-sent after the window.
-    // Synchronous append first: the send is durable before it counts (and before we answer 202).
-    if (this.options.dataFile) appendFileSync(this.options.dataFile, `${JSON.stringify(send)}\n`);
-    this.sends.delete(send.messageKey);
-    this.sends.set(send.messageKey, send);
+    const entry = this.log.length + this.pending.length;
+    this.pending.push(JSON.stringify(send));
+    this.index(entry, send.messageKey, Date.parse(send.receivedAt));
     this.stats.accepted++;
+  }
+
+  /** One write for every send of the request: durable (page cache) before the answer leaves. */
+  commit(): void {
+    if (this.pending.length === 0) return;
+    const lines = this.pending;
+    this.pending = [];
+    this.log.append(lines);
   }
 
   countRejection(errorcode: number): void {
@@ -177,14 +209,34 @@ export class SfmcStandinState {
     this.stats.rejectedByCode[key] = (this.stats.rejectedByCode[key] ?? 0) + 1;
   }
 
+  /** Accepted sends (latest per key) received at or after sinceMs, in the order received. */
   listSends(sinceMs?: number): AcceptedSend[] {
-    const all = [...this.sends.values()];
-    return sinceMs === undefined ? all : all.filter((s) => Date.parse(s.receivedAt) >= sinceMs);
+    return [...this.sendLines(sinceMs)].map((l) => JSON.parse(l) as AcceptedSend);
+  }
+
+  /** The same as JSON lines, read from the log as they are iterated (a listing is streamed). */
+  *sendLines(sinceMs?: number): Iterable<string> {
+    this.commit();
+    const end = this.log.length;
+    let entry = sinceMs === undefined ? this.firstListed : this.firstAtOrAfter(sinceMs);
+    for (const line of this.lines(entry, end)) {
+      const e = entry++;
+      if (this.superseded.has(e)) continue;
+      if (sinceMs !== undefined && !(this.receivedAt.at(e) >= sinceMs)) continue;
+      yield line;
+    }
   }
 
   /** Forgets sends (memory only: the data file is history, tests use a fresh file). */
   clearSends(): void {
-    this.sends.clear();
+    this.commit();
+    this.latest.clear();
+    this.firstListed = this.log.length;
+  }
+
+  close(): void {
+    this.commit();
+    this.log.close();
   }
 
   resetStats(): void {
@@ -207,19 +259,46 @@ export class SfmcStandinState {
     return true;
   }
 
-  private load(file: string): void {
-    if (!existsSync(file)) return;
-    for (const line of readFileSync(file, 'utf8').split('\n')) {
-      if (!line.trim()) continue;
-      try {
-        const send = JSON.parse(line) as AcceptedSend;
-        if (typeof send.messageKey === 'string' && typeof send.receivedAt === 'string') {
-          this.sends.delete(send.messageKey);
-          this.sends.set(send.messageKey, send);
-        }
-      } catch {
-        // A line torn by a crash mid-write: the send was never acknowledged, so skipping it is right.
-      }
+  private lines(from: number, to: number): Iterable<string> {
+    return this.log.read(from, to);
+  }
+
+  private index(entry: number, messageKey: string, at: number): void {
+    const before = this.latest.get(messageKey);
+    if (before !== undefined) this.superseded.add(before);
+    this.latest.set(messageKey, entry);
+    const last = this.receivedAt.length > 0 ? this.receivedAt.at(this.receivedAt.length - 1) : -Infinity;
+    if (at < last) this.inOrder = false;
+    this.receivedAt.push(at);
+  }
+
+  /** A line of the data file at start-up. */
+  private indexLine(entry: number, line: string): void {
+    let send: Partial<AcceptedSend> | undefined;
+    try {
+      send = JSON.parse(line) as Partial<AcceptedSend>;
+    } catch {
+      send = undefined;
     }
+    const at = typeof send?.receivedAt === 'string' ? Date.parse(send.receivedAt) : NaN;
+    if (typeof send?.messageKey === 'string' && !Number.isNaN(at)) return this.index(entry, send.messageKey, at);
+    // Not a send (a blank line): keeps its entry number, never listed, and the time before it
+    // (so the times stay in order for the binary search).
+    this.superseded.add(entry);
+    this.receivedAt.push(this.receivedAt.length > 0 ? this.receivedAt.at(this.receivedAt.length - 1) : 0);
+  }
+
+  /** First listed entry received at or after `ms` (binary search while times are in order). */
+  private firstAtOrAfter(ms: number): number {
+    let lo = this.firstListed;
+    if (!this.inOrder) return lo;
+    let hi = this.receivedAt.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      const at = this.receivedAt.at(mid);
+      if (at >= ms) hi = mid;
+      else lo = mid + 1;
+    }
+    return lo;
   }
 }
