@@ -8,7 +8,7 @@ WITH_ENV = ROOT=$$PWD; set -a; source stack/bin/lib.sh >/dev/null; set +a;
 # The benchmark runs from source (ts-node, no type check: `make typecheck` covers bench/).
 BENCH = node -r ts-node/register/transpile-only bench/run.ts
 
-.PHONY: help install build up down restart status logs clean connectors schemas demo test test-unit test-rules test-stack test-faults typecheck fetch
+.PHONY: bench-ab help install build up down restart status logs clean connectors schemas demo test test-unit test-rules test-stack test-faults typecheck fetch
 
 help: ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -77,6 +77,11 @@ bench: build ## on the running stack: latency at 100/s vs the 20-s poller, throu
 
 bench-smoke: build ## the same bench, seconds long (part of make test)
 	@$(WITH_ENV) BENCH_PROFILE=smoke $(BENCH)
+
+# A/B of two settings in one run, interleaved (bench/lib/ab.ts): e.g.
+#   make bench-ab BENCH_AB_A='emailer:SFMC_CONCURRENT_REQUESTS=1' BENCH_AB_B=''
+bench-ab: build ## on the running stack: two settings (BENCH_AB_A, BENCH_AB_B) at 100/s, phases A,B,A,B,… per-hop p50/p99 per arm
+	@$(WITH_ENV) node -r ts-node/register/transpile-only bench/lib/ab.ts
 
 logs: ## tail the logs (SERVICE=name for one)
 	$(STACK) logs $(SERVICE)
