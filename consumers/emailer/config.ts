@@ -20,7 +20,16 @@ export interface EmailerConfig {
   skippedTopic: string;
   heldTopic: string;
   topicPartitions: number;
-  sfmc: { authBaseUrl: string; clientId: string; clientSecret: string; accountId?: string; scope?: string; timeoutMs: number; batchSize: number };
+  sfmc: {
+    authBaseUrl: string;
+    clientId: string;
+    clientSecret: string;
+    accountId?: string;
+    scope?: string;
+    timeoutMs: number;
+    batchSize: number;
+    concurrentRequests: number;
+  };
   db: { host: string; port: number; user: string; password: string; database: string; tls?: { ca: string; verifyHost: boolean } };
   orgs: OrgConfig;
   chunkSize: number;
@@ -79,6 +88,8 @@ export function loadEmailerConfig(env: Env, readFile: (p: string) => string = (p
       ...(scope ? { scope } : {}),
       timeoutMs: int(env, 'SFMC_TIMEOUT_MS', 5_000, 100, 120_000),
       batchSize: int(env, 'SFMC_BATCH_SIZE', 500, 1, 2000),
+      // Requests of one chunk in flight at once (one per business unit and send definition).
+      concurrentRequests: int(env, 'SFMC_CONCURRENT_REQUESTS', 4, 1, 32),
     },
     db: {
       host: str(env, 'DB_HOST', '127.0.0.1'),
