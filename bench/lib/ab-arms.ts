@@ -55,6 +55,8 @@ export interface PhaseResult {
   /** Machine CPU % (both cores) while the phase ran: what else was running shows here. */
   machineCpuPct: number;
   endToEnd: { p50: number; p99: number; n: number };
+  /** Per stage: chunks handled, records per chunk, ms per chunk and its HTTP ms (the stage's own metrics). */
+  stages?: Record<string, { chunks: number; recordsPerChunk: number; chunkMs: number; httpMsPerChunk: number }>;
 }
 
 /** One row per hop: each arm's p50 and p99 (all its phases pooled) and B ÷ A. */

@@ -21,7 +21,8 @@ import { createRegistry } from '../../consumers/shared/registry';
 import { compareArms, connectorChanges, consumersToRestart, describeArm, parseArm, schedule, type Arm, type PhaseResult } from './ab-arms';
 import { HopTracker, auditTimes, hopTable, type HopTable } from './hops';
 import { createBenchPool, insertAtRate, type BenchMember } from './inserter';
-import { cpuBetween, cpuSample, stackPids } from './probes';
+import { cpuBetween, cpuSample, metricsOf, stackPids, timeSplit } from './probes';
+import { sumOf } from '../../tools/pipeline-status';
 import { SendCollector } from './sends';
 import { fmtMs, sleep, summarize } from './stats';
 
@@ -45,6 +46,7 @@ const readyUrl = {
   augmenter: `http://127.0.0.1:${env.AUGMENTER_HTTP_PORT ?? 9464}/readyz`,
   emailer: `http://127.0.0.1:${env.EMAILER_HTTP_PORT ?? 9465}/readyz`,
 };
+const metricsUrls = [readyUrl.augmenter.replace(/\/readyz$/, ''), readyUrl.emailer.replace(/\/readyz$/, '')];
 const log = (line: string): void => void process.stdout.write(`[${new Date().toISOString().slice(11, 19)}] ${line}\n`);
 
 async function until(what: string, check: () => Promise<boolean> | boolean, timeoutMs: number, everyMs = 250): Promise<boolean> {
@@ -141,13 +143,19 @@ async function main(): Promise<void> {
       });
       const phase = `ab${arm.name}${round}`;
       const cpu0 = cpuSample(stackPids(stateDir));
+      const metrics0 = await metricsOf(metricsUrls);
       await insertAtRate({ pool, runId, phase, rate: cfg.rate, durationMs: cfg.phaseS * 1000, maxInFlight: 32, members });
       const machineCpuPct = cpuBetween(cpu0, cpuSample(stackPids(stateDir))).machinePct;
       const mine = [...members.values()].filter((m) => m.phase === phase);
       await until(`phase ${phase} delivered`, () => mine.every((m) => m.cdcAt !== undefined), cfg.drainS * 1000);
       const e2e = summarize(mine.flatMap((m) => (m.cdcAt === undefined ? [] : [m.cdcAt - m.committedAt])));
-      phases.push({ arm: arm.name, round, machineCpuPct, endToEnd: { p50: e2e.p50, p99: e2e.p99, n: e2e.n } });
+      const stages = chunkTimes(metrics0, await metricsOf(metricsUrls));
+      phases.push({ arm: arm.name, round, machineCpuPct, endToEnd: { p50: e2e.p50, p99: e2e.p99, n: e2e.n }, stages });
       log(`  ${arm.name}${round}: end to end p50 ${fmtMs(e2e.p50)}  p99 ${fmtMs(e2e.p99)}  n=${e2e.n}/${mine.length}  machine CPU ${machineCpuPct}%`);
+      for (const [stage, c] of Object.entries(stages))
+        log(
+          `      ${stage.padEnd(9)} ${c.chunks} chunks, ${c.recordsPerChunk.toFixed(1)} records each, ${fmtMs(c.chunkMs)} per chunk of which HTTP ${fmtMs(c.httpMsPerChunk)}`,
+        );
     }
     const measured = [...members.values()].filter((m) => /^ab[AB]\d+$/.test(m.phase));
     const prefix = `bench-${runId}-ab`;
@@ -191,6 +199,28 @@ async function main(): Promise<void> {
     await hops.stop();
     await pool.end();
   }
+}
+
+/**
+ * Per stage, what its chunks looked like during the phase (between two scrapes of its own
+ * metrics): how many, how full, how long each took and how much of that was its HTTP call.
+ * The rest of a hop (hop time − chunk time) is waiting: for the fetch round, a worker, the commit.
+ */
+function chunkTimes(
+  before: Record<string, number>,
+  after: Record<string, number>,
+): Record<string, { chunks: number; recordsPerChunk: number; chunkMs: number; httpMsPerChunk: number }> {
+  // A consumer restarted at the switch starts its counters from 0: then `after` alone is the phase (and its warm-up).
+  const since = (stage: string): Record<string, number> =>
+    sumOf(after, 'welcome_batch_seconds_count', { stage }) >= sumOf(before, 'welcome_batch_seconds_count', { stage }) ? before : {};
+  const out: Record<string, { chunks: number; recordsPerChunk: number; chunkMs: number; httpMsPerChunk: number }> = {};
+  for (const stage of ['augmenter', 'emailer'] as const) {
+    const b = since(stage);
+    const chunks = sumOf(after, 'welcome_batch_seconds_count', { stage }) - sumOf(b, 'welcome_batch_seconds_count', { stage });
+    const t = timeSplit(b, after)[stage];
+    out[stage] = { chunks, recordsPerChunk: t.records / chunks, chunkMs: (t.batchS * 1000) / chunks, httpMsPerChunk: (t.httpS * 1000) / chunks };
+  }
+  return out;
 }
 
 function printComparison(t: [HopTable, HopTable], phases: PhaseResult[]): void {
