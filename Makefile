@@ -79,7 +79,7 @@ bench-smoke: build ## the same bench, seconds long (part of make test)
 	@$(WITH_ENV) BENCH_PROFILE=smoke $(BENCH)
 
 # A/B of two settings in one run, interleaved (bench/lib/ab.ts): e.g.
-#   make bench-ab BENCH_AB_A='emailer:SFMC_CONCURRENT_REQUESTS=1' BENCH_AB_B=''
+#   make bench-ab BENCH_AB_A='' BENCH_AB_B='emailer:SFMC_CONCURRENT_REQUESTS=4'
 bench-ab: build ## on the running stack: two settings (BENCH_AB_A, BENCH_AB_B) at 100/s, phases A,B,A,B,… per-hop p50/p99 per arm
 	@$(WITH_ENV) node -r ts-node/register/transpile-only bench/lib/ab.ts
 

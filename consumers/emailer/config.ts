@@ -89,7 +89,8 @@ export function loadEmailerConfig(env: Env, readFile: (p: string) => string = (p
       timeoutMs: int(env, 'SFMC_TIMEOUT_MS', 5_000, 100, 120_000),
       batchSize: int(env, 'SFMC_BATCH_SIZE', 500, 1, 2000),
       // Requests of one chunk in flight at once (one per business unit and send definition).
-      concurrentRequests: int(env, 'SFMC_CONCURRENT_REQUESTS', 4, 1, 32),
+      // 1 (one after another) until an A/B on a quiet box shows 4 buys something (docs/performance.md, Tuning).
+      concurrentRequests: int(env, 'SFMC_CONCURRENT_REQUESTS', 1, 1, 32),
     },
     db: {
       host: str(env, 'DB_HOST', '127.0.0.1'),
