@@ -11,7 +11,7 @@ WITH_ENV = ROOT=$$PWD; set -a; source stack/bin/lib.sh >/dev/null; set +a;
 # The benchmark runs from source (ts-node, no type check: `make typecheck` covers bench/).
 BENCH = node -r ts-node/register/transpile-only bench/run.ts
 
-.PHONY: help install build up down restart status logs clean connectors schemas demo test test-unit test-rules test-stack test-faults test-cluster typecheck fetch bench-standin
+.PHONY: help install build up down restart status logs clean connectors schemas demo test test-unit test-rules test-stack test-faults test-cluster typecheck fetch bench-standin bench-ab
 
 help: ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -85,6 +85,11 @@ bench-smoke: build ## the same bench, seconds long (part of make test)
 
 bench-standin: ## the SFMC stand-in alone under the bench's send load: its RSS and CPU (no stack needed)
 	@node -r ts-node/register/transpile-only bench/standin-load.ts
+
+# A/B of two settings in one run, interleaved (bench/lib/ab.ts): e.g.
+#   make bench-ab BENCH_AB_A='' BENCH_AB_B='emailer:SFMC_CONCURRENT_REQUESTS=4'
+bench-ab: build ## on the running stack: two settings (BENCH_AB_A, BENCH_AB_B) at 100/s, phases A,B,A,B,… per-hop p50/p99 per arm
+	@$(WITH_ENV) node -r ts-node/register/transpile-only bench/lib/ab.ts
 
 logs: ## tail the logs (SERVICE=name for one)
 	$(STACK) logs $(SERVICE)

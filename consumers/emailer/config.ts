@@ -21,7 +21,7 @@ export interface EmailerConfig extends KafkaAndRegistry {
   skippedTopic: string;
   heldTopic: string;
   topicPartitions: number;
-  sfmc: SfmcSettings & { batchSize: number };
+  sfmc: SfmcSettings & { batchSize: number; concurrentRequests: number };
   db: DbSettings;
   orgs: OrgConfig;
   chunkSize: number;
@@ -45,6 +45,9 @@ export function loadEmailerConfig(env: Env, readFile: (p: string) => string = (p
     sfmc: {
       ...loadSfmcSettings(env, readFile),
       batchSize: int(env, 'SFMC_BATCH_SIZE', 500, 1, 2000),
+      // Requests of one chunk in flight at once (one per business unit and send definition).
+      // 1 (one after another) until an A/B on a quiet box shows 4 buys something (docs/performance.md, Tuning).
+      concurrentRequests: int(env, 'SFMC_CONCURRENT_REQUESTS', 1, 1, 32),
     },
     db: loadDbSettings(env, readFile, { userVar: 'EMAILER_DB_USER', passwordVar: 'EMAILER_DB_PASSWORD', defaultUser: 'welcome_emailer' }),
     orgs: readOrgConfig(env, readFile),

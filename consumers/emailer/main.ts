@@ -88,6 +88,7 @@ runMain('emailer', async () => {
         sentTopic: config.sentTopic,
         sentSchemaId,
         guards,
+        concurrentRequests: config.sfmc.concurrentRequests,
       }),
     closeClients: async () => void (await Promise.all([sfmc.close(), sent.close()])),
   });

@@ -20,6 +20,7 @@ import type { OrgConfig } from './org-config';
 import type { SentRecord } from './sent-record';
 import { sentKey } from './sent-record';
 import { planWelcome, toWelcomeSent } from './transform';
+import { forEachLimited, groupInOrder } from './concurrent-sends';
 
 export interface WelcomeDeps {
   registry: Registry;
@@ -32,6 +33,8 @@ export interface WelcomeDeps {
   sentSchemaId: number;
   /** Guards (make seed-preexisting, age, send rate): where their traces go, and the breaker's state. */
   guards: { breaker: Breaker; skippedTopic: string; heldTopic: string; onHeld: (orgId: string) => void };
+  /** SFMC requests of one chunk in flight at once (one per business unit and definition); 1 = one after another. */
+  concurrentRequests?: number;
   now?: () => number;
 }
 
@@ -94,7 +97,7 @@ export function createWelcomeHandler(deps: WelcomeDeps): BatchHandler {
         : {}),
     });
 
-    const byTemplate = new Map<string, Slot[]>();
+    const toSend: Slot[] = [];
     for (const slot of slots) {
       const m = slot.member;
       if (!m || slot.outcome) continue;
@@ -119,9 +122,7 @@ export function createWelcomeHandler(deps: WelcomeDeps): BatchHandler {
         slot.definitionKey = plan.definitionKey;
         slot.accountId = plan.accountId;
         slot.recipient = plan.recipient;
-        // One request per (business unit, definition): a definition lives in one BU.
-        const group = `${plan.accountId ?? ''}\0${plan.definitionKey}`;
-        byTemplate.set(group, [...(byTemplate.get(group) ?? []), slot]);
+        toSend.push(slot);
       }
     }
 
@@ -130,7 +131,10 @@ export function createWelcomeHandler(deps: WelcomeDeps): BatchHandler {
     // own members failed: members SFMC already accepted in an earlier group keep their
     // WelcomeSent (keepOnRetry), and the stage retries the rest; messageKeys make any resend
     // harmless. A refused definition is a setup error: the stage holds, never dead-letters.
-    for (const group of byTemplate.values()) {
+    // A definition lives in one BU; the key depends only on the member's organization, so one
+    // member's records share a request and groups may go concurrently (concurrent-sends.ts).
+    const groups = groupInOrder(toSend, (s) => `${s.accountId ?? ''}\0${s.definitionKey ?? ''}`);
+    await forEachLimited(groups, deps.concurrentRequests ?? 1, async (group) => {
       const { definitionKey = '', accountId } = group[0] as Slot;
       let outcomes: SendOutcome[];
       try {
@@ -146,7 +150,7 @@ export function createWelcomeHandler(deps: WelcomeDeps): BatchHandler {
           const m = slot.member as AugmentedMember;
           slot.outcome = { kind: 'failed', error, trace: memberTrace(m.org_id, m.org_member_id, m.member_id) };
         }
-        continue;
+        return;
       }
       const sentAt = now();
       for (const [i, slot] of group.entries()) {
@@ -187,7 +191,7 @@ export function createWelcomeHandler(deps: WelcomeDeps): BatchHandler {
           ],
         };
       }
-    }
+    });
     return slots.map((s) => s.outcome as Outcome);
   };
 }
