@@ -5,6 +5,7 @@ import { loadKafkaSecurity, type KafkaSecurity } from '../shared/kafka-security'
 import { loadRegistryAuth, type RegistryAuth } from '../shared/registry-auth';
 import { ConfigError } from '../shared/errors';
 import { parseOrgConfig, type OrgConfig } from '../emailer/org-config';
+import { dbTls } from '../emailer/config';
 
 export interface DeliveryStatusConfig {
   kafkaBrokers: string[];
@@ -20,7 +21,7 @@ export interface DeliveryStatusConfig {
   tuning: StageTuning;
   topicPartitions: number;
   sfmc: { authBaseUrl: string; clientId: string; clientSecret: string; accountId?: string; scope?: string; timeoutMs: number };
-  db: { host: string; port: number; user: string; password: string; database: string };
+  db: { host: string; port: number; user: string; password: string; database: string; tls?: { ca: string; verifyHost: boolean } };
   /** The Welcome configuration: each organization's business unit. */
   orgs: OrgConfig;
   firstCheckDelayMs: number;
@@ -74,6 +75,8 @@ export function loadDeliveryStatusConfig(env: Env, readFile: (p: string) => stri
       user: str(env, 'DELIVERY_DB_USER', 'welcome_delivery'),
       password: secret(env, 'DELIVERY_DB_PASSWORD', readFile),
       database: str(env, 'DB_NAME', 'loyalty'),
+      // DB_SSL_CA_FILE / DB_SSL_MODE, as the emailer's pool
+      ...dbTls(env, readFile),
     },
     orgs: parseOrgConfig(orgsText, orgsFile),
     firstCheckDelayMs: int(env, 'DELIVERY_FIRST_CHECK_DELAY_MS', 2_000, 0, 20_000),

@@ -25,12 +25,23 @@ export interface StatusTableConfig {
   user: string;
   password: string;
   database: string;
+  /** TLS with this CA; verifyHost false: the certificate only (DB_SSL_MODE=verify-ca) */
+  tls?: { ca: string; verifyHost: boolean };
 }
 
 const millis = (v: unknown): number => (v instanceof Date ? v.getTime() : Date.parse(String(v)));
 
 export function createStatusTable(config: StatusTableConfig): StatusTable {
-  const pool: Pool = createPool({ ...config, connectionLimit: 2, connectTimeout: 3_000, enableKeepAlive: true, timezone: 'Z' });
+  const { tls, ...conn } = config;
+  const ssl = tls ? { ca: tls.ca, rejectUnauthorized: true, ...(tls.verifyHost ? {} : { checkServerIdentity: () => undefined }) } : undefined;
+  const pool: Pool = createPool({
+    ...conn,
+    ...(ssl ? { ssl } : {}),
+    connectionLimit: 2,
+    connectTimeout: 3_000,
+    enableKeepAlive: true,
+    timezone: 'Z',
+  });
   const query = async (sql: string, values: unknown[]): Promise<RowDataPacket[]> => {
     try {
       const [rows] = await pool.query<RowDataPacket[]>({ sql, timeout: 5_000 }, values);

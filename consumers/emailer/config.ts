@@ -31,7 +31,7 @@ export interface EmailerConfig {
 }
 
 /** DB_SSL_CA_FILE: TLS to the audit table's database; DB_SSL_MODE verify-full (default) or verify-ca. */
-function dbTls(env: Env, readFile: (p: string) => string): { tls?: { ca: string; verifyHost: boolean } } {
+export function dbTls(env: Env, readFile: (p: string) => string): { tls?: { ca: string; verifyHost: boolean } } {
   const file = optionalStr(env, 'DB_SSL_CA_FILE');
   const mode = str(env, 'DB_SSL_MODE', 'verify-full');
   if (mode !== 'verify-full' && mode !== 'verify-ca') throw new ConfigError(`DB_SSL_MODE must be verify-full or verify-ca, got "${mode}"`);

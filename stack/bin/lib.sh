@@ -33,6 +33,10 @@ load_settings() {
   : "${SFMC_CLIENT_ID:=local-client}" "${CDC_SERVER_ID:=184054}" "${DB_SERVER_ID:=1}" "${TOPIC_PARTITIONS:=6}"
   : "${DLQ_REPLICATION_FACTOR:=1}" "${CDC_DB_USER:=debezium}" "${SINK_DB_USER:=welcome_audit}" "${EMAILER_DB_USER:=welcome_emailer}"
   : "${WELCOME_ORGS_FILE:=$ROOT/config/welcome-orgs.json}"
+  # The local MariaDB serves TLS with a certificate of the stack's CA ($STATE_DIR/tls): the
+  # connectors (connect/flavours/mariadb), the emailer and the preflight verify it, host name
+  # included; the users Connect logs in as are REQUIRE SSL (stack/sql/02-users.sh).
+  : "${DB_SSL_CA_FILE:=$STATE_DIR/tls/ca.crt}" "${DB_SSL_TRUSTSTORE:=$STATE_DIR/tls/truststore.p12}" "${DB_REQUIRE_SSL:=1}"
   # Monitoring: JMX exporter agents in the broker and Connect, the local Prometheus, and the
   # Connect watchdog's /metrics it scrapes. Not 9090: Debian's prometheus package (installed
   # for promtool) starts a system server there under systemd; ours never shares it.
@@ -47,7 +51,8 @@ load_settings() {
     SFMC_STANDIN_PORT DW_STANDIN_PORT AUGMENTER_HTTP_PORT EMAILER_HTTP_PORT KAFKA_BOOTSTRAP_SERVERS REGISTRY_URL \
     CONNECT_URL CONNECT_FLAVOUR DW_API_URL SFMC_AUTH_URL SFMC_CLIENT_ID CDC_SERVER_ID DB_SERVER_ID TOPIC_PARTITIONS \
     CDC_DB_USER SINK_DB_USER EMAILER_DB_USER WELCOME_ORGS_FILE DIST DLQ_REPLICATION_FACTOR KAFKA_SASL_PORT \
-    WATCHDOG_HTTP_PORT WATCHDOG_CONNECTORS DLQ_RETENTION_MS KAFKA_METRICS_PORT CONNECT_METRICS_PORT PROMETHEUS_PORT ALERT_TIME_SCALE DELIVERY_STATUS_HTTP_PORT DELIVERY_DB_USER SECURED_AUGMENTER_HTTP_PORT SECURED_EMAILER_HTTP_PORT SECURED_DELIVERY_STATUS_HTTP_PORT
+    WATCHDOG_HTTP_PORT WATCHDOG_CONNECTORS DLQ_RETENTION_MS KAFKA_METRICS_PORT CONNECT_METRICS_PORT PROMETHEUS_PORT ALERT_TIME_SCALE DELIVERY_STATUS_HTTP_PORT DELIVERY_DB_USER SECURED_AUGMENTER_HTTP_PORT SECURED_EMAILER_HTTP_PORT SECURED_DELIVERY_STATUS_HTTP_PORT \
+    DB_SSL_CA_FILE DB_SSL_TRUSTSTORE DB_REQUIRE_SSL
 }
 
 # Local secrets are generated once into $STATE_DIR/secrets.env (mode 600, never in git);
