@@ -4,7 +4,9 @@
  * instead of a FAILED task trace after registration.
  *   node dist/tools/db-preflight.js
  * Connects as CDC_DB_USER (DB_HOST, DB_PORT, CDC_DB_PASSWORD[_FILE]); DB_SSL_CA_FILE turns on
- * TLS with certificate checks (DB_SSL_MODE=verify-full also checks the host name).
+ * TLS with certificate checks (DB_SSL_MODE verify-full, the default, also checks the host name;
+ * verify-ca does not). It also says whether the session is encrypted and whether the CDC user
+ * could log in without TLS at all (REQUIRE SSL), the two ways the binlog crosses a network in clear.
  */
 import { readFileSync } from 'node:fs';
 import { createConnection, type RowDataPacket } from 'mysql2/promise';
@@ -15,6 +17,10 @@ export interface ServerFacts {
   version: string;
   variables: Record<string, string>;
   grants: string[];
+  /** the session's Ssl_cipher; '' when the connection is not encrypted */
+  tlsCipher: string;
+  /** SHOW CREATE USER CURRENT_USER(); undefined when the server would not say */
+  createUser?: string;
 }
 export interface Finding {
   level: 'error' | 'warn';
@@ -101,6 +107,20 @@ export function checkServer(
     return (privs.includes('SELECT') || privs.includes('ALL PRIVILEGES')) && [`*.*`, `${db}.*`, `${db}.${tbl}`].includes(m[2] ?? '');
   });
   if (!canSelect) err(`the CDC user cannot SELECT ${o.table}`, `GRANT SELECT ON ${o.table} TO <cdc user>`);
+
+  // TLS: Debezium's connection carries every captured row and the CDC password
+  if (!f.tlsCipher)
+    warn(
+      'this session is not encrypted: the binlog (every captured row) and the CDC password cross the network in clear',
+      'serve TLS on the server, set DB_SSL_CA_FILE here, and database.ssl.mode on the connector (connect/flavours/mariadb; MySQL: CONNECT_OVERLAYS=db-tls)',
+    );
+  // REQUIRE SSL/X509/ISSUER/SUBJECT/CIPHER all refuse a plaintext login; NONE (or nothing) accepts it
+  const require = /\bREQUIRE\s+(NONE|SSL|X509|ISSUER|SUBJECT|CIPHER)\b/i.exec(f.createUser ?? '')?.[1]?.toUpperCase() ?? 'NONE';
+  if (f.createUser !== undefined && require === 'NONE')
+    warn(
+      'the CDC user may log in without TLS (REQUIRE NONE): a client that forgets TLS still gets the binlog',
+      'ALTER USER <cdc user> REQUIRE SSL (RDS/Aurora: or require_secure_transport = ON in the parameter group)',
+    );
   return out;
 }
 
@@ -123,6 +143,8 @@ async function main(): Promise<void> {
   const readFile = (p: string): string => readFileSync(p, 'utf8');
   const flavour = (env.CONNECT_FLAVOUR ?? 'mariadb') === 'mysql' ? 'mysql' : 'mariadb';
   const ca = optionalStr(env, 'DB_SSL_CA_FILE');
+  const sslMode = str(env, 'DB_SSL_MODE', 'verify-full');
+  if (sslMode !== 'verify-full' && sslMode !== 'verify-ca') throw new Error(`DB_SSL_MODE must be verify-full or verify-ca, got "${sslMode}"`);
   const conn = await createConnection({
     host: str(env, 'DB_HOST', '127.0.0.1'),
     port: int(env, 'DB_PORT', 3306, 1, 65535),
@@ -131,7 +153,7 @@ async function main(): Promise<void> {
     connectTimeout: 10_000,
     ...(ca
       ? {
-          ssl: { ca: readFile(ca), rejectUnauthorized: true, ...(env.DB_SSL_MODE === 'verify-full' ? {} : { checkServerIdentity: () => undefined }) },
+          ssl: { ca: readFile(ca), rejectUnauthorized: true, ...(sslMode === 'verify-full' ? {} : { checkServerIdentity: () => undefined }) },
         }
       : {}),
   });
@@ -143,10 +165,17 @@ async function main(): Promise<void> {
     const [grants] = await conn.query<RowDataPacket[]>('SHOW GRANTS');
     const [[version]] = await conn.query<RowDataPacket[]>('SELECT VERSION() AS v');
     const [[cipher]] = await conn.query<RowDataPacket[]>("SHOW SESSION STATUS LIKE 'Ssl_cipher'");
+    // allowed for one's own account on MySQL and MariaDB without any privilege
+    const createUser = await conn
+      .query<RowDataPacket[]>('SHOW CREATE USER CURRENT_USER()')
+      .then(([[row]]) => (row ? String(Object.values(row)[0]) : undefined))
+      .catch(() => undefined);
     const facts: ServerFacts = {
       version: String(version?.v ?? ''),
       variables: Object.fromEntries(vars.map((r) => [String(r.Variable_name), String(r.Value)])),
       grants: grants.map((r) => String(Object.values(r)[0])),
+      tlsCipher: String(cipher?.Value ?? ''),
+      ...(createUser !== undefined ? { createUser } : {}),
     };
     const findings = checkServer(facts, {
       flavour,
@@ -154,7 +183,7 @@ async function main(): Promise<void> {
       connectorServerId: Number(env.CDC_SERVER_ID ?? 184054),
       minRetentionHours: int(env, 'PREFLIGHT_MIN_BINLOG_RETENTION_HOURS', 72, 1, 100_000),
     });
-    const tls = String(cipher?.Value ?? '') ? `TLS ${String(cipher?.Value)}` : 'no TLS';
+    const tls = facts.tlsCipher ? `TLS ${facts.tlsCipher}` : 'no TLS';
     for (const f of findings) process.stdout.write(`db-preflight: ${f.level === 'error' ? 'MISSING' : 'note'}: ${f.what} → ${f.fix}\n`);
     const errors = findings.filter((f) => f.level === 'error').length;
     if (errors > 0) throw new Error(`${errors} setting(s) or grant(s) missing on ${facts.version}; nothing registered`);

@@ -40,6 +40,7 @@ export function pipelineNames(env: Env) {
       emailer: v('KAFKA_EMAILER_USER', 'emailer'),
       connect: v('KAFKA_CONNECT_USER', 'connect'),
       registry: v('KAFKA_REGISTRY_USER', 'registry'),
+      delivery: v('KAFKA_DELIVERY_USER', 'delivery'),
     },
     topics: {
       member: v('MEMBER_TOPIC', 'cdc.loyalty.members'),
@@ -50,6 +51,10 @@ export function pipelineNames(env: Env) {
       auditDlq: v('AUDIT_DLQ_TOPIC', 'welcome.audit.dlq'),
       held: v('HELD_TOPIC', 'welcome.held'),
       skipped: v('SKIPPED_TOPIC', 'welcome.skipped'),
+      deliveryStatus: v('DELIVERY_STATUS_TOPIC', 'welcome.delivery.status'),
+      deliveryDlq: v('DELIVERY_STATUS_DLQ_TOPIC', 'welcome.delivery.status.dlq'),
+      // the status sink's dead letters (errors.deadletterqueue.topic.name of connect/welcome-delivery-status.json)
+      deliveryAuditDlq: v('DELIVERY_AUDIT_DLQ_TOPIC', 'welcome.delivery.audit.dlq'),
       schemaHistory: v('SCHEMA_HISTORY_TOPIC', '_schema-history.cdc'),
       // heartbeat.interval.ms > 0: Debezium writes __debezium-heartbeat.<topic.prefix>
       heartbeat: v('HEARTBEAT_TOPIC', '__debezium-heartbeat.cdc'),
@@ -69,6 +74,8 @@ export function pipelineNames(env: Env) {
       // subscribes as <topic.prefix>-schemahistory when it recovers the history (every restart
       // of the task after the first), so a missing grant shows only then.
       auditSink: v('AUDIT_SINK_GROUP_ID', 'connect-welcome-audit'),
+      deliverySink: v('DELIVERY_SINK_GROUP_ID', 'connect-welcome-delivery-status'),
+      delivery: v('DELIVERY_STATUS_GROUP_ID', 'welcome-delivery-status'),
       schemaHistory: `${v('SOURCE_TOPIC_PREFIX', 'cdc')}-schemahistory`,
       registryPrefix: v('REGISTRY_KAFKASQL_GROUP_PREFIX', 'apicurio-'),
     },
@@ -95,6 +102,12 @@ export function pipelineGrants(env: Env): Grant[] {
     { user: u.emailer, resource: 'topic', name: t.held, ops: [...write, 'DESCRIBE_CONFIGS'] },
     { user: u.emailer, resource: 'topic', name: t.skipped, ops: [...write, 'DESCRIBE_CONFIGS'] },
     { user: u.emailer, resource: 'group', name: g.emailer, ops: ['READ', 'DESCRIBE'] },
+    // delivery status: sent records in, their delivery status (first check and the sweeper's
+    // re-checks, same topic) and its dead letters out; its status table is in the database
+    { user: u.delivery, resource: 'topic', name: t.sent, ops: read },
+    { user: u.delivery, resource: 'topic', name: t.deliveryStatus, ops: write },
+    { user: u.delivery, resource: 'topic', name: t.deliveryDlq, ops: [...write, 'DESCRIBE_CONFIGS'] },
+    { user: u.delivery, resource: 'group', name: g.delivery, ops: ['READ', 'DESCRIBE'] },
     // Connect: its own internal topics and group, the source's output and schema history,
     // the sink's input, group and dead letters
     ...t.connectInternal.map((name): Grant => ({
@@ -110,7 +123,12 @@ export function pipelineGrants(env: Env): Grant[] {
     { user: u.connect, resource: 'group', name: g.schemaHistory, ops: ['READ', 'DESCRIBE'] },
     { user: u.connect, resource: 'topic', name: t.sent, ops: read },
     { user: u.connect, resource: 'group', name: g.auditSink, ops: ['READ', 'DESCRIBE'] },
-    { user: u.connect, resource: 'topic', name: t.auditDlq, ops: write },
+    // DESCRIBE_CONFIGS on the sinks' DLQs: `connectors register` checks their retention before registering
+    { user: u.connect, resource: 'topic', name: t.auditDlq, ops: [...write, 'DESCRIBE_CONFIGS'] },
+    // the status sink: delivery statuses into welcome_delivery_status, its dead letters out
+    { user: u.connect, resource: 'topic', name: t.deliveryStatus, ops: read },
+    { user: u.connect, resource: 'group', name: g.deliverySink, ops: ['READ', 'DESCRIBE'] },
+    { user: u.connect, resource: 'topic', name: t.deliveryAuditDlq, ops: [...write, 'DESCRIBE_CONFIGS'] },
     // Debezium reads the brokers' default replication factor before it checks the history topic
     { user: u.connect, resource: 'cluster', name: 'kafka-cluster', ops: ['DESCRIBE_CONFIGS'] },
     // registry (kafkasql storage): its journal and snapshots, a fresh group per start
@@ -147,9 +165,9 @@ export function pipelineTopics(env: Env): { topic: string; numPartitions: number
   const partitions = Number(env.TOPIC_PARTITIONS ?? 6);
   return [
     { topic: t.heartbeat, numPartitions: 1 },
-    ...[t.member, t.augmented, t.sent].map((topic) => ({ topic, numPartitions: partitions })),
+    ...[t.member, t.augmented, t.sent, t.deliveryStatus].map((topic) => ({ topic, numPartitions: partitions })),
     // created with the settings the consumers check at start, so they need no ALTER_CONFIGS
-    ...[t.augmenterDlq, t.emailerDlq, t.auditDlq].map((topic) => ({
+    ...[t.augmenterDlq, t.emailerDlq, t.auditDlq, t.deliveryDlq, t.deliveryAuditDlq].map((topic) => ({
       topic,
       numPartitions: partitions,
       configEntries: entries(dlqTopicConfigs(retentionMs(env, 'DLQ_RETENTION_MS', -1))),

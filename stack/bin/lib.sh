@@ -19,7 +19,7 @@ load_settings() {
   fi
   : "${STATE_DIR:=.state}"
   case $STATE_DIR in /*) ;; *) STATE_DIR="$ROOT/$STATE_DIR" ;; esac
-  : "${KAFKA_PORT:=9092}" "${KAFKA_CONTROLLER_PORT:=9093}" "${CONNECT_PORT:=8083}" "${KAFKA_SASL_PORT:=9094}"
+  : "${KAFKA_PORT:=9092}" "${KAFKA_CONTROLLER_PORT:=9093}" "${CONNECT_PORT:=8083}" "${KAFKA_SASL_PORT:=9094}" "${KAFKA_MTLS_PORT:=9076}"
   : "${REGISTRY_PORT:=8081}" "${REGISTRY_MGMT_PORT:=9081}" "${DB_PORT:=3307}" "${DB_HOST:=127.0.0.1}"
   : "${SFMC_STANDIN_PORT:=8090}" "${DW_STANDIN_PORT:=8091}"
   : "${AUGMENTER_HTTP_PORT:=9464}" "${EMAILER_HTTP_PORT:=9465}" "${WATCHDOG_HTTP_PORT:=9466}" "${DELIVERY_STATUS_HTTP_PORT:=9467}" "${DELIVERY_DB_USER:=welcome_delivery}"
@@ -27,13 +27,13 @@ load_settings() {
   # on the same worker and fail them on purpose); unset in production: every connector
   : "${WATCHDOG_CONNECTORS=members-source,welcome-audit,welcome-delivery-status}"
   : "${DLQ_RETENTION_MS:=-1}"
-  : "${SECURED_AUGMENTER_HTTP_PORT:=9468}" "${SECURED_EMAILER_HTTP_PORT:=9469}"
+  : "${SECURED_AUGMENTER_HTTP_PORT:=9468}" "${SECURED_EMAILER_HTTP_PORT:=9469}" "${SECURED_DELIVERY_STATUS_HTTP_PORT:=9077}"
   : "${REGISTRY_JAVA_HOME:=/usr/lib/jvm/temurin-25-jdk-amd64}"
   # KAFKA_NODES=3: a local three-node KRaft cluster (each node broker and controller), nodes 2
   # and 3 on their own PLAINTEXT and controller ports; every topic then gets 3 replicas and
   # min.insync.replicas=2 (the broker defaults, which every topic we create inherits).
   : "${KAFKA_NODES:=1}" "${KAFKA_2_PORT:=9070}" "${KAFKA_2_CONTROLLER_PORT:=9071}" "${KAFKA_3_PORT:=9072}" "${KAFKA_3_CONTROLLER_PORT:=9073}" \
-    "${KAFKA_2_SASL_PORT:=9074}" "${KAFKA_3_SASL_PORT:=9075}"
+    "${KAFKA_2_SASL_PORT:=9074}" "${KAFKA_3_SASL_PORT:=9075}" "${KAFKA_2_MTLS_PORT:=9078}" "${KAFKA_3_MTLS_PORT:=9079}"
   case $KAFKA_NODES in
     1) : "${KAFKA_BOOTSTRAP_SERVERS:=127.0.0.1:$KAFKA_PORT}" "${KAFKA_REPLICATION_FACTOR:=1}" "${KAFKA_MIN_ISR:=1}"
        KAFKA_SASL_BOOTSTRAP_SERVERS=127.0.0.1:$KAFKA_SASL_PORT ;;
@@ -47,6 +47,10 @@ load_settings() {
   : "${SFMC_CLIENT_ID:=local-client}" "${CDC_SERVER_ID:=184054}" "${DB_SERVER_ID:=1}" "${TOPIC_PARTITIONS:=6}"
   : "${DLQ_REPLICATION_FACTOR:=$KAFKA_REPLICATION_FACTOR}" "${CDC_DB_USER:=debezium}" "${SINK_DB_USER:=welcome_audit}" "${EMAILER_DB_USER:=welcome_emailer}"
   : "${WELCOME_ORGS_FILE:=$ROOT/config/welcome-orgs.json}"
+  # The local MariaDB serves TLS with a certificate of the stack's CA ($STATE_DIR/tls): the
+  # connectors (connect/flavours/mariadb), the emailer and the preflight verify it, host name
+  # included; the users Connect logs in as are REQUIRE SSL (stack/sql/02-users.sh).
+  : "${DB_SSL_CA_FILE:=$STATE_DIR/tls/ca.crt}" "${DB_SSL_TRUSTSTORE:=$STATE_DIR/tls/truststore.p12}" "${DB_REQUIRE_SSL:=1}"
   # Monitoring: JMX exporter agents in the broker and Connect, the local Prometheus, and the
   # Connect watchdog's /metrics it scrapes. Not 9090: Debian's prometheus package (installed
   # for promtool) starts a system server there under systemd; ours never shares it.
@@ -65,13 +69,14 @@ load_settings() {
     CDC_DB_USER SINK_DB_USER EMAILER_DB_USER WELCOME_ORGS_FILE DIST DLQ_REPLICATION_FACTOR KAFKA_SASL_PORT \
     WATCHDOG_HTTP_PORT WATCHDOG_CONNECTORS DLQ_RETENTION_MS KAFKA_METRICS_PORT CONNECT_METRICS_PORT PROMETHEUS_PORT ALERT_TIME_SCALE DELIVERY_STATUS_HTTP_PORT DELIVERY_DB_USER SECURED_AUGMENTER_HTTP_PORT SECURED_EMAILER_HTTP_PORT \
     KAFKA_NODES KAFKA_2_PORT KAFKA_2_CONTROLLER_PORT KAFKA_3_PORT KAFKA_3_CONTROLLER_PORT KAFKA_REPLICATION_FACTOR KAFKA_MIN_ISR \
-    KAFKA_2_SASL_PORT KAFKA_3_SASL_PORT KAFKA_SASL_BOOTSTRAP_SERVERS BENCH_INSTANCE_PORT_BASE
+    KAFKA_2_SASL_PORT KAFKA_3_SASL_PORT KAFKA_SASL_BOOTSTRAP_SERVERS BENCH_INSTANCE_PORT_BASE \
+    SECURED_DELIVERY_STATUS_HTTP_PORT DB_SSL_CA_FILE DB_SSL_TRUSTSTORE DB_REQUIRE_SSL KAFKA_MTLS_PORT KAFKA_2_MTLS_PORT KAFKA_3_MTLS_PORT
 }
 
 # Local secrets are generated once into $STATE_DIR/secrets.env (mode 600, never in git);
 # a value already in the environment wins, which is how production passes its own.
 SECRET_NAMES=(CDC_DB_PASSWORD SINK_DB_PASSWORD EMAILER_DB_PASSWORD DW_API_TOKEN SFMC_CLIENT_SECRET DELIVERY_DB_PASSWORD
-  KAFKA_ADMIN_PASSWORD KAFKA_AUGMENTER_PASSWORD KAFKA_EMAILER_PASSWORD KAFKA_CONNECT_PASSWORD KAFKA_REGISTRY_PASSWORD
+  KAFKA_ADMIN_PASSWORD KAFKA_AUGMENTER_PASSWORD KAFKA_EMAILER_PASSWORD KAFKA_DELIVERY_PASSWORD KAFKA_CONNECT_PASSWORD KAFKA_REGISTRY_PASSWORD
   DB_SSL_TRUSTSTORE_PASSWORD)
 load_secrets() {
   local file="$STATE_DIR/secrets.env" name
@@ -87,7 +92,7 @@ load_secrets() {
 # Fills ${VAR} placeholders of a template; only our own names, so Connect's ${env:...}
 # syntax (and anything else with a dollar) passes through untouched.
 render() {
-  envsubst '$STATE_DIR $KAFKA_PORT $KAFKA_CONTROLLER_PORT $KAFKA_SASL_PORT $CONNECT_PORT $DB_PORT $DB_SERVER_ID $KAFKA_BOOTSTRAP_SERVERS $KAFKA_REPLICATION_FACTOR $KAFKA_MIN_ISR $KAFKA_NODE_ID $KAFKA_NODE_DIR $KAFKA_NODE_LISTENERS $KAFKA_NODE_ADVERTISED $KAFKA_QUORUM' < "$ROOT/$1" > "$2"
+  envsubst '$STATE_DIR $KAFKA_PORT $KAFKA_CONTROLLER_PORT $KAFKA_SASL_PORT $KAFKA_MTLS_PORT $CONNECT_PORT $DB_PORT $DB_SERVER_ID $KAFKA_BOOTSTRAP_SERVERS $KAFKA_REPLICATION_FACTOR $KAFKA_MIN_ISR $KAFKA_NODE_ID $KAFKA_NODE_DIR $KAFKA_NODE_LISTENERS $KAFKA_NODE_ADVERTISED $KAFKA_QUORUM' < "$ROOT/$1" > "$2"
 }
 
 # java_kafka HEAP MAIN ARGS...: the broker, Connect and Kafka's tools share one classpath.

@@ -9,7 +9,8 @@
  * admin and schema-history clients log in as `connect` (overrides; the converter talks to
  * the registry through an authenticating proxy with basic auth), then an augmenter logged
  * in as `augmenter` and an emailer as `emailer` (extra processes of the real entry points,
- * registry through the same proxy). Topics, groups and ACLs of that path come from
+ * registry through the same proxy), and a delivery-status stage as `delivery` that asks the
+ * SFMC stand-in for that Welcome's status. Topics, groups and ACLs of that path come from
  * tools/kafka-acls.ts with the path's names, applied by `admin`. The member is of org DL,
  * which the stack's own emailer skips (switched off there), so its one Welcome can only
  * come through the secured path.
@@ -26,6 +27,7 @@ import { kafkaClientOptions, loadKafkaSecurity } from '../../consumers/shared/ka
 import { loadConnectorDefs, type Flavour } from '../../tools/connect-defs';
 import { insertMembers, rootDb } from '../support/db';
 import { ROOT, runId, STATE_DIR, stackEnv } from '../support/env';
+import { TopicTap } from '../support/kafka';
 import { acceptedSends } from '../support/standins';
 import { waitFor } from '../support/wait';
 
@@ -66,6 +68,10 @@ const NAMES = {
   HEARTBEAT_TOPIC: '__debezium-heartbeat.cdcsec',
   AUGMENTER_GROUP_ID: 'welcome-augmenter-sec',
   EMAILER_GROUP_ID: 'welcome-emailer-sec',
+  DELIVERY_STATUS_TOPIC: 'welcome.sec.delivery.status',
+  DELIVERY_STATUS_DLQ_TOPIC: 'welcome.sec.delivery.status.dlq',
+  DELIVERY_AUDIT_DLQ_TOPIC: 'welcome.sec.delivery.audit.dlq',
+  DELIVERY_STATUS_GROUP_ID: 'welcome-delivery-status-sec',
   SOURCE_TOPIC_PREFIX: 'cdcsec',
 };
 const CONNECTOR = 'members-source-sec';
@@ -108,7 +114,7 @@ function startProxy(): Promise<void> {
 
 // ---- processes we start, stopped by their pid
 const children: ChildProcess[] = [];
-function startConsumer(stage: 'augmenter' | 'emailer', extra: Record<string, string>): ChildProcess {
+function startConsumer(stage: 'augmenter' | 'emailer' | 'delivery-status', extra: Record<string, string>): ChildProcess {
   const log = openSync(join(STATE_DIR, 'logs', `sec-${stage}.log`), 'a');
   const child = spawn(process.execPath, [join(ROOT, 'dist', 'consumers', stage, 'main.js')], {
     cwd: ROOT,
@@ -189,9 +195,11 @@ function securedSourceConfig(): Record<string, string> {
 }
 
 let db: Connection;
+let statuses: TopicTap | undefined;
 const admin = kafkaAs('admin').admin();
 const augmenterPort = env.SECURED_AUGMENTER_HTTP_PORT ?? '9468';
 const emailerPort = env.SECURED_EMAILER_HTTP_PORT ?? '9469';
+const deliveryPort = env.SECURED_DELIVERY_STATUS_HTTP_PORT ?? '9077';
 
 beforeAll(async () => {
   db = await rootDb();
@@ -207,6 +215,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  await statuses?.stop();
   for (const c of children) if (c.pid !== undefined && c.exitCode === null && c.signalCode === null) process.kill(c.pid, 'SIGTERM');
   await Promise.all(children.map((c) => (c.exitCode === null && c.signalCode === null ? new Promise((r) => c.once('exit', r)) : undefined)));
   await connect('DELETE', `/connectors/${CONNECTOR}`).catch(() => undefined);
@@ -258,7 +267,18 @@ test('a member flows end to end with every client of its path on SASL_SSL, regis
   const registryCreds = { REGISTRY_URL: proxyUrl, REGISTRY_USERNAME: registryUser, REGISTRY_PASSWORD: registryPassword };
   const augmenter = startConsumer('augmenter', { ...saslEnv('augmenter'), ...registryCreds, HTTP_PORT: augmenterPort });
   const emailer = startConsumer('emailer', { ...saslEnv('emailer'), ...registryCreds, HTTP_PORT: emailerPort, WELCOME_ORGS_FILE: orgs });
-  await Promise.all([waitReady(augmenter, augmenterPort, 'secured augmenter'), waitReady(emailer, emailerPort, 'secured emailer')]);
+  const delivery = startConsumer('delivery-status', {
+    ...saslEnv('delivery'),
+    ...registryCreds,
+    HTTP_PORT: deliveryPort,
+    WELCOME_ORGS_FILE: orgs,
+  });
+  await Promise.all([
+    waitReady(augmenter, augmenterPort, 'secured augmenter'),
+    waitReady(emailer, emailerPort, 'secured emailer'),
+    waitReady(delivery, deliveryPort, 'secured delivery-status'),
+  ]);
+  statuses = await new TopicTap(NAMES.DELIVERY_STATUS_TOPIC).start();
 
   const before = new Map((await admin.fetchTopicOffsets(NAMES.SENT_TOPIC)).map((p) => [p.partition, BigInt(p.high)]));
   const id = `ksec-${runId}`;
@@ -266,9 +286,25 @@ test('a member flows end to end with every client of its path on SASL_SSL, regis
   await waitFor('the Welcome through the secured path', async () => (await acceptedSends(id)).length >= 1, 180_000, 500);
   expect((await acceptedSends(id)).map((s) => s.definitionKey)).toEqual(['welcome-dl']);
 
-  // the secured emailer recorded the send on its own topic (read by the admin over SASL_SSL)
-  const after = await admin.fetchTopicOffsets(NAMES.SENT_TOPIC);
-  expect(after.reduce((n, p) => n + Number(BigInt(p.high) - (before.get(p.partition) ?? 0n)), 0)).toBeGreaterThanOrEqual(1);
+  // the secured emailer recorded the send on its own topic (read by the admin over SASL_SSL);
+  // it produces right after SFMC accepted, so the record may land a moment after the send
+  await waitFor(
+    'the sent record on the secured path',
+    async () =>
+      (await admin.fetchTopicOffsets(NAMES.SENT_TOPIC)).reduce((n, p) => n + Number(BigInt(p.high) - (before.get(p.partition) ?? 0n)), 0) >= 1,
+    30_000,
+    250,
+  );
+  // the secured delivery-status stage read that record and wrote the Welcome's status (SFMC's
+  // answer: queued first, sent once the stand-in has delivered it)
+  const tap = statuses;
+  const status = await waitFor(
+    'a delivery status of the Welcome through the secured path',
+    async () => tap.records.find((r) => r.key?.toString() === `DL:${id}`),
+    120_000,
+    500,
+  );
+  expect(String(status.headers['welcome.delivery.status'])).toMatch(/^Email(Queued|Sent)$/);
   // the connector's records went through the proxy with the credential; nothing was refused there
   expect(refusedByProxy).toBe(0);
 });
@@ -284,9 +320,9 @@ describe('each principal is refused what it must not do, with a clear error and 
     }
   });
 
-  test('the augmenter cannot write the sent topic, and the topic is unchanged', async () => {
+  test.each(['augmenter', 'delivery'])('the %s cannot write the sent topic, and the topic is unchanged', async (user) => {
     const before = await admin.fetchTopicOffsets(NAMES.SENT_TOPIC);
-    const producer = kafkaAs('augmenter').producer({ idempotent: true, maxInFlightRequests: 1 });
+    const producer = kafkaAs(user).producer({ idempotent: true, maxInFlightRequests: 1 });
     await producer.connect();
     try {
       await expect(producer.send({ topic: NAMES.SENT_TOPIC, acks: -1, messages: [{ key: 'x', value: 'forged' }] })).rejects.toThrow(

@@ -87,6 +87,8 @@ test('the CDC user can read the captured table and nothing else', async () => {
     user: stackEnv.cdcUser,
     password: stackEnv.cdcPassword,
     database: 'loyalty',
+    // the stack's CDC user is REQUIRE SSL (test/stack/db-tls.test.ts)
+    ssl: { ca: readFileSync(join(STATE_DIR, 'tls', 'ca.crt'), 'utf8'), rejectUnauthorized: true },
   });
   try {
     await expect(cdc.query('SELECT COUNT(*) FROM members')).resolves.toBeDefined();

@@ -5,8 +5,17 @@ const dir = join(__dirname, '..', '..', '..', 'connect');
 const byName = (flavour: 'mariadb' | 'mysql', overlays: string[]) =>
   new Map(loadConnectorDefs(dir, flavour, overlays).map((d) => [d.name, d.config]));
 
-test('no overlay: the configs are the flavour files as before', () => {
-  expect(byName('mariadb', []).get('members-source')?.['database.ssl.mode']).toBeUndefined();
+test('no overlay: MariaDB (the local stack, whose server serves TLS) is reached over verified TLS, MySQL as before', () => {
+  const maria = byName('mariadb', []);
+  expect(maria.get('members-source')?.['database.ssl.mode']).toBe('verify-full');
+  expect(maria.get('members-source')?.['database.ssl.truststore']).toBe('${env:DB_SSL_TRUSTSTORE}');
+  for (const sink of ['welcome-audit', 'welcome-delivery-status'])
+    expect(maria.get(sink)?.['connection.url']).toBe(
+      'jdbc:mariadb://${env:DB_HOST}:${env:DB_PORT}/loyalty?sslMode=verify-full&serverSslCert=${env:DB_SSL_CA_FILE}',
+    );
+  const mysql = byName('mysql', []);
+  expect(mysql.get('members-source')?.['database.ssl.mode']).toBeUndefined();
+  expect(mysql.get('welcome-audit')?.['connection.url']).toBe('jdbc:mysql://${env:DB_HOST}:${env:DB_PORT}/loyalty');
 });
 
 test('kafka-secured puts both schema-history clients on the worker-provided TLS/SASL settings', () => {
@@ -23,7 +32,8 @@ test('db-tls spells TLS per flavour (Debezium and the JDBC sink), secrets only a
   expect(maria.get('members-source')?.['database.ssl.mode']).toBe('verify-full');
   expect(mysql.get('members-source')?.['database.ssl.mode']).toBe('verify_identity');
   expect(maria.get('welcome-audit')?.['connection.url']).toMatch(/^jdbc:mariadb:.*sslMode=verify-full/);
-  expect(mysql.get('welcome-audit')?.['connection.url']).toMatch(/^jdbc:mysql:.*sslMode=VERIFY_IDENTITY/);
+  for (const sink of ['welcome-audit', 'welcome-delivery-status'])
+    expect(mysql.get(sink)?.['connection.url']).toMatch(/^jdbc:mysql:.*sslMode=VERIFY_IDENTITY/);
   for (const m of [maria, mysql, byName('mysql', ['kafka-secured', 'registry-basic', 'db-tls'])])
     for (const c of m.values()) expect(literalSecrets(c)).toEqual([]);
 });

@@ -15,6 +15,8 @@ const good: ServerFacts = {
     "GRANT RELOAD, REPLICATION SLAVE, BINLOG MONITOR ON *.* TO `debezium`@`%` IDENTIFIED BY PASSWORD '*X'",
     'GRANT SELECT ON `loyalty`.`members` TO `debezium`@`%`',
   ],
+  tlsCipher: 'TLS_AES_256_GCM_SHA384',
+  createUser: "CREATE USER `debezium`@`%` IDENTIFIED BY PASSWORD '*X' REQUIRE SSL",
 };
 const opts: Parameters<typeof checkServer>[1] = { flavour: 'mariadb', table: 'loyalty.members', connectorServerId: 184054, minRetentionHours: 72 };
 const whats = (f: ServerFacts, o = opts): string[] => checkServer(f, o).map((x) => `${x.level}: ${x.what}`);
@@ -62,6 +64,9 @@ test('MySQL: PARTIAL_JSON is refused, GTIDs off is a note, RDS-style expiry 0 is
       binlog_expire_logs_seconds: '0',
     },
     grants: ['GRANT REPLICATION SLAVE, REPLICATION CLIENT ON *.* TO `debezium`@`%`', 'GRANT SELECT ON `loyalty`.* TO `debezium`@`%`'],
+    tlsCipher: 'TLS_AES_128_GCM_SHA256',
+    // as MySQL 8.4 prints it: REQUIRE X509 refuses a plaintext login as well
+    createUser: "CREATE USER `debezium`@`%` IDENTIFIED WITH 'caching_sha2_password' AS '<secret>' REQUIRE X509 PASSWORD EXPIRE DEFAULT",
   };
   expect(whats(mysql, { ...opts, flavour: 'mysql' })).toEqual([
     'error: binlog_row_value_options contains PARTIAL_JSON: JSON updates arrive as diffs Debezium cannot apply',
@@ -77,4 +82,17 @@ test('grants: replication rights and SELECT on the captured table (or its databa
     'error: the CDC user cannot SELECT loyalty.members',
   ]);
   expect(whats({ ...good, grants: ['GRANT ALL PRIVILEGES ON *.* TO `root`@`%`'] })).toEqual([]);
+});
+
+test('TLS: an unencrypted session and a CDC user that may log in without TLS are each a note with the fix', () => {
+  expect(whats({ ...good, tlsCipher: '', createUser: "CREATE USER `debezium`@`%` IDENTIFIED BY PASSWORD '*X'" })).toEqual([
+    'warn: this session is not encrypted: the binlog (every captured row) and the CDC password cross the network in clear',
+    'warn: the CDC user may log in without TLS (REQUIRE NONE): a client that forgets TLS still gets the binlog',
+  ]);
+  expect(whats({ ...good, createUser: 'CREATE USER `debezium`@`%` REQUIRE NONE PASSWORD EXPIRE DEFAULT' })).toEqual([
+    'warn: the CDC user may log in without TLS (REQUIRE NONE): a client that forgets TLS still gets the binlog',
+  ]);
+  // a server that would not show the account: nothing claimed either way
+  const { createUser: _unknown, ...unknown } = good;
+  expect(whats(unknown)).toEqual([]);
 });
