@@ -1,18 +1,15 @@
 // Issue 12 items 7 and 8: an organization's business unit, and a refused send definition holds its Welcomes.
 import avro from 'avsc';
+import { input, jsonRegistry, nothingSent, openGuards } from './fakes';
 import type { AugmentedMember } from '../../../consumers/emailer/augmented-member';
 import { parseOrgConfig } from '../../../consumers/emailer/org-config';
-import type { SentRecord } from '../../../consumers/emailer/sent-record';
 import { planWelcome } from '../../../consumers/emailer/transform';
-import { createBreaker } from '../../../consumers/emailer/breaker';
 import { SETUP_ERROR_CODES } from '../../../consumers/shared/chunk';
 import { createWelcomeHandler } from '../../../consumers/emailer/welcome';
 import { ConfigError } from '../../../consumers/shared/errors';
 import { createMetrics } from '../../../consumers/shared/metrics';
-import type { Registry } from '../../../consumers/shared/registry';
 import type { SendOutcome, SfmcClient, SfmcRecipient } from '../../../consumers/shared/sfmc-client';
 import { welcomeMessageKey } from '../../../consumers/shared/sfmc-client';
-import type { InputRecord } from '../../../consumers/shared/stage';
 
 const orgsJson = { UA: { definitionKey: 'welcome-ua', enabled: true, accountId: 5100 }, AA: { definitionKey: 'welcome-aa', enabled: true } };
 const orgs = parseOrgConfig(JSON.stringify(orgsJson), 'test');
@@ -46,29 +43,8 @@ describe('organization business unit (accountId)', () => {
 
 describe('the Welcome handler', () => {
   // Plain-object dependencies: the "registry" passes JSON through, SFMC is scripted per definition.
-  const registry: Registry = {
-    register: async () => 1,
-    encode: async (_id, value) => Buffer.from(JSON.stringify(value)),
-    decode: async <T>(bytes: Buffer) => JSON.parse(bytes.toString()) as T,
-    ping: async () => true,
-  };
-  const sent: SentRecord = {
-    alreadySent: async () => new Set(),
-    preExisting: async () => new Set(),
-    ping: async () => true,
-    close: async () => undefined,
-  };
-  const guards = { breaker: createBreaker(), skippedTopic: 'welcome.skipped', heldTopic: 'welcome.held', onHeld: () => undefined };
+  const guards = openGuards();
   const budget = (): { deadline: number } => ({ deadline: Date.now() + 4_000 });
-  const input = (m: AugmentedMember, offset: number): InputRecord => ({
-    topic: 'welcome.members.augmented',
-    partition: 0,
-    offset: String(offset),
-    key: null,
-    value: Buffer.from(JSON.stringify(m)),
-    headers: {},
-    timestamp: '0',
-  });
 
   function setup(refuse: Set<string>) {
     const calls: { definitionKey: string; accountId?: string | number; keys: string[] }[] = [];
@@ -89,10 +65,10 @@ describe('the Welcome handler', () => {
     };
     const metrics = createMetrics('emailer-test');
     const handler = createWelcomeHandler({
-      registry,
+      registry: jsonRegistry,
       reader: avro.Type.forSchema('string'),
       sfmc,
-      sent,
+      sent: nothingSent,
       orgs,
       metrics,
       sentTopic: 'welcome.sent',

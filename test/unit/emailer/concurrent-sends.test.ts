@@ -3,17 +3,14 @@
  * one group in record order; groups run at most `limit` at once; the chunk's handler returns only
  * after every send of the chunk is answered, a failing group included.
  */
-import type { AugmentedMember } from '../../../consumers/emailer/augmented-member';
-import { createBreaker } from '../../../consumers/emailer/breaker';
 import { forEachLimited, groupInOrder } from '../../../consumers/emailer/concurrent-sends';
 import { parseOrgConfig } from '../../../consumers/emailer/org-config';
 import { createWelcomeHandler } from '../../../consumers/emailer/welcome';
 import { HttpError } from '../../../consumers/shared/errors';
 import { createMetrics } from '../../../consumers/shared/metrics';
-import type { Registry } from '../../../consumers/shared/registry';
 import type { SfmcClient, SfmcRecipient } from '../../../consumers/shared/sfmc-client';
-import type { InputRecord } from '../../../consumers/shared/stage';
 import avro from 'avsc';
+import { input, jsonRegistry, member, openGuards } from './fakes';
 
 const tick = (ms = 0): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -82,35 +79,6 @@ const orgs = parseOrgConfig(
   JSON.stringify({ UA: { definitionKey: 'welcome-ua', enabled: true }, AA: { definitionKey: 'welcome-aa', enabled: true } }),
   'test',
 );
-const member = (org: string, id: string): AugmentedMember => ({
-  member_id: 1,
-  org_id: org,
-  org_member_id: id,
-  email: `${id}@example.com`,
-  first_name: 'A',
-  last_name: 'B',
-  locale: 'en-US',
-  subscriber_key: `${org}-${id}`,
-  member_created_at: 1,
-  source_committed_at: 2,
-  augmented_at: 3,
-  marketing_opt_in: null,
-});
-const input = (m: AugmentedMember, offset: number): InputRecord => ({
-  topic: 'aug',
-  partition: 0,
-  offset: String(offset),
-  key: null,
-  value: Buffer.from(JSON.stringify(m)),
-  headers: {},
-  timestamp: '0',
-});
-const registry: Registry = {
-  register: async () => 1,
-  encode: async (_id, value) => Buffer.from(JSON.stringify(value)),
-  decode: async <T>(bytes: Buffer) => JSON.parse(bytes.toString()) as T,
-  ping: async () => true,
-};
 
 /** SFMC whose answer per definition is released by the test; records what was in flight when. */
 function gatedSfmc(): {
@@ -157,7 +125,7 @@ function gatedSfmc(): {
 
 function handlerWith(client: SfmcClient, concurrentRequests: number) {
   return createWelcomeHandler({
-    registry,
+    registry: jsonRegistry,
     reader: avro.Type.forValue({}),
     sfmc: client,
     sent: { alreadySent: async () => new Set(), preExisting: async () => new Set(), ping: async () => true, close: async () => undefined },
@@ -165,7 +133,7 @@ function handlerWith(client: SfmcClient, concurrentRequests: number) {
     metrics: createMetrics('emailer'),
     sentTopic: 'welcome.sent',
     sentSchemaId: 1,
-    guards: { breaker: createBreaker(), skippedTopic: 'welcome.skipped', heldTopic: 'welcome.held', onHeld: () => undefined },
+    guards: openGuards(),
     concurrentRequests,
   });
 }

@@ -2,60 +2,21 @@
  * The emailer's handler with plain objects: members SFMC accepted in one template group keep
  * their WelcomeSent when another group of the same chunk fails, and the budget reaches SFMC.
  */
-import type { AugmentedMember } from '../../../consumers/emailer/augmented-member';
-import { createBreaker } from '../../../consumers/emailer/breaker';
 import { parseOrgConfig } from '../../../consumers/emailer/org-config';
-import type { SentRecord } from '../../../consumers/emailer/sent-record';
 import { createWelcomeHandler } from '../../../consumers/emailer/welcome';
 import { HttpError } from '../../../consumers/shared/errors';
 import { createMetrics } from '../../../consumers/shared/metrics';
-import type { Registry } from '../../../consumers/shared/registry';
 import type { Budget } from '../../../consumers/shared/retry';
 import type { SfmcClient, SfmcRecipient } from '../../../consumers/shared/sfmc-client';
-import type { InputRecord } from '../../../consumers/shared/stage';
 import avro from 'avsc';
+import { input, jsonRegistry, member, nothingSent, openGuards } from './fakes';
 
 const orgs = parseOrgConfig(
   JSON.stringify({ UA: { definitionKey: 'welcome-ua', enabled: true }, AA: { definitionKey: 'welcome-aa', enabled: true } }),
   'test',
 );
-const member = (org: string, id: string): AugmentedMember => ({
-  member_id: 1,
-  org_id: org,
-  org_member_id: id,
-  email: `${id}@example.com`,
-  first_name: 'A',
-  last_name: 'B',
-  locale: 'en-US',
-  subscriber_key: `${org}-${id}`,
-  member_created_at: 1,
-  source_committed_at: 2,
-  augmented_at: 3,
-  marketing_opt_in: null,
-});
-const input = (m: AugmentedMember, offset: number): InputRecord => ({
-  topic: 'aug',
-  partition: 0,
-  offset: String(offset),
-  key: null,
-  value: Buffer.from(JSON.stringify(m)),
-  headers: {},
-  timestamp: '0',
-});
 
-const registry: Registry = {
-  register: async () => 1,
-  encode: async (_id, value) => Buffer.from(JSON.stringify(value)),
-  decode: async <T>(bytes: Buffer) => JSON.parse(bytes.toString()) as T,
-  ping: async () => true,
-};
-const nothingSent: SentRecord = {
-  alreadySent: async () => new Set(),
-  preExisting: async () => new Set(),
-  ping: async () => true,
-  close: async () => undefined,
-};
-const guards = { breaker: createBreaker(), skippedTopic: 'welcome.skipped', heldTopic: 'welcome.held', onHeld: () => undefined };
+const guards = openGuards();
 
 function sfmc(failFor: string, budgets: (Budget | undefined)[]): SfmcClient {
   return {
@@ -75,7 +36,7 @@ function sfmc(failFor: string, budgets: (Budget | undefined)[]): SfmcClient {
 test('a failing template group marks only its members failed; accepted members keep their WelcomeSent (keepOnRetry)', async () => {
   const budgets: (Budget | undefined)[] = [];
   const handler = createWelcomeHandler({
-    registry,
+    registry: jsonRegistry,
     reader: avro.Type.forValue({}),
     sfmc: sfmc('welcome-aa', budgets),
     sent: nothingSent,
