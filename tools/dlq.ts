@@ -16,6 +16,7 @@
 import type { IHeaders } from 'kafkajs';
 import { DLQ_HEADERS } from '../consumers/shared/stage';
 import { header, kafka, readToEnd } from './topic-read';
+import { createProducer } from '../consumers/shared/kafka';
 
 const env = process.env;
 const STAGES: Record<string, string> = {
@@ -99,7 +100,7 @@ async function replay(stage: string | undefined): Promise<void> {
   if (!stage || !(stage in STAGES)) throw new Error(`usage: dlq replay ${Object.keys(STAGES).join('|')}`);
   const topic = STAGES[stage] as string;
   await ensurePositionsTopic();
-  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+  const producer = createProducer(kafka);
   await producer.connect();
   const byTarget = new Map<string, number>();
   try {

@@ -14,6 +14,7 @@ import type { IHeaders } from 'kafkajs';
 import { GUARD_HEADERS } from '../consumers/emailer/guards';
 import { ORG_ID } from '../consumers/shared/member';
 import { committed, header, kafka, readToEnd } from './topic-read';
+import { createProducer, produceAll } from '../consumers/shared/kafka';
 
 const env = process.env;
 const HELD = env.HELD_TOPIC ?? 'welcome.held';
@@ -49,7 +50,7 @@ async function status(): Promise<void> {
 
 async function release(org: string | undefined): Promise<void> {
   if (!org || !ORG_ID.test(org)) throw new Error('usage: held release ORG (e.g. make release-held ORG=UA)');
-  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+  const producer = createProducer(kafka);
   await producer.connect();
   let released = 0;
   try {
@@ -59,17 +60,14 @@ async function release(org: string | undefined): Promise<void> {
         if (header(m.headers, GUARD_HEADERS.org) !== org) return;
         const headers = Object.fromEntries(Object.entries(m.headers ?? {}).filter(([, v]) => v !== null && v !== undefined)) as IHeaders;
         // Acknowledged before the release group commits past it: a crash re-releases (harmless), never drops.
-        await producer.send({
-          topic: AUGMENTED,
-          acks: -1,
-          messages: [
-            {
-              key: m.key,
-              value: m.value,
-              headers: { ...headers, [GUARD_HEADERS.released]: 'true', 'welcome.released.at': new Date().toISOString() },
-            },
-          ],
-        });
+        await produceAll(producer, [
+          {
+            topic: AUGMENTED,
+            key: m.key,
+            value: m.value,
+            headers: { ...headers, [GUARD_HEADERS.released]: 'true', 'welcome.released.at': new Date().toISOString() },
+          },
+        ]);
         released++;
         if (released % 1000 === 0) out(`  ... ${released} released`);
       },

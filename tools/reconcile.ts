@@ -28,6 +28,7 @@ import { DLQ_HEADERS } from '../consumers/shared/stage';
 import { heldPending } from './held';
 import { n, opsDb } from './ops-db';
 import { header, kafka, readToEnd } from './topic-read';
+import { createProducer, produceAll } from '../consumers/shared/kafka';
 
 const env = process.env;
 const T = {
@@ -163,7 +164,7 @@ async function redrive(ids: number[]): Promise<number> {
   const [keySchema, valueSchema] = await Promise.all([subjectLatest(`${T.member}-key`), subjectLatest(`${T.member}-value`)]);
   const fields = (valueSchema.type as avro.types.RecordType).fields.map((f) => f.name);
   const db = await opsDb();
-  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+  const producer = createProducer(kafka);
   await producer.connect();
   let sent = 0;
   try {
@@ -183,7 +184,7 @@ async function redrive(ids: number[]): Promise<number> {
           headers: { 'welcome.redrive': 'reconcile', 'welcome.redrive.at': new Date().toISOString() },
         };
       });
-      await producer.send({ topic: T.member, acks: -1, messages });
+      await produceAll(producer, messages.map((m) => ({ topic: T.member, ...m })));
       sent += messages.length;
       log(`  redriven ${n(sent)}/${n(ids.length)}`);
     }

@@ -140,7 +140,9 @@ export function createStatusChecker(deps: CheckerDeps, delivery: DeliveryMetrics
     for (const [key, at] of planned) if (at <= t) planned.delete(key);
     const due = (await table.due(t, limit)).filter((row) => !planned.has(row.message_key));
     const records = await mapLimited(due, deps.concurrency, (row) => check(row, row.checks + 1));
-    await produceAll(producer, await Promise.all(records.map(toOutgoing)));
+    await produceAll(producer, await Promise.all(records.map(toOutgoing)), (partitions) =>
+      logger.warn({ partitions }, 'kafkajs left partitions of a send unanswered (#1303): sending their records again'),
+    );
     // A final status leaves the due list once the sink has written it: forgotten after 10 min.
     for (const r of records) planned.set(r.message_key, r.next_check_at ?? t + 600_000);
     delivery.queued.set(await table.queuedCount());

@@ -8,11 +8,13 @@ import {
   logLevel,
   CompressionTypes,
   ConfigResourceTypes,
+  Partitioners,
   type Consumer,
   type Producer,
   type EachBatchPayload,
   type IHeaders,
   type Admin,
+  type Message,
 } from 'kafkajs';
 import { kafkaClientOptions, type KafkaSecurity } from './kafka-security';
 import type { Logger } from './logger';
@@ -82,9 +84,25 @@ export function createConsumer(
   });
 }
 
+/**
+ * The partition kafkajs's partitioner chose for each message object it routed. produceAll reads
+ * it to check that the broker answers cover every partition written (kafkajs #1303, below).
+ */
+const routedPartition = new WeakMap<object, number>();
+
+/** The default (Java-compatible murmur2) partitioner, recording what it chose. Exported for its test. */
+export const recordingPartitioner = () => {
+  const choose = Partitioners.DefaultPartitioner();
+  return (args: Parameters<ReturnType<typeof Partitioners.DefaultPartitioner>>[0]): number => {
+    const partition = choose(args);
+    routedPartition.set(args.message, partition);
+    return partition;
+  };
+};
+
 /** Idempotent producer with acks=all: an acknowledged record is on every in-sync replica, once. */
 export function createProducer(kafka: Kafka): Producer {
-  return kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+  return kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, createPartitioner: recordingPartitioner });
 }
 
 export interface OutgoingRecord {
@@ -94,19 +112,49 @@ export interface OutgoingRecord {
   headers?: IHeaders;
 }
 
-/** One acknowledged write of many records (acks=all); resolves only when all are durable. */
-export async function produceAll(producer: Producer, records: OutgoingRecord[]): Promise<void> {
-  if (records.length === 0) return;
-  const byTopic = new Map<string, OutgoingRecord[]>();
-  for (const r of records) byTopic.set(r.topic, [...(byTopic.get(r.topic) ?? []), r]);
-  await producer.sendBatch({
-    acks: -1,
-    compression: CompressionTypes.None,
-    topicMessages: [...byTopic.entries()].map(([topic, msgs]) => ({
-      topic,
-      messages: msgs.map((m) => ({ key: m.key, value: m.value, headers: m.headers })),
-    })),
-  });
+/** How often produceAll re-sends records whose partition got no answer before it gives up. */
+const UNANSWERED_RESENDS = 3;
+
+export class UnansweredPartitionsError extends Error {
+  constructor(readonly partitions: string[]) {
+    super(`kafkajs resolved a send without a broker answer for ${partitions.join(', ')} (kafkajs #1303)`);
+    this.name = 'UnansweredPartitionsError';
+  }
+}
+
+/**
+ * One acknowledged write of many records (acks=all); resolves only when every record has a
+ * broker's answer. kafkajs 2.2.4 alone does not promise that: when a partition's leader moves
+ * mid-send to a broker that already answered for the send's other partitions, its retry skips
+ * that broker (sendMessages.js keeps one response per broker, not per partition) and resolves
+ * without ever writing that partition's records — kafkajs issue #1303, a Welcome lost in our
+ * leader-kill scenario. So the answers are checked against the partitions the records were
+ * routed to, and records without an answer are sent again (a fresh send, so a fresh map).
+ * A producer not made by createProducer has no routing record: every send then fails loudly.
+ */
+export async function produceAll(producer: Producer, records: OutgoingRecord[], onResend?: (partitions: string[]) => void): Promise<void> {
+  let pending = records;
+  for (let attempt = 0; pending.length > 0; attempt++) {
+    const byTopic = new Map<string, { record: OutgoingRecord; message: Message }[]>();
+    for (const record of pending) {
+      const message: Message = { key: record.key, value: record.value, headers: record.headers };
+      byTopic.set(record.topic, [...(byTopic.get(record.topic) ?? []), { record, message }]);
+    }
+    const answers = await producer.sendBatch({
+      acks: -1,
+      compression: CompressionTypes.None,
+      topicMessages: [...byTopic.entries()].map(([topic, sent]) => ({ topic, messages: sent.map((s) => s.message) })),
+    });
+    const answered = new Set(answers.filter((a) => a.errorCode === 0).map((a) => `${a.topicName}/${a.partition}`));
+    const unanswered = [...byTopic.entries()].flatMap(([topic, sent]) =>
+      sent.filter((s) => !answered.has(`${topic}/${routedPartition.get(s.message) ?? '?'}`)),
+    );
+    if (unanswered.length === 0) return;
+    const partitions = [...new Set(unanswered.map((s) => `${s.record.topic}/${routedPartition.get(s.message) ?? '?'}`))];
+    if (attempt >= UNANSWERED_RESENDS) throw new UnansweredPartitionsError(partitions);
+    onResend?.(partitions);
+    pending = unanswered.map((s) => s.record);
+  }
 }
 
 /**
@@ -169,15 +217,30 @@ export async function ensureTopicConfigs(admin: Admin, topic: string, wanted: Re
   return changed;
 }
 
-/** Lag per partition of a group: end offset minus committed offset. */
+/**
+ * Lag per partition of a group: end offset minus committed offset. Tried once more after a
+ * reconnect: kafkajs 2.2.4's fetchTopicOffsets bails on NOT_LEADER_OR_FOLLOWER without refreshing
+ * its metadata, and refreshes it only when it is metadataMaxAge (5 min) old, so after a broker
+ * failover every call failed for 5 minutes and the stall detector was blind (seen in the
+ * leader-kill scenario). Connecting again reloads the metadata.
+ */
 export async function groupLag(admin: Admin, groupId: string, topic: string): Promise<{ partition: number; lag: number }[]> {
-  const [ends, committed] = await Promise.all([admin.fetchTopicOffsets(topic), admin.fetchOffsets({ groupId, topics: [topic] })]);
-  const done = new Map((committed[0]?.partitions ?? []).map((p) => [p.partition, Number(p.offset)]));
-  return ends.map((e) => {
-    const c = done.get(e.partition) ?? -1;
-    const end = Number(e.high);
-    return { partition: e.partition, lag: c < 0 ? end - Number(e.low) : Math.max(0, end - c) };
-  });
+  const measure = async () => {
+    const [ends, committed] = await Promise.all([admin.fetchTopicOffsets(topic), admin.fetchOffsets({ groupId, topics: [topic] })]);
+    const done = new Map((committed[0]?.partitions ?? []).map((p) => [p.partition, Number(p.offset)]));
+    return ends.map((e) => {
+      const c = done.get(e.partition) ?? -1;
+      const end = Number(e.high);
+      return { partition: e.partition, lag: c < 0 ? end - Number(e.low) : Math.max(0, end - c) };
+    });
+  };
+  try {
+    return await measure();
+  } catch {
+    await admin.disconnect();
+    await admin.connect();
+    return measure();
+  }
 }
 
 export function headerString(headers: IHeaders | undefined, name: string): string | undefined {

@@ -92,6 +92,11 @@ export function createMetrics(stage: string) {
       labelNames: ['partition'],
       registers: [registry],
     }),
+    lagMeasuredAt: new Gauge({
+      name: 'welcome_consumer_lag_measured_timestamp_seconds',
+      help: 'When the lag above was last measured (Unix time): a stale value means the stall detector and the lag alerts are blind',
+      registers: [registry],
+    }),
     // What /readyz says, per check, evaluated at each scrape: alerts see "alive but cannot work".
     ready: new Gauge({
       name: 'welcome_ready',

@@ -185,7 +185,8 @@ export async function runStage(o: StageOptions): Promise<RunningStage> {
     metrics: o.metrics,
     policy: { ...DEFAULT_CHUNK_POLICY, ...o.chunkPolicy },
     io: {
-      produce: (records: OutgoingRecord[]) => produceAll(o.producer, records),
+      produce: (records: OutgoingRecord[]) =>
+        produceAll(o.producer, records, (partitions) => o.logger.warn({ partitions }, 'kafkajs left partitions of a send unanswered (#1303): sending their records again')),
       commit,
       retryLater(partition, offset, pauseMs) {
         const tp = [{ topic: o.inputTopic, partitions: [partition] }];
@@ -232,15 +233,22 @@ export async function runStage(o: StageOptions): Promise<RunningStage> {
     },
   });
 
+  let lagFailing = false;
   const lagTimer = setInterval(() => {
     if (stopping) return;
     liveness.check();
     groupLag(o.admin, o.groupId, o.inputTopic)
       .then((lags) => {
         lags.forEach((l) => o.metrics.lag.set({ partition: String(l.partition) }, l.lag));
+        o.metrics.lagMeasuredAt.set(Date.now() / 1000);
         liveness.lag(lags.reduce((a, l) => a + l.lag, 0));
+        lagFailing = false;
       })
-      .catch(() => undefined); // Kafka unreachable: no lag figure, no verdict
+      .catch((err: unknown) => {
+        // Kafka unreachable: no lag figure, no verdict; ConsumerLagUnmeasured alerts if it lasts
+        if (!lagFailing) o.logger.warn({ err }, 'cannot measure the lag (the stall detector waits for a figure)');
+        lagFailing = true;
+      });
   }, o.lagIntervalMs ?? 5_000);
   lagTimer.unref();
 
