@@ -22,7 +22,7 @@ import { rootDb } from '../support/db';
 import { STATE_DIR, stackEnv } from '../support/env';
 import { testKafka } from '../support/kafka';
 import { waitFor } from '../support/wait';
-import { runScenario, summaryTable, type FaultContext, type Inject, type ScenarioResult } from './scenario';
+import { accountedScenario, summaryTable, type FaultContext, type Inject, type ScenarioResult } from './scenario';
 import { alive, bringUp, kill9, KAFKA_NODES, restoreStack, stackAsync, type Service } from './stack-control';
 
 const SIGNUPS = Number(process.env.FAULTS_SIGNUPS_PER_SCENARIO ?? '200');
@@ -129,23 +129,7 @@ async function lagMeasuredAt(metricsUrl: string): Promise<number> {
   return m?.[1] ? Number(m[1]) : 0;
 }
 
-async function scenario(name: string, inject: Inject): Promise<void> {
-  let result: ScenarioResult | undefined;
-  try {
-    result = await runScenario(db, name, { signups: SIGNUPS, inject });
-  } finally {
-    const restored = await restoreStack().catch((err: unknown) => [`restoring the stack failed: ${String(err)}`]);
-    if (result) {
-      result.notes.push(...restored.map((n) => `after recovery: ${n}`));
-      results.push(result);
-    }
-  }
-  const r = result as ScenarioResult;
-  expect(r.problems).toEqual([]);
-  expect(r.lost).toBe(0);
-  expect(r.duplicates).toBe(0);
-  expect(r.sent + r.skipped + r.deadLettered).toBe(r.signups);
-}
+const scenario = (name: string, inject: Inject): Promise<void> => accountedScenario(db, results, name, { signups: SIGNUPS, inject });
 
 test('every topic the project uses has 3 replicas, all in sync, and min.insync.replicas=2', async () => {
   const parts = await partitions();

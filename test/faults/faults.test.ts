@@ -18,7 +18,7 @@ import { stackEnv } from '../support/env';
 import { dwFaults, sfmcFaults } from '../support/standins';
 import { waitFor } from '../support/wait';
 import { memberKey } from '../../consumers/shared/member';
-import { killAndRestart, members, runScenario, sigtermAndCheck, summaryTable, type FaultContext, type Inject, type ScenarioResult } from './scenario';
+import { accountedScenario, killAndRestart, members, sigtermAndCheck, summaryTable, type Expect, type FaultContext, type Inject, type ScenarioResult } from './scenario';
 import { alive, bringUp, connectorFailed, connectorStatus, kill9, restoreStack, stackAsync, type Service } from './stack-control';
 
 const SIGNUPS = Number(process.env.FAULTS_SIGNUPS_PER_SCENARIO ?? '200');
@@ -47,14 +47,6 @@ afterAll(async () => {
   process.stdout.write(`\n${table}`);
 });
 
-interface Expect {
-  /** Members (memberKey, from the scenario's prefix) that must end dead-lettered with a reason. */
-  expectDeadLettered?: (prefix: string) => string[];
-  /** Worst commit → SFMC latency allowed (issue 10: ≤ 12 s for every kill -9 of a consumer at 25/s). */
-  maxLatencyS?: number;
-  /** Services that must heal without a restart (no "was down" from the supervisor). */
-  mustStayUp?: Service[];
-}
 
 /** The suite's root connection, opened again when a scenario restarted the database under it. */
 async function liveDb(): Promise<Connection> {
@@ -70,24 +62,8 @@ async function liveDb(): Promise<Connection> {
 
 /** Runs one scenario, always puts the stack back, records the row, then asserts on it. */
 async function scenario(name: string, inject: Inject, faultAt?: number, expected: Expect = {}): Promise<void> {
-  let result: ScenarioResult | undefined;
   await liveDb();
-  try {
-    result = await runScenario(db, name, { signups: SIGNUPS, inject, faultAt, expectDeadLettered: expected.expectDeadLettered });
-  } finally {
-    const restored = await restoreStack().catch((err: unknown) => [`restoring the stack failed: ${String(err)}`]);
-    if (result) {
-      result.notes.push(...restored.map((n) => `after recovery: ${n}`));
-      results.push(result);
-    }
-  }
-  const r = result as ScenarioResult;
-  expect(r.problems).toEqual([]);
-  expect(r.lost).toBe(0);
-  expect(r.duplicates).toBe(0);
-  expect(r.sent + r.skipped + r.deadLettered).toBe(r.signups);
-  if (expected.maxLatencyS !== undefined) expect(r.maxLatencyS).toBeLessThanOrEqual(expected.maxLatencyS);
-  for (const s of expected.mustStayUp ?? []) expect(r.notes.filter((n) => n.startsWith(`${s} was down`))).toEqual([]);
+  await accountedScenario(db, results, name, { signups: SIGNUPS, inject, faultAt, expected });
 }
 
 /** kill -9 of several services at once (by recorded pid), then all back up together, as a supervisor would. */

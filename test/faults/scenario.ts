@@ -19,7 +19,7 @@ import { runId, STATE_DIR, stackEnv } from '../support/env';
 import { committedOffsets, endOffsets } from '../support/kafka';
 import { acceptedSends, type AcceptedSend } from '../support/standins';
 import { waitFor } from '../support/wait';
-import { alive, bringUp, kill9, recordedPid, superviseOnce, watchdogRestarts, type Service } from './stack-control';
+import { alive, bringUp, kill9, recordedPid, restoreStack, superviseOnce, watchdogRestarts, type Service } from './stack-control';
 import { asAugmented, asMemberChange, header, readRange, startOffsets, type Offsets, type Rec } from './topics';
 
 export const AUDIT_DLQ = process.env.AUDIT_DLQ_TOPIC ?? 'welcome.audit.dlq';
@@ -130,6 +130,46 @@ async function committedPast(group: string, topic: string, ends: Offsets): Promi
 }
 
 let scenarioSeq = 0;
+
+/** What a scenario must show beyond the account every scenario passes (0 lost, 0 sent twice). */
+export interface Expect {
+  /** Members (memberKey, from the scenario's prefix) that must end dead-lettered with a reason. */
+  expectDeadLettered?: (prefix: string) => string[];
+  /** Worst commit → SFMC latency allowed (issue 10: ≤ 12 s for every kill -9 of a consumer at 25/s). */
+  maxLatencyS?: number;
+  /** Services that must heal without a restart (no "was down" from the supervisor). */
+  mustStayUp?: Service[];
+}
+
+/**
+ * One scenario as a test: run it, restore the stack whatever happened (so the next scenario
+ * starts whole), keep its result for the suite's table, then assert the member-by-member account.
+ */
+export async function accountedScenario(
+  db: Connection,
+  results: ScenarioResult[],
+  name: string,
+  o: { signups: number; inject: Inject; faultAt?: number; expected?: Expect },
+): Promise<void> {
+  const expected = o.expected ?? {};
+  let result: ScenarioResult | undefined;
+  try {
+    result = await runScenario(db, name, { signups: o.signups, inject: o.inject, faultAt: o.faultAt, expectDeadLettered: expected.expectDeadLettered });
+  } finally {
+    const restored = await restoreStack().catch((err: unknown) => [`restoring the stack failed: ${String(err)}`]);
+    if (result) {
+      result.notes.push(...restored.map((n) => `after recovery: ${n}`));
+      results.push(result);
+    }
+  }
+  const r = result as ScenarioResult;
+  expect(r.problems).toEqual([]);
+  expect(r.lost).toBe(0);
+  expect(r.duplicates).toBe(0);
+  expect(r.sent + r.skipped + r.deadLettered).toBe(r.signups);
+  if (expected.maxLatencyS !== undefined) expect(r.maxLatencyS).toBeLessThanOrEqual(expected.maxLatencyS);
+  for (const s of expected.mustStayUp ?? []) expect(r.notes.filter((n) => n.startsWith(`${s} was down`))).toEqual([]);
+}
 
 export async function runScenario(db: Connection, name: string, o: ScenarioOptions): Promise<ScenarioResult> {
   const prefix = `f${++scenarioSeq}${slug(name)}-${runId}-`;
