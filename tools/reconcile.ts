@@ -184,7 +184,10 @@ async function redrive(ids: number[]): Promise<number> {
           headers: { 'welcome.redrive': 'reconcile', 'welcome.redrive.at': new Date().toISOString() },
         };
       });
-      await produceAll(producer, messages.map((m) => ({ topic: T.member, ...m })));
+      await produceAll(
+        producer,
+        messages.map((m) => ({ topic: T.member, ...m })),
+      );
       sent += messages.length;
       log(`  redriven ${n(sent)}/${n(ids.length)}`);
     }

@@ -186,7 +186,9 @@ export async function runStage(o: StageOptions): Promise<RunningStage> {
     policy: { ...DEFAULT_CHUNK_POLICY, ...o.chunkPolicy },
     io: {
       produce: (records: OutgoingRecord[]) =>
-        produceAll(o.producer, records, (partitions) => o.logger.warn({ partitions }, 'kafkajs left partitions of a send unanswered (#1303): sending their records again')),
+        produceAll(o.producer, records, (partitions) =>
+          o.logger.warn({ partitions }, 'kafkajs left partitions of a send unanswered (#1303): sending their records again'),
+        ),
       commit,
       retryLater(partition, offset, pauseMs) {
         const tp = [{ topic: o.inputTopic, partitions: [partition] }];

@@ -179,15 +179,22 @@ test('kill -9 the broker leading the member topic mid-stream', () =>
     const { id, led } = await memberTopicLeader();
     await killNode(id, f, `leader of ${stackEnv.memberTopic} partitions ${led.join(',')}`);
     // The stall detector is not blind after the failover: both consumers measured their lag lately.
-    for (const [stage, url] of [['augmenter', stackEnv.augmenterMetrics], ['emailer', stackEnv.emailerMetrics]] as const) {
-      const measuredAgo = await waitFor(`${stage} measuring its lag again`, async () => {
-        const age = Date.now() / 1000 - (await lagMeasuredAt(url));
-        return age < 15 ? age : undefined;
-      }, 30_000, 1_000);
+    for (const [stage, url] of [
+      ['augmenter', stackEnv.augmenterMetrics],
+      ['emailer', stackEnv.emailerMetrics],
+    ] as const) {
+      const measuredAgo = await waitFor(
+        `${stage} measuring its lag again`,
+        async () => {
+          const age = Date.now() / 1000 - (await lagMeasuredAt(url));
+          return age < 15 ? age : undefined;
+        },
+        30_000,
+        1_000,
+      );
       f.note(`${stage}: lag measured ${measuredAgo.toFixed(1)} s before the check, after the failover`);
     }
-  }),
-);
+  }));
 
 fullOnly('kill -9 the active controller mid-stream', () =>
   scenario('kill -9 active controller', async (f) => {

@@ -18,7 +18,17 @@ import { stackEnv } from '../support/env';
 import { dwFaults, sfmcFaults } from '../support/standins';
 import { waitFor } from '../support/wait';
 import { memberKey } from '../../consumers/shared/member';
-import { accountedScenario, killAndRestart, members, sigtermAndCheck, summaryTable, type Expect, type FaultContext, type Inject, type ScenarioResult } from './scenario';
+import {
+  accountedScenario,
+  killAndRestart,
+  members,
+  sigtermAndCheck,
+  summaryTable,
+  type Expect,
+  type FaultContext,
+  type Inject,
+  type ScenarioResult,
+} from './scenario';
 import { alive, bringUp, connectorFailed, connectorStatus, kill9, restoreStack, stackAsync, type Service } from './stack-control';
 
 const SIGNUPS = Number(process.env.FAULTS_SIGNUPS_PER_SCENARIO ?? '200');
@@ -46,7 +56,6 @@ afterAll(async () => {
   writeFileSync(join(STATE_DIR, 'faults-summary.txt'), table);
   process.stdout.write(`\n${table}`);
 });
-
 
 /** The suite's root connection, opened again when a scenario restarted the database under it. */
 async function liveDb(): Promise<Connection> {

@@ -154,7 +154,12 @@ export async function accountedScenario(
   const expected = o.expected ?? {};
   let result: ScenarioResult | undefined;
   try {
-    result = await runScenario(db, name, { signups: o.signups, inject: o.inject, faultAt: o.faultAt, expectDeadLettered: expected.expectDeadLettered });
+    result = await runScenario(db, name, {
+      signups: o.signups,
+      inject: o.inject,
+      faultAt: o.faultAt,
+      expectDeadLettered: expected.expectDeadLettered,
+    });
   } finally {
     const restored = await restoreStack().catch((err: unknown) => [`restoring the stack failed: ${String(err)}`]);
     if (result) {

@@ -21,14 +21,23 @@ function admin(opts: { staleUntilReconnect: boolean; down?: boolean }) {
     },
     async fetchTopicOffsets() {
       calls.push('fetchTopicOffsets');
-      if (stale || opts.down) throw Object.assign(new Error('This server is not the leader for that topic-partition'), { type: 'NOT_LEADER_OR_FOLLOWER' });
+      if (stale || opts.down)
+        throw Object.assign(new Error('This server is not the leader for that topic-partition'), { type: 'NOT_LEADER_OR_FOLLOWER' });
       return [
         { partition: 0, offset: '10', high: '10', low: '0' },
         { partition: 1, offset: '4', high: '4', low: '2' },
       ];
     },
     async fetchOffsets() {
-      return [{ topic: 't', partitions: [{ partition: 0, offset: '7', metadata: null }, { partition: 1, offset: '-1', metadata: null }] }];
+      return [
+        {
+          topic: 't',
+          partitions: [
+            { partition: 0, offset: '7', metadata: null },
+            { partition: 1, offset: '-1', metadata: null },
+          ],
+        },
+      ];
     },
   };
   return { admin: a as unknown as Admin, calls };

@@ -15,8 +15,15 @@ const createRetry = require('kafkajs/src/retry') as (o: unknown) => unknown;
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const { KafkaJSConnectionError } = require('kafkajs/src/errors') as { KafkaJSConnectionError: new (m: string) => Error };
 
-interface Answer { topicName: string; partition: number; errorCode: number }
-interface TopicData { topic: string; partitions: { partition: number; messages: { key: string }[] }[] }
+interface Answer {
+  topicName: string;
+  partition: number;
+  errorCode: number;
+}
+interface TopicData {
+  topic: string;
+  partitions: { partition: number; messages: { key: string }[] }[];
+}
 
 /** Two brokers, topic `t` with two partitions; partition 0's leader is broker 1 until it dies. */
 function cluster(opts: { brokerOneDiesOnce: boolean }) {
@@ -33,8 +40,14 @@ function cluster(opts: { brokerOneDiesOnce: boolean }) {
         leaderOfZero = 2; // the controller moves partition 0 to broker 2
         throw new KafkaJSConnectionError('Connection closed');
       }
-      for (const t of topicData) for (const p of t.partitions) for (const m of p.messages) written.push({ broker: nodeId, partition: p.partition, key: String(m.key) });
-      return { topics: topicData.map((t) => ({ topicName: t.topic, partitions: t.partitions.map((p) => ({ partition: p.partition, errorCode: 0, baseOffset: '0' })) })) };
+      for (const t of topicData)
+        for (const p of t.partitions) for (const m of p.messages) written.push({ broker: nodeId, partition: p.partition, key: String(m.key) });
+      return {
+        topics: topicData.map((t) => ({
+          topicName: t.topic,
+          partitions: t.partitions.map((p) => ({ partition: p.partition, errorCode: 0, baseOffset: '0' })),
+        })),
+      };
     },
   });
   const brokers = new Map([1, 2].map((id) => [id, broker(id)]));
@@ -79,7 +92,10 @@ function cluster(opts: { brokerOneDiesOnce: boolean }) {
 /** Keys the murmur2 partitioner sends to partitions 0 and 1 of a 2-partition topic. */
 function keysFor(count: number): string[] {
   const choose = recordingPartitioner();
-  const meta = [{ partitionId: 0, leader: 1 }, { partitionId: 1, leader: 2 }];
+  const meta = [
+    { partitionId: 0, leader: 1 },
+    { partitionId: 1, leader: 2 },
+  ];
   const found: Record<number, string[]> = { 0: [], 1: [] };
   for (let i = 0; found[0]!.length < count || found[1]!.length < count; i++) {
     const key = `member-${i}`;
@@ -95,7 +111,10 @@ describe('produceAll and a partition leader that moves mid-send', () => {
   test('kafkajs alone resolves the send without writing the moved partition (#1303)', async () => {
     const { sendMessages, written } = cluster({ brokerOneDiesOnce: true });
     const keys = keysFor(2);
-    const answers = await sendMessages({ acks: -1, topicMessages: [{ topic: 't', messages: keys.map((key) => ({ key, value: Buffer.from(key) })) }] });
+    const answers = await sendMessages({
+      acks: -1,
+      topicMessages: [{ topic: 't', messages: keys.map((key) => ({ key, value: Buffer.from(key) })) }],
+    });
     expect(answers.map((a) => a.partition)).toEqual([1]);
     expect(written.map((w) => w.key).sort()).toEqual(keys.slice(2).sort()); // partition 0's two records: nowhere
   });
