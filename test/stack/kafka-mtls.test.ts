@@ -7,16 +7,16 @@
  * WelcomeSent and writes its status on that listener; a client without a certificate, and the
  * certificate's principal writing what it may not, are refused with nothing written.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { openSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
 import { kafkaClientOptions, loadKafkaSecurity } from '../../consumers/shared/kafka-security';
 import { createRegistry } from '../../consumers/shared/registry';
 import { loadSchema, valueSubject } from '../../consumers/shared/schemas';
 import { welcomeMessageKey } from '../../consumers/shared/sfmc-client';
-import { ROOT, runId, STATE_DIR, stackEnv } from '../support/env';
+import { runId, STATE_DIR, stackEnv } from '../support/env';
 import { produceRaw, TopicTap } from '../support/kafka';
+import { applyAcls, startStage, stopStages, waitReady } from '../support/stage-process';
 import { waitFor } from '../support/wait';
 
 jest.setTimeout(240_000);
@@ -49,55 +49,34 @@ const NAMES = {
   DELIVERY_STATUS_GROUP_ID: 'welcome-delivery-status-mtls',
 };
 const port = env.SECURED_DELIVERY_STATUS_HTTP_PORT ?? '9077';
-let stage: ChildProcess | undefined;
 let statuses: TopicTap | undefined;
 
 beforeAll(() => {
   // topics and ACLs of the path, by the admin over SASL_SSL (as `make up` does for the stack's names)
-  const acl = spawnSync(process.execPath, [join(ROOT, 'dist', 'tools', 'kafka-acls.js'), 'apply'], {
-    env: {
-      ...env,
-      ...NAMES,
-      KAFKA_BOOTSTRAP_SERVERS: `127.0.0.1:${env.KAFKA_SASL_PORT ?? '9094'}`,
-      KAFKA_SECURITY_PROTOCOL: 'SASL_SSL',
-      KAFKA_SSL_CA_FILE: join(tls, 'ca.crt'),
-      KAFKA_SASL_MECHANISM: 'SCRAM-SHA-512',
-      KAFKA_SASL_USERNAME: 'admin',
-      KAFKA_SASL_PASSWORD: env.KAFKA_ADMIN_PASSWORD ?? '',
-    },
-    encoding: 'utf8',
-    timeout: 120_000,
+  applyAcls({
+    ...env,
+    ...NAMES,
+    KAFKA_BOOTSTRAP_SERVERS: `127.0.0.1:${env.KAFKA_SASL_PORT ?? '9094'}`,
+    KAFKA_SECURITY_PROTOCOL: 'SASL_SSL',
+    KAFKA_SSL_CA_FILE: join(tls, 'ca.crt'),
+    KAFKA_SASL_MECHANISM: 'SCRAM-SHA-512',
+    KAFKA_SASL_USERNAME: 'admin',
+    KAFKA_SASL_PASSWORD: env.KAFKA_ADMIN_PASSWORD ?? '',
   });
-  if (acl.status !== 0) throw new Error(`kafka-acls apply failed: ${acl.stderr}`);
 });
 
 afterAll(async () => {
   await statuses?.stop();
-  if (stage?.pid !== undefined && stage.exitCode === null && stage.signalCode === null) {
-    const exited = new Promise((r) => stage?.once('exit', r));
-    process.kill(stage.pid, 'SIGTERM');
-    await exited;
-  }
+  await stopStages();
 });
 
 test('the delivery-status stage runs on the mutual-TLS listener with its certificate as its only credential', async () => {
-  const log = openSync(join(STATE_DIR, 'logs', 'mtls-delivery-status.log'), 'a');
   // no KAFKA_SASL_* at all: the certificate is the login
   const { KAFKA_SASL_MECHANISM: _m, KAFKA_SASL_USERNAME: _u, KAFKA_SASL_PASSWORD: _p, ...base } = env;
-  const child = spawn(process.execPath, [join(ROOT, 'dist', 'consumers', 'delivery-status', 'main.js')], {
-    cwd: ROOT,
-    env: { ...base, ...NAMES, ...mtlsEnv(), HTTP_PORT: port },
-    stdio: ['ignore', log, log],
-  });
-  stage = child;
-  await waitFor(
-    'delivery-status on mTLS ready',
-    async () => {
-      if (child.exitCode !== null) throw new Error(`delivery-status exited with ${child.exitCode}: see ${STATE_DIR}/logs/mtls-delivery-status.log`);
-      return (await fetch(`http://127.0.0.1:${port}/readyz`, { signal: AbortSignal.timeout(2_000) }).catch(() => undefined))?.ok === true;
-    },
-    180_000,
-    500,
+  await waitReady(
+    startStage('delivery-status', { ...base, ...NAMES, ...mtlsEnv(), HTTP_PORT: port }, 'mtls-delivery-status'),
+    port,
+    'delivery-status on mTLS',
   );
   statuses = await new TopicTap(NAMES.DELIVERY_STATUS_TOPIC).start();
 

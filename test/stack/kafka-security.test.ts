@@ -15,10 +15,10 @@
  * which the stack's own emailer skips (switched off there), so its one Welcome can only
  * come through the secured path.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { openSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { Kafka, logLevel } from 'kafkajs';
@@ -29,6 +29,7 @@ import { insertMembers, rootDb } from '../support/db';
 import { ROOT, runId, STATE_DIR, stackEnv } from '../support/env';
 import { TopicTap } from '../support/kafka';
 import { acceptedSends } from '../support/standins';
+import { applyAcls, startStage, stopStages, waitReady, type StageName, type StartedStage } from '../support/stage-process';
 import { waitFor } from '../support/wait';
 
 jest.setTimeout(420_000);
@@ -113,28 +114,9 @@ function startProxy(): Promise<void> {
 }
 
 // ---- processes we start, stopped by their pid
-const children: ChildProcess[] = [];
-function startConsumer(stage: 'augmenter' | 'emailer' | 'delivery-status', extra: Record<string, string>): ChildProcess {
-  const log = openSync(join(STATE_DIR, 'logs', `sec-${stage}.log`), 'a');
-  const child = spawn(process.execPath, [join(ROOT, 'dist', 'consumers', stage, 'main.js')], {
-    cwd: ROOT,
-    env: { ...env, ...NAMES, ...extra },
-    stdio: ['ignore', log, log],
-  });
-  children.push(child);
-  return child;
-}
-async function waitReady(child: ChildProcess, port: string, what: string): Promise<void> {
-  await waitFor(
-    `${what} ready`,
-    async () => {
-      if (child.exitCode !== null) throw new Error(`${what} exited with ${child.exitCode}: see ${STATE_DIR}/logs/sec-*.log`);
-      return (await fetch(`http://127.0.0.1:${port}/readyz`, { signal: AbortSignal.timeout(2_000) }).catch(() => undefined))?.ok === true;
-    },
-    180_000,
-    500,
-  );
-}
+const children: ChildProcess[] = []; // refused starts (runToExit); stages: test/support/stage-process.ts
+const startConsumer = (stage: StageName, extra: Record<string, string>): StartedStage =>
+  startStage(stage, { ...env, ...NAMES, ...extra }, `sec-${stage}`);
 /** Runs an entry point to its exit (a refused start). Asynchronous: the proxy lives in this process. */
 function runToExit(script: string, extra: Record<string, string>): Promise<{ status: number | null; stderr: string }> {
   const child = spawn(process.execPath, [join(ROOT, 'dist', script)], {
@@ -205,17 +187,13 @@ beforeAll(async () => {
   db = await rootDb();
   await startProxy();
   // topics, groups and ACLs of the secured path, by the admin over SASL_SSL
-  const acl = spawnSync(process.execPath, [join(ROOT, 'dist', 'tools', 'kafka-acls.js'), 'apply'], {
-    env: { ...env, ...NAMES, ...saslEnv('admin') },
-    encoding: 'utf8',
-    timeout: 120_000,
-  });
-  if (acl.status !== 0) throw new Error(`kafka-acls apply failed: ${acl.stderr}`);
+  applyAcls({ ...env, ...NAMES, ...saslEnv('admin') });
   await admin.connect();
 });
 
 afterAll(async () => {
   await statuses?.stop();
+  await stopStages();
   for (const c of children) if (c.pid !== undefined && c.exitCode === null && c.signalCode === null) process.kill(c.pid, 'SIGTERM');
   await Promise.all(children.map((c) => (c.exitCode === null && c.signalCode === null ? new Promise((r) => c.once('exit', r)) : undefined)));
   await connect('DELETE', `/connectors/${CONNECTOR}`).catch(() => undefined);
