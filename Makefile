@@ -128,8 +128,8 @@ test-faults: up schemas connectors ## fault injection on the running stack (FAUL
 # min.insync.replicas=2 on every topic, then kill -9 of the member topic's leader, kill -9 of the
 # active controller, a rolling restart. The cluster's Kafka data lives apart from the one-node
 # stack's ($STATE_DIR/kafka-cluster), so stop a running one-node stack first (make down).
-# FAULTS_PROFILE=ci: the replication check and members flowing with no fault (the smoke `make test`
-# runs); the broker kills only in the full profile (docs/failure-model.md: the leader kill's open loss).
+# FAULTS_PROFILE=ci (the smoke `make test` runs): the replication check, members flowing with no
+# fault, and the leader kill; the controller kill and the rolling restart in the full profile.
 test-cluster: export KAFKA_NODES = 3
 test-cluster: up schemas connectors ## broker faults on a three-node Kafka cluster (make down first; FAULTS_PROFILE=ci: the smoke)
 	$(WITH_ENV) npx jest --selectProjects cluster --runInBand

@@ -2,12 +2,13 @@ import avro from 'avsc';
 import { createDeliveryMetrics, createStatusChecker } from '../../../consumers/delivery-status/checker';
 import type { StatusTable } from '../../../consumers/delivery-status/status-table';
 import { classify, nextCheckAt, sfmcTimeToUtc, STATUS_WINDOW_MS, toStatusRecord } from '../../../consumers/delivery-status/transform';
-import type { OutgoingRecord, Producer } from '../../../consumers/shared/kafka';
+import type { OutgoingRecord } from '../../../consumers/shared/kafka';
 import { createLogger } from '../../../consumers/shared/logger';
 import { createMetrics } from '../../../consumers/shared/metrics';
 import type { Registry } from '../../../consumers/shared/registry';
 import { loadSchema } from '../../../consumers/shared/schemas';
 import type { SfmcClient, SfmcMessageStatus } from '../../../consumers/shared/sfmc-client';
+import { fakeProducer } from '../../support/fake-producer';
 
 const T0 = Date.parse('2026-05-01T12:00:00Z');
 const recheck = { baseDelayMs: 30_000, maxDelayMs: 3_600_000 };
@@ -148,12 +149,7 @@ describe('status checker', () => {
       { ...sent, org_member_id: 'M2', message_key: 'k2', checks: 2 },
     ];
     const table: StatusTable = { due: async () => rows, queuedCount: async () => 1, ping: async () => true, close: async () => undefined };
-    const produced: OutgoingRecord[] = [];
-    const producer = {
-      send: async (r: { messages: OutgoingRecord[] }) => void produced.push(...r.messages),
-      sendBatch: async ({ topicMessages }: { topicMessages: { topic: string; messages: OutgoingRecord[] }[] }) =>
-        void topicMessages.forEach((t) => produced.push(...t.messages.map((m) => ({ ...m, topic: t.topic })))),
-    } as unknown as Producer;
+    const { producer, produced } = fakeProducer();
     const logger = createLogger('test', 'silent');
     expect(await checker.sweep(table, producer, 100, logger)).toBe(2);
     expect(produced.map((r) => [decodeOut(r)['status'], decodeOut(r)['checks']])).toEqual([
