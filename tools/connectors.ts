@@ -9,7 +9,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { int, retentionMs } from '../consumers/shared/env';
-import { createKafka, dlqTopicConfigs, ensureTopicConfigs } from '../consumers/shared/kafka';
+import { createKafka, createTopicsWithLeaders, dlqTopicConfigs, ensureTopicConfigs } from '../consumers/shared/kafka';
 import { createLogger } from '../consumers/shared/logger';
 import { kafkaFromEnv } from '../consumers/shared/kafka-security';
 import { loadConnectorDefs, literalSecrets, type ConnectorDef, type Flavour } from './connect-defs';
@@ -125,17 +125,14 @@ async function ensureDeadLetterTopics(defs: ConnectorDef[]): Promise<void> {
     for (const topic of topics) {
       if (!existing.has(topic)) {
         // one partition, as Connect's own DeadLetterQueueReporter would create it
-        await admin.createTopics({
-          waitForLeaders: true,
-          topics: [
-            {
-              topic,
-              numPartitions: 1,
-              replicationFactor: replicas,
-              configEntries: Object.entries(dlqTopicConfigs(retention)).map(([name, value]) => ({ name, value })),
-            },
-          ],
-        });
+        await createTopicsWithLeaders(admin, [
+          {
+            topic,
+            numPartitions: 1,
+            replicationFactor: replicas,
+            configEntries: Object.entries(dlqTopicConfigs(retention)).map(([name, value]) => ({ name, value })),
+          },
+        ]);
         log(`${topic}: created (retention.ms=${retention})`);
       } else {
         const changed = await ensureTopicConfigs(admin, topic, dlqTopicConfigs(retention));

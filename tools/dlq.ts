@@ -16,7 +16,7 @@
 import type { IHeaders } from 'kafkajs';
 import { DLQ_HEADERS } from '../consumers/shared/stage';
 import { header, kafka, readToEnd } from './topic-read';
-import { createProducer } from '../consumers/shared/kafka';
+import { createProducer, createTopicsWithLeaders } from '../consumers/shared/kafka';
 
 const env = process.env;
 const STAGES: Record<string, string> = {
@@ -47,19 +47,16 @@ async function ensurePositionsTopic(): Promise<void> {
   await admin.connect();
   try {
     if ((await admin.listTopics()).includes(POSITIONS_TOPIC)) return;
-    await admin.createTopics({
-      waitForLeaders: true,
-      topics: [
-        {
-          topic: POSITIONS_TOPIC,
-          numPartitions: 1,
-          configEntries: [
-            { name: 'cleanup.policy', value: 'compact' },
-            { name: 'retention.ms', value: '-1' },
-          ],
-        },
-      ],
-    });
+    await createTopicsWithLeaders(admin, [
+      {
+        topic: POSITIONS_TOPIC,
+        numPartitions: 1,
+        configEntries: [
+          { name: 'cleanup.policy', value: 'compact' },
+          { name: 'retention.ms', value: '-1' },
+        ],
+      },
+    ]);
   } finally {
     await admin.disconnect();
   }

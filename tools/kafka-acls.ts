@@ -19,7 +19,7 @@ import {
   type AclEntry,
 } from 'kafkajs';
 import { kafkaClientOptions, kafkaFromEnv } from '../consumers/shared/kafka-security';
-import { dlqTopicConfigs } from '../consumers/shared/kafka';
+import { createTopicsWithLeaders, dlqTopicConfigs } from '../consumers/shared/kafka';
 import { retentionMs } from '../consumers/shared/env';
 import { HELD_TOPIC_CONFIGS, SKIPPED_TOPIC_CONFIGS } from '../consumers/emailer/guards';
 
@@ -207,10 +207,10 @@ async function apply(env: Env): Promise<void> {
     const existing = new Set(await admin.listTopics());
     const missing = pipelineTopics(env).filter((t) => !existing.has(t.topic));
     if (missing.length > 0)
-      await admin.createTopics({
-        waitForLeaders: true,
-        topics: missing.map((t) => ({ ...t, replicationFactor: Number(env.KAFKA_REPLICATION_FACTOR ?? -1) })),
-      });
+      await createTopicsWithLeaders(
+        admin,
+        missing.map((t) => ({ ...t, replicationFactor: Number(env.KAFKA_REPLICATION_FACTOR ?? -1) })),
+      );
     const entries = aclEntries(pipelineGrants(env));
     await admin.createAcls({ acl: entries });
     out(

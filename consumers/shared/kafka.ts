@@ -15,6 +15,7 @@ import {
   type IHeaders,
   type Admin,
   type Message,
+  type ITopicConfig,
 } from 'kafkajs';
 import { kafkaClientOptions, type KafkaSecurity } from './kafka-security';
 import type { Logger } from './logger';
@@ -168,18 +169,43 @@ export async function ensureTopics(kafka: Kafka, topics: { topic: string; partit
     const existing = new Set(await admin.listTopics());
     const missing = topics.filter((t) => !existing.has(t.topic));
     if (missing.length > 0) {
-      await admin.createTopics({
-        waitForLeaders: true,
-        topics: missing.map((t) => ({
+      await createTopicsWithLeaders(
+        admin,
+        missing.map((t) => ({
           topic: t.topic,
           numPartitions: t.partitions,
           configEntries: Object.entries(t.configs ?? {}).map(([name, value]) => ({ name, value })),
         })),
-      });
+      );
     }
     for (const t of topics.filter((x) => existing.has(x.topic) && x.configs)) await ensureTopicConfigs(admin, t.topic, t.configs ?? {});
   } finally {
     await admin.disconnect();
+  }
+}
+
+/**
+ * createTopics, then wait until every partition of those topics has a leader. kafkajs's own
+ * waitForLeaders asks the controller broker and retries only LEADER_NOT_AVAILABLE: on a KRaft
+ * cluster a broker that has not applied the new topic yet answers UNKNOWN_TOPIC_OR_PARTITION and
+ * kafkajs gives up (seen: `make up KAFKA_NODES=3` failing in kafka-acls on a fresh cluster).
+ * Here any broker's metadata is asked again until it shows the leaders, for up to `timeoutMs`.
+ */
+export async function createTopicsWithLeaders(admin: Admin, topics: ITopicConfig[], timeoutMs = 60_000): Promise<void> {
+  await admin.createTopics({ waitForLeaders: false, topics });
+  const names = topics.map((t) => t.topic);
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const { topics: meta } = await admin.fetchTopicMetadata({ topics: names });
+      if (meta.length === names.length && meta.every((t) => t.partitions.length > 0 && t.partitions.every((p) => p.leader >= 0))) return;
+    } catch (err) {
+      last = err; // not on every broker yet
+    }
+    if (Date.now() > deadline)
+      throw new Error(`topics ${names.join(', ')} created but without leaders after ${timeoutMs / 1000} s${last ? `: ${String(last)}` : ''}`);
+    await new Promise((r) => setTimeout(r, 250));
   }
 }
 
