@@ -49,6 +49,18 @@ export function schedule(arms: readonly [Arm, Arm], rounds: number): { arm: Arm;
   return Array.from({ length: rounds * 2 }, (_, i) => ({ arm: arms[i % 2] as Arm, round: Math.floor(i / 2) + 1 }));
 }
 
+/** A stage's chunks in one phase, from its own metrics: means per chunk, and the mean wait of a record before its chunk started. */
+export interface StageChunks {
+  chunks: number;
+  recordsPerChunk: number;
+  chunkMs: number;
+  httpMsPerChunk: number;
+  /** welcome_chunk_step_seconds per step (handler, produce, commit, audit-read): mean ms per chunk. */
+  stepMs: Record<string, number>;
+  /** welcome_record_wait_seconds: mean ms from the record's Kafka timestamp to its chunk's start. */
+  waitMs: number;
+}
+
 export interface PhaseResult {
   arm: string;
   round: number;
@@ -56,7 +68,7 @@ export interface PhaseResult {
   machineCpuPct: number;
   endToEnd: { p50: number; p99: number; n: number };
   /** Per stage: chunks handled, records per chunk, ms per chunk and its HTTP ms (the stage's own metrics). */
-  stages?: Record<string, { chunks: number; recordsPerChunk: number; chunkMs: number; httpMsPerChunk: number }>;
+  stages?: Record<string, StageChunks>;
 }
 
 /** One row per hop: each arm's p50 and p99 (all its phases pooled) and B ÷ A. */
