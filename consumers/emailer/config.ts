@@ -52,7 +52,9 @@ export function loadEmailerConfig(env: Env, readFile: (p: string) => string = (p
     db: loadDbSettings(env, readFile, { userVar: 'EMAILER_DB_USER', passwordVar: 'EMAILER_DB_PASSWORD', defaultUser: 'welcome_emailer' }),
     orgs: readOrgConfig(env, readFile),
     chunkSize: int(env, 'EMAILER_BATCH_SIZE', 500, 1, 2000),
-    partitionsConsumedConcurrently: int(env, 'PARTITIONS_CONSUMED_CONCURRENTLY', 3, 1, 64),
+    // 6 = the topics' partitions: one worker each, so a fetch round runs in one wave, not two
+    // (a record waits for the round's slowest chunk; bench-ab 2026-12-01 15:37, docs/performance.md).
+    partitionsConsumedConcurrently: int(env, 'PARTITIONS_CONSUMED_CONCURRENTLY', 6, 1, 64),
     tuning: loadStageTuning(env),
     httpPort: int(env, 'HTTP_PORT', 9464, 0, 65535),
     logLevel: str(env, 'LOG_LEVEL', 'info'),
