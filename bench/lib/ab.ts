@@ -8,7 +8,7 @@
  * Prints per phase the end-to-end p50/p99 and machine CPU, then per hop each arm's p50/p99 with
  * all its phases pooled; writes bench/results/bench-ab-<time>.json. At the end the stack is
  * put back to its defaults. Arms: see ab-arms.ts; e.g.
- *   BENCH_AB_A='' BENCH_AB_B='emailer:SFMC_CONCURRENT_REQUESTS=4' make bench-ab
+ *   BENCH_AB_A='emailer:SFMC_CONCURRENT_REQUESTS=1' BENCH_AB_B='' make bench-ab
  */
 import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
