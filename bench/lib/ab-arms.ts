@@ -44,9 +44,18 @@ function sameSettings(a: Record<string, string>, b: Record<string, string>): boo
   return [...keys].every((k) => a[k] === b[k]);
 }
 
-/** A, B, A, B, …: each arm `rounds` times, alternating, so a change in the machine's background load hits both. */
+/**
+ * A, B, B, A, A, B, …: each arm `rounds` times, the order flipped every round, so a change in the
+ * machine's background load hits both. With A always first, a load that kept falling (or rising)
+ * through the run favoured B (or A) in every round (seen 2026-12-01 16:25: every step, HTTP
+ * included, shrank phase after phase); flipped, a steady trend cancels over two rounds.
+ */
 export function schedule(arms: readonly [Arm, Arm], rounds: number): { arm: Arm; round: number }[] {
-  return Array.from({ length: rounds * 2 }, (_, i) => ({ arm: arms[i % 2] as Arm, round: Math.floor(i / 2) + 1 }));
+  return Array.from({ length: rounds * 2 }, (_, i) => {
+    const round = Math.floor(i / 2) + 1;
+    const first = round % 2 === 1 ? 0 : 1;
+    return { arm: arms[i % 2 === 0 ? first : 1 - first] as Arm, round };
+  });
 }
 
 /** A stage's chunks in one phase, from its own metrics: means per chunk, and the mean wait of a record before its chunk started. */

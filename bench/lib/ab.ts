@@ -1,6 +1,6 @@
 /**
  * `make bench-ab`: two settings compared in one run on the running stack, interleaved
- * A, B, A, B, … (BENCH_AB_ROUNDS each) so that the shared machine's background load falls
+ * A, B, B, A, … (BENCH_AB_ROUNDS each, the order flipped every round) so that the shared machine's background load falls
  * on both arms alike. Each phase: switch to the arm (restart the consumers whose settings
  * change, PUT the connector config if it changes), sign up at BENCH_AB_RATE for a warm-up that
  * is not counted, then for BENCH_AB_PHASE_S measured, and wait until every member of the phase
