@@ -87,7 +87,7 @@ bench-standin: ## the SFMC stand-in alone under the bench's send load: its RSS a
 	@node -r ts-node/register/transpile-only bench/standin-load.ts
 
 # A/B of two settings in one run, interleaved (bench/lib/ab.ts): e.g.
-#   make bench-ab BENCH_AB_A='' BENCH_AB_B='emailer:SFMC_CONCURRENT_REQUESTS=4'
+#   make bench-ab BENCH_AB_A='emailer:SFMC_CONCURRENT_REQUESTS=1' BENCH_AB_B=''
 bench-ab: build ## on the running stack: two settings (BENCH_AB_A, BENCH_AB_B) at 100/s, phases A,B,A,B,… per-hop p50/p99 per arm
 	@$(WITH_ENV) node -r ts-node/register/transpile-only bench/lib/ab.ts
 

@@ -44,9 +44,30 @@ function sameSettings(a: Record<string, string>, b: Record<string, string>): boo
   return [...keys].every((k) => a[k] === b[k]);
 }
 
-/** A, B, A, B, …: each arm `rounds` times, alternating, so a change in the machine's background load hits both. */
+/**
+ * A, B, B, A, A, B, …: each arm `rounds` times, the order flipped every round, so a change in the
+ * machine's background load hits both. With A always first, a load that kept falling (or rising)
+ * through the run favoured B (or A) in every round (seen 2026-12-01 16:25: every step, HTTP
+ * included, shrank phase after phase); flipped, a steady trend cancels over two rounds.
+ */
 export function schedule(arms: readonly [Arm, Arm], rounds: number): { arm: Arm; round: number }[] {
-  return Array.from({ length: rounds * 2 }, (_, i) => ({ arm: arms[i % 2] as Arm, round: Math.floor(i / 2) + 1 }));
+  return Array.from({ length: rounds * 2 }, (_, i) => {
+    const round = Math.floor(i / 2) + 1;
+    const first = round % 2 === 1 ? 0 : 1;
+    return { arm: arms[i % 2 === 0 ? first : 1 - first] as Arm, round };
+  });
+}
+
+/** A stage's chunks in one phase, from its own metrics: means per chunk, and the mean wait of a record before its chunk started. */
+export interface StageChunks {
+  chunks: number;
+  recordsPerChunk: number;
+  chunkMs: number;
+  httpMsPerChunk: number;
+  /** welcome_chunk_step_seconds per step (handler, produce, commit, audit-read): mean ms per chunk. */
+  stepMs: Record<string, number>;
+  /** welcome_record_wait_seconds: mean ms from the record's Kafka timestamp to its chunk's start. */
+  waitMs: number;
 }
 
 export interface PhaseResult {
@@ -56,7 +77,7 @@ export interface PhaseResult {
   machineCpuPct: number;
   endToEnd: { p50: number; p99: number; n: number };
   /** Per stage: chunks handled, records per chunk, ms per chunk and its HTTP ms (the stage's own metrics). */
-  stages?: Record<string, { chunks: number; recordsPerChunk: number; chunkMs: number; httpMsPerChunk: number }>;
+  stages?: Record<string, StageChunks>;
 }
 
 /** One row per hop: each arm's p50 and p99 (all its phases pooled) and B ÷ A. */

@@ -1,6 +1,6 @@
 /**
  * `make bench-ab`: two settings compared in one run on the running stack, interleaved
- * A, B, A, B, … (BENCH_AB_ROUNDS each) so that the shared machine's background load falls
+ * A, B, B, A, … (BENCH_AB_ROUNDS each, the order flipped every round) so that the shared machine's background load falls
  * on both arms alike. Each phase: switch to the arm (restart the consumers whose settings
  * change, PUT the connector config if it changes), sign up at BENCH_AB_RATE for a warm-up that
  * is not counted, then for BENCH_AB_PHASE_S measured, and wait until every member of the phase
@@ -8,7 +8,7 @@
  * Prints per phase the end-to-end p50/p99 and machine CPU, then per hop each arm's p50/p99 with
  * all its phases pooled; writes bench/results/bench-ab-<time>.json. At the end the stack is
  * put back to its defaults. Arms: see ab-arms.ts; e.g.
- *   BENCH_AB_A='' BENCH_AB_B='emailer:SFMC_CONCURRENT_REQUESTS=4' make bench-ab
+ *   BENCH_AB_A='emailer:SFMC_CONCURRENT_REQUESTS=1' BENCH_AB_B='' make bench-ab
  */
 import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -18,11 +18,21 @@ import { createKafka } from '../../consumers/shared/kafka';
 import { kafkaFromEnv } from '../../consumers/shared/kafka-security';
 import { createLogger } from '../../consumers/shared/logger';
 import { createRegistry } from '../../consumers/shared/registry';
-import { compareArms, connectorChanges, consumersToRestart, describeArm, parseArm, schedule, type Arm, type PhaseResult } from './ab-arms';
+import {
+  compareArms,
+  connectorChanges,
+  consumersToRestart,
+  describeArm,
+  parseArm,
+  schedule,
+  type Arm,
+  type PhaseResult,
+  type StageChunks,
+} from './ab-arms';
 import { HopTracker, auditTimes, hopTable, type HopTable } from './hops';
 import { createBenchPool, insertAtRate, type BenchMember } from './inserter';
 import { cpuBetween, cpuSample, metricsOf, stackPids, timeSplit } from './probes';
-import { sumOf } from '../../tools/pipeline-status';
+import { labelValues, sumOf } from '../../tools/pipeline-status';
 import { SendCollector } from './sends';
 import { fmtMs, sleep, summarize } from './stats';
 
@@ -152,10 +162,14 @@ async function main(): Promise<void> {
       const stages = chunkTimes(metrics0, await metricsOf(metricsUrls));
       phases.push({ arm: arm.name, round, machineCpuPct, endToEnd: { p50: e2e.p50, p99: e2e.p99, n: e2e.n }, stages });
       log(`  ${arm.name}${round}: end to end p50 ${fmtMs(e2e.p50)}  p99 ${fmtMs(e2e.p99)}  n=${e2e.n}/${mine.length}  machine CPU ${machineCpuPct}%`);
-      for (const [stage, c] of Object.entries(stages))
+      for (const [stage, c] of Object.entries(stages)) {
+        const steps = Object.entries(c.stepMs)
+          .map(([step, ms]) => `${step} ${fmtMs(ms)}`)
+          .join(', ');
         log(
-          `      ${stage.padEnd(9)} ${c.chunks} chunks, ${c.recordsPerChunk.toFixed(1)} records each, ${fmtMs(c.chunkMs)} per chunk of which HTTP ${fmtMs(c.httpMsPerChunk)}`,
+          `      ${stage.padEnd(9)} ${c.chunks} chunks, ${c.recordsPerChunk.toFixed(1)} records each, ${fmtMs(c.chunkMs)} per chunk of which HTTP ${fmtMs(c.httpMsPerChunk)}; steps ${steps}; a record waited ${fmtMs(c.waitMs)} before its chunk`,
         );
+      }
     }
     const measured = [...members.values()].filter((m) => /^ab[AB]\d+$/.test(m.phase));
     const prefix = `bench-${runId}-ab`;
@@ -206,19 +220,28 @@ async function main(): Promise<void> {
  * metrics): how many, how full, how long each took and how much of that was its HTTP call.
  * The rest of a hop (hop time − chunk time) is waiting: for the fetch round, a worker, the commit.
  */
-function chunkTimes(
-  before: Record<string, number>,
-  after: Record<string, number>,
-): Record<string, { chunks: number; recordsPerChunk: number; chunkMs: number; httpMsPerChunk: number }> {
+function chunkTimes(before: Record<string, number>, after: Record<string, number>): Record<string, StageChunks> {
   // A consumer restarted at the switch starts its counters from 0: then `after` alone is the phase (and its warm-up).
   const since = (stage: string): Record<string, number> =>
     sumOf(after, 'welcome_batch_seconds_count', { stage }) >= sumOf(before, 'welcome_batch_seconds_count', { stage }) ? before : {};
-  const out: Record<string, { chunks: number; recordsPerChunk: number; chunkMs: number; httpMsPerChunk: number }> = {};
+  const out: Record<string, StageChunks> = {};
   for (const stage of ['augmenter', 'emailer'] as const) {
     const b = since(stage);
-    const chunks = sumOf(after, 'welcome_batch_seconds_count', { stage }) - sumOf(b, 'welcome_batch_seconds_count', { stage });
+    const d = (name: string, match: Record<string, string>): number => sumOf(after, name, match) - sumOf(b, name, match);
+    const chunks = d('welcome_batch_seconds_count', { stage });
     const t = timeSplit(b, after)[stage];
-    out[stage] = { chunks, recordsPerChunk: t.records / chunks, chunkMs: (t.batchS * 1000) / chunks, httpMsPerChunk: (t.httpS * 1000) / chunks };
+    const stepMs: Record<string, number> = {};
+    for (const step of labelValues(after, 'welcome_chunk_step_seconds_sum', 'step', { stage }))
+      stepMs[step] = (d('welcome_chunk_step_seconds_sum', { stage, step }) * 1000) / chunks;
+    const waitMs = (d('welcome_record_wait_seconds_sum', { stage }) * 1000) / d('welcome_record_wait_seconds_count', { stage });
+    out[stage] = {
+      chunks,
+      recordsPerChunk: t.records / chunks,
+      chunkMs: (t.batchS * 1000) / chunks,
+      httpMsPerChunk: (t.httpS * 1000) / chunks,
+      stepMs,
+      waitMs,
+    };
   }
   return out;
 }

@@ -35,7 +35,9 @@ export function loadAugmenterConfig(env: Env, readFile: (p: string) => string = 
     dwTimeoutMs: int(env, 'DW_API_TIMEOUT_MS', 2_000, 50, 60_000),
     chunkSize: int(env, 'AUGMENTER_BATCH_SIZE', 500, 1, 500),
     topicPartitions: int(env, 'TOPIC_PARTITIONS', 6, 1, 1000),
-    partitionsConsumedConcurrently: int(env, 'PARTITIONS_CONSUMED_CONCURRENTLY', 3, 1, 64),
+    // 6 = the topics' partitions: one worker each, so a fetch round runs in one wave, not two
+    // (a record waits for the round's slowest chunk; bench-ab 2026-12-01 15:37, docs/performance.md).
+    partitionsConsumedConcurrently: int(env, 'PARTITIONS_CONSUMED_CONCURRENTLY', 6, 1, 64),
     tuning: loadStageTuning(env),
     httpPort: int(env, 'HTTP_PORT', 9464, 0, 65535),
     logLevel: str(env, 'LOG_LEVEL', 'info'),

@@ -46,13 +46,16 @@ export function loadEmailerConfig(env: Env, readFile: (p: string) => string = (p
       ...loadSfmcSettings(env, readFile),
       batchSize: int(env, 'SFMC_BATCH_SIZE', 500, 1, 2000),
       // Requests of one chunk in flight at once (one per business unit and send definition).
-      // 1 (one after another) until an A/B on a quiet box shows 4 buys something (docs/performance.md, Tuning).
-      concurrentRequests: int(env, 'SFMC_CONCURRENT_REQUESTS', 1, 1, 32),
+      // 4: with SFMC answering in 150 ms a chunk of two organizations waited for two answers one
+      // after the other; bench-ab 2026-12-01 16:03 UTC: end to end p50 489 → 304 ms (docs/performance.md, Tuning).
+      concurrentRequests: int(env, 'SFMC_CONCURRENT_REQUESTS', 4, 1, 32),
     },
     db: loadDbSettings(env, readFile, { userVar: 'EMAILER_DB_USER', passwordVar: 'EMAILER_DB_PASSWORD', defaultUser: 'welcome_emailer' }),
     orgs: readOrgConfig(env, readFile),
     chunkSize: int(env, 'EMAILER_BATCH_SIZE', 500, 1, 2000),
-    partitionsConsumedConcurrently: int(env, 'PARTITIONS_CONSUMED_CONCURRENTLY', 3, 1, 64),
+    // 6 = the topics' partitions: one worker each, so a fetch round runs in one wave, not two
+    // (a record waits for the round's slowest chunk; bench-ab 2026-12-01 15:37, docs/performance.md).
+    partitionsConsumedConcurrently: int(env, 'PARTITIONS_CONSUMED_CONCURRENTLY', 6, 1, 64),
     tuning: loadStageTuning(env),
     httpPort: int(env, 'HTTP_PORT', 9464, 0, 65535),
     logLevel: str(env, 'LOG_LEVEL', 'info'),

@@ -23,7 +23,7 @@ runMain('emailer', async () => {
   const logger = createLogger('emailer', config.logLevel);
   const metrics = createMetrics('emailer');
   const registry = createRegistry({ url: config.registryUrl, auth: config.registryAuth });
-  const sent = createSentRecord(config.db);
+  const sent = createSentRecord({ ...config.db, connections: config.partitionsConsumedConcurrently });
   const sfmc = createSfmcClient(
     { ...config.sfmc, requestTimeoutMs: config.sfmc.timeoutMs, retry: SFMC_RETRY },
     {

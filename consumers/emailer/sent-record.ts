@@ -9,51 +9,76 @@ import { createPool, type Pool, type RowDataPacket } from 'mysql2/promise';
 import { PipelineError } from '../shared/errors';
 import { mysqlConnection, type DbSettings } from '../shared/connection-config';
 
+export interface KnownMembers {
+  /** memberKeys that already have a Welcome on record. */
+  sent: Set<string>;
+  /** memberKeys that existed when the pipeline was switched on (`make seed-preexisting`): never welcomed. */
+  preExisting: Set<string>;
+}
+
 export interface SentRecord {
-  /** The subset of members (memberKey) that already have a Welcome on record. */
-  alreadySent(members: { orgId: string; orgMemberId: string }[]): Promise<Set<string>>;
-  /** The subset that existed when the pipeline was switched on (`make seed-preexisting`): never welcomed. */
-  preExisting(members: { orgId: string; orgMemberId: string }[]): Promise<Set<string>>;
+  /** Which of these members were already welcomed or existed before the switch-on: one query for both tables. */
+  lookup(members: { orgId: string; orgMemberId: string }[]): Promise<KnownMembers>;
   ping(): Promise<boolean>;
   close(): Promise<void>;
 }
 
 /** The emailer's own read-only user on the audit table, optionally over TLS. */
-export type SentRecordConfig = DbSettings;
+export type SentRecordConfig = DbSettings & {
+  /**
+   * Connections kept open: one per chunk in flight (partitionsConsumedConcurrently). Fewer made
+   * chunks queue for a connection; idle ones above maxIdle were closed every second and opened
+   * again (a TLS handshake) by the next chunk.
+   */
+  connections?: number;
+};
 
 const key = (orgId: string, orgMemberId: string): string => `${orgId}:${orgMemberId}`;
+const SENT_TABLE = 'new_members_sent_to_salesforce';
+const PREEXISTING_TABLE = 'welcome_preexisting_members';
 
 export function createSentRecord(config: SentRecordConfig): SentRecord {
+  const { connections, ...db } = config;
+  const size = Math.max(2, connections ?? 4);
   // A database restart closes every pooled connection: mysql2 drops a closed connection from
   // the pool (no crash), a query that meets one fails as SENT_RECORD_UNAVAILABLE (transient: the
   // stage pauses and retries), and the next attempt opens a fresh one. Idle connections are
-  // also retired after 30 s, so few stale ones are left to meet after a restart.
+  // retired after 30 s, so few stale ones are left to meet after a restart.
   const pool: Pool = createPool({
-    ...mysqlConnection(config),
-    connectionLimit: 4,
+    ...mysqlConnection(db),
+    connectionLimit: size,
     connectTimeout: 3_000,
     enableKeepAlive: true,
-    maxIdle: 2,
+    maxIdle: size,
     idleTimeout: 30_000,
     timezone: 'Z',
   });
-  async function present(table: string, members: { orgId: string; orgMemberId: string }[]): Promise<Set<string>> {
-    if (members.length === 0) return new Set();
-    const tuples = members.map(() => '(?, ?)').join(', ');
+  const tuples = (n: number): string => Array.from({ length: n }, () => '(?, ?)').join(', ');
+  const params = (members: { orgId: string; orgMemberId: string }[]): string[] => members.flatMap((m) => [m.orgId, m.orgMemberId]);
+  async function query(sql: string, values: string[], what: string): Promise<RowDataPacket[]> {
     try {
-      const [rows] = await pool.query<RowDataPacket[]>(
-        { sql: `SELECT org_id, org_member_id FROM ${table} WHERE (org_id, org_member_id) IN (${tuples})`, timeout: 5_000 },
-        members.flatMap((m) => [m.orgId, m.orgMemberId]),
-      );
-      return new Set(rows.map((r) => key(String(r.org_id), String(r.org_member_id))));
+      const [rows] = await pool.query<RowDataPacket[]>({ sql, timeout: 5_000 }, values);
+      return rows;
     } catch (err) {
       // Unknown whether they were sent: never guess "no", pause until the table answers.
-      throw new PipelineError('SENT_RECORD_UNAVAILABLE', `${table} unreachable: ${(err as Error).message}`, { transient: true, cause: err });
+      throw new PipelineError('SENT_RECORD_UNAVAILABLE', `${what} unreachable: ${(err as Error).message}`, { transient: true, cause: err });
     }
   }
+  const select = (table: string, n: number, tag: string): string =>
+    `SELECT '${tag}' AS t, org_id, org_member_id FROM ${table} WHERE (org_id, org_member_id) IN (${tuples(n)})`;
   return {
-    alreadySent: (members) => present('new_members_sent_to_salesforce', members),
-    preExisting: (members) => present('welcome_preexisting_members', members),
+    async lookup(members) {
+      const known: KnownMembers = { sent: new Set(), preExisting: new Set() };
+      if (members.length === 0) return known;
+      // Both tables in one round trip on one connection: the chunk waits for one answer, not two.
+      const rows = await query(
+        `${select(SENT_TABLE, members.length, 's')} UNION ALL ${select(PREEXISTING_TABLE, members.length, 'p')}`,
+        [...params(members), ...params(members)],
+        `${SENT_TABLE}/${PREEXISTING_TABLE}`,
+      );
+      for (const r of rows) (r.t === 's' ? known.sent : known.preExisting).add(key(String(r.org_id), String(r.org_member_id)));
+      return known;
+    },
     async ping() {
       try {
         await pool.query({ sql: 'SELECT 1', timeout: 2_000 });

@@ -86,7 +86,9 @@ export function createWelcomeHandler(deps: WelcomeDeps): BatchHandler {
     const slots = await Promise.all(records.map(decode));
     const decoded = slots.flatMap((s) => (s.member ? [s.member] : []));
     const refs = decoded.map((m) => ({ orgId: m.org_id, orgMemberId: m.org_member_id }));
-    const [done, preExisting] = await Promise.all([deps.sent.alreadySent(refs), deps.sent.preExisting(refs)]);
+    const readStart = now();
+    const { sent: done, preExisting } = await deps.sent.lookup(refs);
+    if (refs.length > 0) deps.metrics.chunkStepSeconds.observe({ step: 'audit-read' }, (now() - readStart) / 1000);
     const { breaker, skippedTopic, heldTopic } = deps.guards;
     const skip = (slot: Slot, m: AugmentedMember, reason: string, trace: string): Outcome => ({
       kind: 'skip',

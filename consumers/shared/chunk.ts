@@ -133,6 +133,7 @@ export function createChunkProcessor(d: ChunkDeps): ChunkProcessor {
     } catch (err) {
       outcomes = records.map(() => ({ kind: 'failed', error: err }));
     }
+    d.metrics.chunkStepSeconds.observe({ step: 'handler' }, (now() - startedAt) / 1000);
     // Proof that the dependency works is an output, which needs its answer. A skip (an update, a
     // heartbeat, a tombstone) or a decode-error dead letter never asked it: during an outage
     // they succeed too, and counting them dead-lettered healthy members (seen in the fault suite).
@@ -171,12 +172,16 @@ export function createChunkProcessor(d: ChunkDeps): ChunkProcessor {
         out.push(deadLetter(input, o.error, o.attempts ?? attempts, o.trace));
       }
     });
+    const produceStart = now();
     await d.io.produce(out);
+    if (out.length > 0) d.metrics.chunkStepSeconds.observe({ step: 'produce' }, (now() - produceStart) / 1000);
     const first = records[0];
     const last = records[upTo - 1];
     if (!first || !last) return;
     // Only now, with every output durable, are these inputs done: commit last + 1.
+    const commitStart = now();
     await d.io.commit(first.partition, next(last.offset));
+    d.metrics.chunkStepSeconds.observe({ step: 'commit' }, (now() - commitStart) / 1000);
     d.metrics.consumed.inc(upTo);
     d.metrics.produced.inc(counts.produced);
     d.logger.info(
@@ -344,6 +349,10 @@ export function createChunkProcessor(d: ChunkDeps): ChunkProcessor {
       if (!first) return true;
       const st = stateFor(first);
       const started = now();
+      for (const r of records) {
+        const at = Number(r.timestamp);
+        if (at > 0) d.metrics.recordWaitSeconds.observe(Math.max(0, started - at) / 1000);
+      }
       try {
         if (st.isolateUntil !== undefined) return await isolate(records, st, budget());
         return await whole(records, st);

@@ -5,6 +5,8 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 const LATENCY_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.15, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300];
+/** The steps of one chunk take milliseconds: finer buckets, or every step lands in the first. */
+const STEP_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
 
 export type Readiness = () => Promise<Record<string, boolean>>;
 
@@ -78,6 +80,21 @@ export function createMetrics(stage: string) {
       name: 'welcome_batch_seconds',
       help: 'Time to process one fetched batch',
       buckets: LATENCY_BUCKETS,
+      registers: [registry],
+    }),
+    // Where a hop's time goes: waiting to be handled (the fetch round, a free worker), then each
+    // step of the chunk one after another. A stage's hop ≈ wait + handler + produce + commit.
+    chunkStepSeconds: new Histogram({
+      name: 'welcome_chunk_step_seconds',
+      help: 'Time of each step of a chunk: handler (decode, lookups, HTTP), produce (outputs, acks=all), commit; the emailer also times audit-read',
+      labelNames: ['step'],
+      buckets: STEP_BUCKETS,
+      registers: [registry],
+    }),
+    recordWaitSeconds: new Histogram({
+      name: 'welcome_record_wait_seconds',
+      help: "Input record's Kafka timestamp → its chunk starts (the fetch round and a worker: time before any of our work)",
+      buckets: STEP_BUCKETS,
       registers: [registry],
     }),
     definitionRefused: new Gauge({

@@ -9,11 +9,14 @@
  * - commits go through the batch's own commit function, which still works after
  *   consumer.stop() has begun (consumer.commitOffsets silently does nothing from then on), so
  *   the in-flight chunk of a shutdown is committed before the group is left;
+ * - the chunks of one fetch round end together: their produces, and their commits, go out as
+ *   one request while another is in flight (coalesce.ts), not one behind the other;
  * - liveness (liveness.ts) fails when the consumer crashed without restarting, stopped, or
  *   made no progress for too long while it has lag.
  */
 import type { IHeaders } from 'kafkajs';
 import { createChunkProcessor, DEFAULT_CHUNK_POLICY, type ChunkPolicy } from './chunk';
+import { createCoalescer } from './coalesce';
 import type { PipelineError } from './errors';
 import { groupLag, type Consumer, type Producer, type KafkaMessage, type OutgoingRecord, type Admin, produceAll } from './kafka';
 import { createLiveness, type Liveness, type LivenessOptions } from './liveness';
@@ -157,24 +160,43 @@ export async function runStage(o: StageOptions): Promise<RunningStage> {
 
   await o.consumer.subscribe({ topic: o.inputTopic, fromBeginning: true });
 
-  async function commit(partition: number, offset: string): Promise<void> {
-    const fn = commitFns.get(partition);
-    if (!fn) throw new Error(`no batch in flight for partition ${partition}`);
+  /** One OffsetCommit for the offsets of several partitions (every batch's commit function reaches the same group member). */
+  async function commitOffsets(fn: CommitFn, offsets: { partition: number; offset: string }[]): Promise<void> {
     for (let attempt = 1; ; attempt++) {
       try {
-        await fn({ topics: [{ topic: o.inputTopic, partitions: [{ partition, offset }] }] });
+        await fn({ topics: [{ topic: o.inputTopic, partitions: offsets }] });
         liveness.progress();
         return;
       } catch (err) {
         if (REJOIN_ERROR_TYPES.has(errorType(err) ?? '')) {
-          // Raw, so kafkajs's runner re-joins; the chunk's outputs are written, its next owner reads it again.
-          o.logger.warn({ partition, offset, type: errorType(err) }, 'commit refused after a rebalance: re-joining the group');
+          // Raw, so kafkajs's runner re-joins; the chunks' outputs are written, their next owner reads them again.
+          o.logger.warn({ offsets, type: errorType(err) }, 'commit refused after a rebalance: re-joining the group');
           throw err;
         }
         if (attempt >= 5 || (err as { retriable?: boolean }).retriable === false) throw err;
         await sleep(200 * attempt);
       }
     }
+  }
+  // The workers' chunks end together: their commits (and produces, below) go as one request
+  // each while another is in flight, instead of queueing one behind the other (coalesce.ts).
+  const commitTogether = createCoalescer<{ partition: number; offset: string; fn: CommitFn }>(async (items) => {
+    const latest = new Map(items.map((i) => [i.partition, i.offset])); // one chunk per partition is in flight: one each
+    await commitOffsets(
+      (items[items.length - 1] as { fn: CommitFn }).fn,
+      [...latest].map(([partition, offset]) => ({ partition, offset })),
+    );
+  });
+  const produceTogether = createCoalescer<OutgoingRecord>((records) =>
+    produceAll(o.producer, records, (partitions) =>
+      o.logger.warn({ partitions }, 'kafkajs left partitions of a send unanswered (#1303): sending their records again'),
+    ),
+  );
+
+  async function commit(partition: number, offset: string): Promise<void> {
+    const fn = commitFns.get(partition);
+    if (!fn) throw new Error(`no batch in flight for partition ${partition}`);
+    return commitTogether([{ partition, offset, fn }]);
   }
 
   const processor = createChunkProcessor({
@@ -185,10 +207,7 @@ export async function runStage(o: StageOptions): Promise<RunningStage> {
     metrics: o.metrics,
     policy: { ...DEFAULT_CHUNK_POLICY, ...o.chunkPolicy },
     io: {
-      produce: (records: OutgoingRecord[]) =>
-        produceAll(o.producer, records, (partitions) =>
-          o.logger.warn({ partitions }, 'kafkajs left partitions of a send unanswered (#1303): sending their records again'),
-        ),
+      produce: (records: OutgoingRecord[]) => (records.length === 0 ? Promise.resolve() : produceTogether(records)),
       commit,
       retryLater(partition, offset, pauseMs) {
         const tp = [{ topic: o.inputTopic, partitions: [partition] }];

@@ -66,7 +66,7 @@ test("the emailer's audit-table pool works over TLS", async () => {
   });
   try {
     expect(await sent.ping()).toBe(true);
-    expect(await sent.alreadySent([{ orgId: 'UA', orgMemberId: `none-${runId}` }])).toEqual(new Set());
+    expect(await sent.lookup([{ orgId: 'UA', orgMemberId: `none-${runId}` }])).toEqual({ sent: new Set(), preExisting: new Set() });
   } finally {
     await sent.close();
   }

@@ -19,7 +19,7 @@ test('a switch restarts only the consumers whose settings differ, and PUTs the c
   expect(connectorChanges(a, parseArm('A', 'emailer:Y=2'))).toBe(false);
 });
 
-test('the arms alternate A, B, A, B, … each `rounds` times', () => {
+test('the arms alternate each `rounds` times, the order flipped every round (A, B, B, A, …) so a steady load trend cancels', () => {
   const arms = [parseArm('A', ''), parseArm('B', '')] as const;
-  expect(schedule(arms, 3).map((p) => `${p.arm.name}${p.round}`)).toEqual(['A1', 'B1', 'A2', 'B2', 'A3', 'B3']);
+  expect(schedule(arms, 3).map((p) => `${p.arm.name}${p.round}`)).toEqual(['A1', 'B1', 'B2', 'A2', 'A3', 'B3']);
 });

@@ -128,7 +128,7 @@ function handlerWith(client: SfmcClient, concurrentRequests: number) {
     registry: jsonRegistry,
     reader: avro.Type.forValue({}),
     sfmc: client,
-    sent: { alreadySent: async () => new Set(), preExisting: async () => new Set(), ping: async () => true, close: async () => undefined },
+    sent: { lookup: async () => ({ sent: new Set(), preExisting: new Set() }), ping: async () => true, close: async () => undefined },
     orgs,
     metrics: createMetrics('emailer'),
     sentTopic: 'welcome.sent',

@@ -42,8 +42,7 @@ export const jsonRegistry: Registry = {
 };
 
 export const nothingSent: SentRecord = {
-  alreadySent: async () => new Set(),
-  preExisting: async () => new Set(),
+  lookup: async () => ({ sent: new Set(), preExisting: new Set() }),
   ping: async () => true,
   close: async () => undefined,
 };

@@ -55,9 +55,13 @@ function setup(preExisting: string[] = [], alreadySent: string[] = []) {
       return rs.map((r) => ({ messageKey: r.messageKey, status: 'queued' as const, requestId: 'req' }));
     },
   } as unknown as SfmcClient;
-  const pick = (list: string[]) => async (ms: { orgId: string; orgMemberId: string }[]) =>
+  const pick = (list: string[], ms: { orgId: string; orgMemberId: string }[]) =>
     new Set(ms.map((m) => `${m.orgId}:${m.orgMemberId}`).filter((k) => list.includes(k)));
-  const sent: SentRecord = { alreadySent: pick(alreadySent), preExisting: pick(preExisting), ping: async () => true, close: async () => undefined };
+  const sent: SentRecord = {
+    lookup: async (ms) => ({ sent: pick(alreadySent, ms), preExisting: pick(preExisting, ms) }),
+    ping: async () => true,
+    close: async () => undefined,
+  };
   const orgs = parseOrgConfig(
     JSON.stringify({
       UA: { definitionKey: 'w-ua', enabled: true, maxAgeSeconds: 3600, maxPerMinute: 2 },
