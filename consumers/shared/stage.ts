@@ -255,9 +255,14 @@ export async function runStage(o: StageOptions): Promise<RunningStage> {
   });
 
   let lagFailing = false;
+  // One measure at a time: with Kafka down a measure (a reconnect with kafkajs's retries) can
+  // outlast the interval, and overlapping ones would disconnect each other's admin.
+  let measuring = false;
   const lagTimer = setInterval(() => {
     if (stopping) return;
     liveness.check();
+    if (measuring) return;
+    measuring = true;
     groupLag(o.admin, o.groupId, o.inputTopic)
       .then((lags) => {
         lags.forEach((l) => o.metrics.lag.set({ partition: String(l.partition) }, l.lag));
@@ -269,6 +274,9 @@ export async function runStage(o: StageOptions): Promise<RunningStage> {
         // Kafka unreachable: no lag figure, no verdict; ConsumerLagUnmeasured alerts if it lasts
         if (!lagFailing) o.logger.warn({ err }, 'cannot measure the lag (the stall detector waits for a figure)');
         lagFailing = true;
+      })
+      .finally(() => {
+        measuring = false;
       });
   }, o.lagIntervalMs ?? 5_000);
   lagTimer.unref();
