@@ -199,7 +199,12 @@ async function apply(env: Env): Promise<void> {
     brokers,
     ...kafkaClientOptions(security),
     logLevel: logLevel.NOTHING,
-    retry: { retries: 3 },
+    // It runs right after the nodes answer (make up): a JVM that has just started can take
+    // over kafkajs's default 1 s to finish a TLS handshake, and a fresh cluster a few seconds to
+    // elect leaders (CI: "Connection timeout" on KAFKA_NODES=3). Wrong credentials still fail at
+    // once: SASL authentication errors are not retried.
+    connectionTimeout: 10_000,
+    retry: { initialRetryTime: 300, maxRetryTime: 5_000, retries: 8 },
   });
   const admin = kafka.admin();
   await admin.connect();
