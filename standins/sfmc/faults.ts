@@ -11,6 +11,8 @@
  *   answerCount requests (0: until cleared); answerAfterAccepting: the request is processed
  *   first (its sends accepted), then the row's answer replaces SFMC's — a 2xx without items
  *   after queuing, the case where a blind "sent" and a blind resend both go wrong.
+ * - concurrentSends: more send requests than this in flight at once are answered 429 50200
+ *   ("temporarily blocked", the send.429-50200 row), as SFMC does for one installed package.
  */
 import { type AnswerRow, type ExampleAnswer } from '../../consumers/shared/answers';
 import { answerIds } from '../answer-faults';
@@ -24,6 +26,8 @@ export interface ExtraFaults {
   answerFor: string[];
   answerCount: number;
   answerAfterAccepting: boolean;
+  /** 0: no limit. */
+  concurrentSends: number;
 }
 
 export const NO_EXTRA: Readonly<ExtraFaults> = Object.freeze({
@@ -33,11 +37,12 @@ export const NO_EXTRA: Readonly<ExtraFaults> = Object.freeze({
   answerFor: [],
   answerCount: 0,
   answerAfterAccepting: false,
+  concurrentSends: 0,
 });
 
 const ROWS: ReadonlyMap<string, AnswerRow> = new Map([...TOKEN_ANSWERS, ...SEND_ANSWERS, ...STATUS_ANSWERS].map((r) => [r.id, r]));
 
-const COUNTS = ['holdSends', 'holdMs', 'answerCount'] as const;
+const COUNTS = ['holdSends', 'holdMs', 'answerCount', 'concurrentSends'] as const;
 
 /** Takes this module's keys out of a fault patch; throws a message for an invalid value. */
 export function splitExtraPatch(body: unknown): { extra: Partial<ExtraFaults>; rest: unknown } {
@@ -101,4 +106,10 @@ export function takeAnswer(faults: ExtraFaults, route: AnswerRow['call'], keys: 
     if (faults.answerCount === 0) faults.answer = []; // the last one: cleared
   }
   return row.example(keys);
+}
+
+/** 50200 for a send request beyond the concurrent limit (`inFlight` counts this one). */
+export function tooMany(faults: ExtraFaults & { inFlight: number }, keys: readonly string[]): ExampleAnswer | undefined {
+  if (faults.concurrentSends <= 0 || faults.inFlight <= faults.concurrentSends) return undefined;
+  return (ROWS.get('send.429-50200') as AnswerRow).example(keys);
 }

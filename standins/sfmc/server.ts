@@ -5,7 +5,7 @@ import { createLogger, type Logger } from '../../consumers/shared/logger';
 import { int, optionalStr, secret, str, type Env } from '../../consumers/shared/env';
 import { sleep } from '../../consumers/shared/retry';
 import { DEFAULT_FAULTS, type FaultSettings, type NotSentReason, SfmcStandinState } from './state';
-import { NO_EXTRA, recipientsOf, splitExtraPatch, takeAnswer, takeHold, type ExtraFaults } from './faults';
+import { NO_EXTRA, recipientsOf, splitExtraPatch, takeAnswer, takeHold, tooMany, type ExtraFaults } from './faults';
 import { writeExample } from '../answer-faults';
 import type { ExampleAnswer } from '../../consumers/shared/answers';
 import { genericError, handleBatchSend, handleSingleSend, handleStatus, handleToken, type Reply } from './handlers';
@@ -179,7 +179,7 @@ function injectSendFault(state: SfmcStandinState, req: IncomingMessage, res: Ser
 }
 
 function createHandler(state: SfmcStandinState, options: SfmcStandinOptions) {
-  const extra: ExtraFaults = { ...NO_EXTRA, answer: [], answerFor: [] };
+  const extra: ExtraFaults & { inFlight: number } = { ...NO_EXTRA, answer: [], answerFor: [], inFlight: 0 };
   const publicBase = (req: IncomingMessage): string => options.publicUrl?.replace(/\/+$/, '') ?? `http://${req.headers.host ?? '127.0.0.1'}`;
 
   async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -219,6 +219,17 @@ function createHandler(state: SfmcStandinState, options: SfmcStandinOptions) {
       return write(res, { status: 200, body: state.stats });
     }
 
+    // Send requests in flight: above extra.concurrentSends SFMC answers 50200 (faults.ts).
+    const counted = method === 'POST' && path.startsWith(MESSAGES_PATH);
+    if (counted) extra.inFlight++;
+    try {
+      return await answer(req, res, path, method);
+    } finally {
+      if (counted) extra.inFlight--;
+    }
+  }
+
+  async function answer(req: IncomingMessage, res: ServerResponse, path: string, method: string): Promise<void> {
     if (state.faults.latencyMs > 0) {
       state.stats.injected.latency++;
       await sleep(state.faults.latencyMs);
@@ -243,7 +254,7 @@ function createHandler(state: SfmcStandinState, options: SfmcStandinOptions) {
       if (holdMs > 0) await sleep(holdMs);
       if (injectSendFault(state, req, res)) return;
       const keys = key === '' ? recipientsOf(body).map((r) => String(r.messageKey ?? '')) : [decodedKey(key)];
-      fault = takeAnswer(extra, 'sfmc-send', keys, body);
+      fault = tooMany(extra, keys) ?? takeAnswer(extra, 'sfmc-send', keys, body);
       if (fault && !extra.answerAfterAccepting) return writeExample(req, res, fault);
     } else {
       fault = takeAnswer(extra, 'sfmc-status', [decodedKey(key)], undefined);
