@@ -19,7 +19,7 @@ export interface Hold {
 }
 
 export interface Holds {
-  /** Idempotent: the first hold of a scope is logged at error level. */
+  /** Idempotent: the first hold of a scope (and its reason) stands until released; logged at error level. */
   hold(scope: string, reason: string, message: string): void;
   /** Idempotent; releasing a scope that is not held costs a map lookup. */
   release(scope: string): void;
@@ -33,10 +33,9 @@ export function createHolds(deps: { logger: Logger; gauge?: Gauge<'scope' | 'rea
   const listeners: ((scope: string) => void)[] = [];
   return {
     hold(scope, reason, message) {
-      const current = held.get(scope);
-      if (current?.reason === reason) return;
-      if (current) deps.gauge?.set({ scope, reason: current.reason }, 0);
-      held.set(scope, { scope, reason, message, since: current?.since ?? now() });
+      // Held already: the first reason stands (one answer row per scope, no flapping between rows).
+      if (held.has(scope)) return;
+      held.set(scope, { scope, reason, message, since: now() });
       deps.gauge?.set({ scope, reason }, 1);
       deps.logger.error(
         { scope, reason, why: message },

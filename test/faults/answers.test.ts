@@ -191,6 +191,16 @@ async function scenario(
   await waitFor('no setup hold left', async () => (await metric(stackEnv.emailerMetrics, 'welcome_hold')).every((s) => s.value === 0), 60_000, 1_000);
 }
 
+/**
+ * SFMC gone: every call dropped without an answer at once (the stand-in's answer fault), then
+ * its process stopped (connection refused) — `stack down` alone takes seconds, in which the
+ * stream's members would still be sent. The restarted stand-in starts without faults.
+ */
+async function sfmcDown(): Promise<void> {
+  await sfmcFaults({ answer: ['token.no-answer', 'send.no-answer', 'status.no-answer'] });
+  await stackAsync('down', 'sfmc-standin');
+}
+
 /** The signup at `index` of a scenario's stream (members() decides its organization and address). */
 const signupAt = (prefix: string, index: number): { key: string; email: string } => {
   const m = members(prefix, index + 1)[index];
@@ -262,14 +272,15 @@ fullOnly(
   'SFMC down for 10 minutes (its process stopped): the consumers pause and say so, none restarts, the first Welcome within 15 s of its return',
   () =>
     scenario('SFMC down 10 min', {
-      set: () => stackAsync('down', 'sfmc-standin').then(() => undefined),
+      set: sfmcDown,
       clear: () => bringUp('sfmc-standin').then(() => undefined),
       holdMs: 600_000,
       firstWelcomeWithinS: 15,
       during: async (f) => {
         await sleep(300_000);
-        const health = await (await fetch(`${stackEnv.emailerMetrics}/healthz`)).json();
+        const health = (await (await fetch(`${stackEnv.emailerMetrics}/healthz`)).json()) as { status: string };
         f.note(`emailer /healthz at 5 min: ${JSON.stringify(health).slice(0, 200)}`);
+        if (health.status !== 'paused') throw new Error(`the emailer does not say it is paused: ${JSON.stringify(health)}`);
       },
     }),
   BASE_TIMEOUT_MS + 660_000,
@@ -279,7 +290,7 @@ fullOnly(
   'SFMC down for 2 minutes with the emailer killed and restarted during it: the first Welcome within 15 s of its return',
   () =>
     scenario('SFMC down 2 min + kill -9 emailer', {
-      set: () => stackAsync('down', 'sfmc-standin').then(() => undefined),
+      set: sfmcDown,
       clear: () => bringUp('sfmc-standin').then(() => undefined),
       holdMs: 120_000,
       firstWelcomeWithinS: 15,
