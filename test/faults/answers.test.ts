@@ -13,7 +13,7 @@
  * 7 emailer replicas for 6 partitions for 5 min with SFMC answering in 3 s.
  * Summary: stdout and .state/faults-answers-summary.txt.
  */
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Connection } from 'mysql2/promise';
 import { memberKey } from '../../consumers/shared/member';
@@ -102,7 +102,8 @@ interface Window {
  */
 function windowed(
   set: () => Promise<void>,
-  clear: () => Promise<void>,
+  /** Ends the fault; may return when it really ended (epoch ms), if earlier than its return. */
+  clear: () => Promise<number | void>,
   holdMs: number,
   out: { w?: Window },
   during?: (f: FaultContext) => Promise<void>,
@@ -112,12 +113,13 @@ function windowed(
     const w = watch();
     const startedAt = Date.now();
     await set();
+    let ended: number | void;
     try {
       await Promise.all([sleep(holdMs), during?.(f)]);
     } finally {
-      await clear();
+      ended = await clear();
     }
-    out.w = { prefix: f.prefix, starts: f.starts, lasting, startedAt, clearedAt: Date.now(), watch: w };
+    out.w = { prefix: f.prefix, starts: f.starts, lasting, startedAt, clearedAt: ended ?? Date.now(), watch: w };
     f.note(`fault held ${((Date.now() - startedAt) / 1000).toFixed(0)} s`);
   };
 }
@@ -158,7 +160,7 @@ async function scenario(
   o: {
     signups?: number;
     set: () => Promise<void>;
-    clear: () => Promise<void>;
+    clear: () => Promise<number | void>;
     holdMs: number;
     during?: (f: FaultContext) => Promise<void>;
     expectDeadLettered?: (prefix: string) => string[];
@@ -199,6 +201,17 @@ async function scenario(
 async function sfmcDown(): Promise<void> {
   await sfmcFaults({ answer: ['token.no-answer', 'send.no-answer', 'status.no-answer'] });
   await stackAsync('down', 'sfmc-standin');
+}
+
+/** SFMC back: `stack up`; the fault ended when the stand-in was listening again (its log), not when `stack up` returned. */
+async function sfmcUp(): Promise<number> {
+  await bringUp('sfmc-standin');
+  const lines = readFileSync(join(STATE_DIR, 'logs', 'sfmc-standin.log'), 'utf8')
+    .split('\n')
+    .reverse();
+  const listening = lines.find((l) => l.includes('"msg":"SFMC stand-in listening"'));
+  const at = listening ? Date.parse((JSON.parse(listening) as { time: string }).time) : NaN;
+  return Number.isFinite(at) ? at : Date.now();
 }
 
 /** The signup at `index` of a scenario's stream (members() decides its organization and address). */
@@ -273,7 +286,7 @@ fullOnly(
   () =>
     scenario('SFMC down 10 min', {
       set: sfmcDown,
-      clear: () => bringUp('sfmc-standin').then(() => undefined),
+      clear: sfmcUp,
       holdMs: 600_000,
       firstWelcomeWithinS: 15,
       during: async (f) => {
@@ -291,7 +304,7 @@ fullOnly(
   () =>
     scenario('SFMC down 2 min + kill -9 emailer', {
       set: sfmcDown,
-      clear: () => bringUp('sfmc-standin').then(() => undefined),
+      clear: sfmcUp,
       holdMs: 120_000,
       firstWelcomeWithinS: 15,
       mustStayUp: ['augmenter'],
