@@ -365,6 +365,14 @@ export function createChunkProcessor(d: ChunkDeps): ChunkProcessor {
       try {
         if (st.bisection) return await runBisection(ctx, records, st, budget());
         return await whole(records, st);
+      } catch (err) {
+        // A produce or commit past its deadline (stage.ts): the chunk is redone from what was
+        // committed, after a pause, instead of an error out of eachBatch (kafkajs would retry the
+        // fetch loop and restart its consumer). Any other error is kafkajs's (a rebalance): raw.
+        if (!(err instanceof PipelineError && err.code === 'KAFKA_DEADLINE')) throw err;
+        const at = records.find((r) => r.offset === st.offset) ?? first;
+        ctx.pause(st, at, { kind: 'slow-down' }, err);
+        return false;
       } finally {
         d.metrics.batchSeconds.observe((now() - started) / 1000);
       }

@@ -42,8 +42,14 @@ interface Fake {
   clock: { t: number };
 }
 
-/** `cost`: clock milliseconds each handler call takes. */
-function fake(handler: (members: string[], records: InputRecord[]) => Outcome[] | Promise<Outcome[]>, policy = {}, cost = 10): Fake {
+/** `cost`: clock milliseconds each handler call takes; `produceFails`: how many produces time out first. */
+function fake(
+  handler: (members: string[], records: InputRecord[]) => Outcome[] | Promise<Outcome[]>,
+  policy = {},
+  cost = 10,
+  produceFails = 0,
+): Fake {
+  let failing = produceFails;
   const f: Omit<Fake, 'p'> = { produced: [], commits: [], later: [], calls: [], clock: { t: 1_000_000 }, holds: createHolds({ logger: silent }) };
   const h: BatchHandler = async (records, budget) => {
     const members = records.map((r) => r.key?.toString() ?? '');
@@ -62,7 +68,10 @@ function fake(handler: (members: string[], records: InputRecord[]) => Outcome[] 
     now: () => f.clock.t,
     random: () => 0.5,
     io: {
-      produce: async (records) => void f.produced.push(...records),
+      produce: async (records) => {
+        if (failing-- > 0) throw new PipelineError('KAFKA_DEADLINE', 'the produce took longer than 2000 ms', { transient: true });
+        f.produced.push(...records);
+      },
       commit: async (partition, offset) => void f.commits.push({ partition, offset }),
       retryLater: (partition, offset, pauseMs, why) => void f.later.push({ partition, offset, pauseMs, kind: why?.kind }),
     },
@@ -288,4 +297,32 @@ test('an encode error (a plain Error) of one record: unknown, proven alone, dead
   await drive(f, records);
   expect(dlq(f).map((r) => r.key?.toString())).toEqual(['odd']);
   expect(new Set(outputs(f))).toEqual(new Set(['a', 'b', 'c']));
+});
+
+test('a produce past its deadline: the chunk pauses and is redone from what was committed, no error out of eachBatch', async () => {
+  const f = fake((_m, records) => records.map((r) => produceOf(r)), {}, 10, 1);
+  const records = chunk('a', 'b');
+  expect(await f.p.process(records)).toBe(false);
+  expect(f.commits).toEqual([]);
+  expect(f.later).toEqual([{ partition: 0, offset: '10', pauseMs: expect.any(Number), kind: 'slow-down' }]);
+  expect(await f.p.process(records)).toBe(true);
+  expect(outputs(f)).toEqual(['a', 'b']);
+  expect(f.commits).toEqual([{ partition: 0, offset: '12' }]);
+});
+
+test('answers that go bad for everyone during a bisection prove nothing: the control fails too, only the bad record is dead-lettered', async () => {
+  let call = 0;
+  const f = fake((ms, records) => {
+    call++;
+    const outage = call >= 3 && call <= 8; // every answer unreadable for a while, mid-bisection
+    return records.map((r, i) =>
+      outage || ms[i] === 'bad' || (ms.includes('bad') && ms.length > 1)
+        ? { kind: 'failed', error: answerError(outage ? 'send.2xx-no-item' : 'send.refused') }
+        : produceOf(r, { keepOnRetry: true }),
+    );
+  });
+  const records = chunk('a', 'b', 'c', 'd', 'e', 'bad', 'g', 'h');
+  await drive(f, records, 80);
+  expect(dlq(f).map((r) => r.key?.toString())).toEqual(['bad']);
+  expect(new Set(outputs(f))).toEqual(new Set(['a', 'b', 'c', 'd', 'e', 'g', 'h']));
 });
