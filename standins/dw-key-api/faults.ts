@@ -21,7 +21,7 @@ export interface Faults {
   down: boolean;
   /** Random share (0..1) of API requests answering 503. */
   failShare: number;
-  /** The next N lookups answer 200 with a body that is not JSON. */
+  /** The next N lookups (batch or single) answer 200 with a body that is not JSON. */
   malformedJson: number;
   /** Every lookup that asks for one of these member ids answers 200 with a body that is not JSON, until cleared (a record that fails "transiently" forever). */
   malformedFor: string[];

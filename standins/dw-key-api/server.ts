@@ -137,6 +137,8 @@ export async function createDwKeyApiStandin(options: DwKeyApiStandinOptions): Pr
     const { keys, created } = store.getOrCreate([{ orgId, memberId }]);
     counters.membersLooked += 1;
     counters.keysCreated += created;
+    // A lookup of one member is a lookup too: malformedJson / malformedFor garble it like a batch one.
+    if (takeMalformed(faults, [memberId])) return sendText(res, 200, '{"orgId": <html>502 Bad Gateway', 'application/json');
     return sendJson(res, 200, { orgId, memberId, subscriberKey: keys[0] });
   }
 
