@@ -108,8 +108,8 @@ const splitKey = (memberKey: string): [string, string] => {
  * The breaker every replica shares, in the database (stack/sql/01-schema.sql): one row per
  * counted member (its verdict and when it was counted, by the database's clock so replicas'
  * clocks do not matter) and one lock row per organization. One transaction per organization
- * and chunk: lock the organization's row, read the verdicts of these members and the count of
- * the last minute, insert the new ones, commit. Every statement and the wait for a connection
+ * and chunk, in two round trips: lock the organization's row and read the verdicts of these
+ * members and the count of the last minute; insert the new ones and commit. Every statement and the wait for a connection
  * fit the chunk's deadline; past it, or with the database away, the chunk fails as a transient
  * error (BREAKER_UNAVAILABLE): it pauses and is retried, nothing is sent unguarded.
  */
@@ -151,33 +151,35 @@ export function createSharedBreaker(pool: Pool, now: () => number = Date.now): B
       let c: PoolConnection | undefined;
       try {
         c = await connection(deadline);
-        const q = async <T extends RowDataPacket[]>(sql: string, values: unknown[]): Promise<T> => {
-          const timeout = Math.max(1, Math.min(5_000, deadline - now()));
-          const [rows] = await (c as PoolConnection).query<T>({ sql, timeout }, values);
-          return rows;
-        };
-        await c.beginTransaction();
-        // The organization's lock row: replicas admitting for it wait here for one another.
-        await q(`INSERT INTO ${CEILING_LOCK_TABLE} (org_id) VALUES (?) ON DUPLICATE KEY UPDATE org_id = org_id`, [orgId]);
-        const known = await q(`SELECT org_member_id, admitted FROM ${ADMISSIONS_TABLE} WHERE org_id = ? AND org_member_id IN (?)`, [orgId, ids]);
-        const [window] = await q(
-          `SELECT COUNT(*) AS n FROM ${ADMISSIONS_TABLE} WHERE org_id = ? AND counted_at > NOW(3) - INTERVAL ${WINDOW_MS / 1000} SECOND`,
-          [orgId],
+        const timeout = (): number => Math.max(1, Math.min(5_000, deadline - now()));
+        // Two round trips while the organization's row is locked (replicas admitting for it wait
+        // for one another here): take the lock and read the verdicts and the window's count;
+        // then write the new verdicts and commit. The pool runs with multipleStatements.
+        const [results] = await c.query<RowDataPacket[][]>(
+          {
+            sql: `START TRANSACTION;
+              INSERT INTO ${CEILING_LOCK_TABLE} (org_id) VALUES (?) ON DUPLICATE KEY UPDATE org_id = org_id;
+              SELECT org_member_id, admitted FROM ${ADMISSIONS_TABLE} WHERE org_id = ? AND org_member_id IN (?);
+              SELECT COUNT(*) AS n FROM ${ADMISSIONS_TABLE} WHERE org_id = ? AND counted_at > NOW(3) - INTERVAL ${WINDOW_MS / 1000} SECOND`,
+            timeout: timeout(),
+          },
+          [orgId, orgId, ids, orgId],
         );
+        const known = results[2] ?? [];
+        const window = results[3]?.[0];
         const earlier = new Map(known.map((r) => [`${orgId}:${String(r.org_member_id)}`, Number(r.admitted) === 1]));
         const { admitted, fresh } = decideAdmissions(Number(window?.n ?? 0), maxPerMinute, memberKeys, earlier);
         if (fresh.length > 0) {
-          await q(`INSERT INTO ${ADMISSIONS_TABLE} (org_id, org_member_id, admitted) VALUES ?`, [
+          await c.query({ sql: `INSERT INTO ${ADMISSIONS_TABLE} (org_id, org_member_id, admitted) VALUES ?; COMMIT`, timeout: timeout() }, [
             fresh.map((k) => [orgId, splitKey(k)[1], admitted.get(k) ? 1 : 0]),
           ]);
-        }
-        await c.commit();
+        } else await c.query({ sql: 'COMMIT', timeout: timeout() });
         await prune(c).catch(() => undefined);
         const held = heldOf(admitted);
         open.saw(orgId, held);
         return held;
       } catch (err) {
-        await c?.rollback().catch(() => undefined);
+        await c?.query('ROLLBACK').catch(() => undefined);
         throw new PipelineError('BREAKER_UNAVAILABLE', `send-rate breaker of ${orgId}: ${(err as Error).message}`, { transient: true, cause: err });
       } finally {
         c?.release();

@@ -52,7 +52,14 @@ export function skippedRecord(
 
 export type HoldingGuard = 'ceiling' | 'import';
 
-export function heldRecord(topic: string, input: InputRecord, orgId: string, reason: string, at: number, guard: HoldingGuard = 'ceiling'): OutgoingRecord {
+export function heldRecord(
+  topic: string,
+  input: InputRecord,
+  orgId: string,
+  reason: string,
+  at: number,
+  guard: HoldingGuard = 'ceiling',
+): OutgoingRecord {
   return {
     topic,
     key: input.key,

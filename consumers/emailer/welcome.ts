@@ -135,7 +135,12 @@ export function createWelcomeHandler(deps: WelcomeDeps): BatchHandler {
     await Promise.all(
       [...counted].map(async ([orgId, group]) => {
         const max = deps.orgs.get(orgId)?.maxPerMinute ?? Infinity;
-        const held = await breaker.admit(orgId, group.map((s) => memberKey(orgId, (s.member as AugmentedMember).org_member_id)), max, budget.deadline);
+        const held = await breaker.admit(
+          orgId,
+          group.map((s) => memberKey(orgId, (s.member as AugmentedMember).org_member_id)),
+          max,
+          budget.deadline,
+        );
         for (const slot of group) {
           const m = slot.member as AugmentedMember;
           if (held.has(memberKey(orgId, m.org_member_id)))
