@@ -131,7 +131,16 @@ test('an import is held past maxPerTransaction row by row, without using up the 
   );
   const signups = ['s1', 's2'].map((id, i) => input(member('AA', id, { source_transaction_id: `0-1-${80 + i}`, source_transaction_order: 1 })));
   const out = await handler([...imported, ...signups], { deadline: Date.now() + 4_000 });
-  expect(out.map((o) => (o.kind === 'skip' ? o.reason : o.kind))).toEqual(['produce', 'produce', 'produce', 'held', 'held', 'held', 'produce', 'produce']);
+  expect(out.map((o) => (o.kind === 'skip' ? o.reason : o.kind))).toEqual([
+    'produce',
+    'produce',
+    'produce',
+    'held',
+    'held',
+    'held',
+    'produce',
+    'produce',
+  ]);
   const h = out[3]?.kind === 'skip' ? out[3].records?.[0] : undefined;
   expect(h).toMatchObject({ topic: 'welcome.held', key: imported[3]?.key, value: imported[3]?.value });
   expect(h?.headers?.[GUARD_HEADERS.heldGuard]).toBe('import');
