@@ -77,7 +77,7 @@ status: ## services, connectors, topics and the pipeline (counts, lag, DLQ, late
 	@echo; echo "CONNECTORS"; $(WITH_ENV) node dist/tools/connectors.js status || true
 	@echo; echo "TOPICS (end offsets)"; $(STACK) topics || true
 	@echo; echo "DEAD LETTERS"; $(WITH_ENV) node dist/tools/dlq.js status || true
-	@echo; echo "HELD BY THE SEND-RATE BREAKER"; $(WITH_ENV) node dist/tools/held.js status || true
+	@echo; echo "HELD BY THE IMPORT GUARD AND THE SEND-RATE BREAKER"; $(WITH_ENV) node dist/tools/held.js status || true
 	@echo; $(WITH_ENV) node dist/tools/pipeline-status.js || true
 	@echo; $(WITH_ENV) node dist/tools/alerts-status.js || true
 	@echo; $(WITH_ENV) node dist/tools/delivery-status.js || true

@@ -32,19 +32,27 @@ const scope = (org: string): string => `${org}:${HELD}`;
 const BATCH = 500;
 
 /** Held records per organization that no release has passed yet. */
-export async function heldPending(): Promise<Map<string, { count: number; members: Set<string> }>> {
-  const byOrg = new Map<string, { count: number; members: Set<string> }>();
+export async function heldPending(): Promise<Map<string, { count: number; members: Set<string>; byGuard: Map<string, number> }>> {
+  const byOrg = new Map<string, { count: number; members: Set<string>; byGuard: Map<string, number> }>();
   const releasedUpTo = new Map<string, Map<number, bigint>>();
-  const records: { org: string; partition: number; offset: bigint; key: string }[] = [];
+  const records: { org: string; partition: number; offset: bigint; key: string; guard: string }[] = [];
   await readToEnd(HELD, (m, partition) => {
-    records.push({ org: header(m.headers, GUARD_HEADERS.org) ?? '?', partition, offset: BigInt(m.offset), key: m.key?.toString() ?? '' });
+    records.push({
+      org: header(m.headers, GUARD_HEADERS.org) ?? '?',
+      partition,
+      offset: BigInt(m.offset),
+      key: m.key?.toString() ?? '',
+      // held before the import guard existed: the breaker's
+      guard: header(m.headers, GUARD_HEADERS.heldGuard) ?? 'ceiling',
+    });
   });
   for (const org of new Set(records.map((r) => r.org))) releasedUpTo.set(org, await readPositions(POSITIONS_TOPIC, scope(org), legacyGroup(org)));
   for (const r of records) {
     if (r.offset < (releasedUpTo.get(r.org)?.get(r.partition) ?? 0n)) continue;
-    const e = byOrg.get(r.org) ?? { count: 0, members: new Set<string>() };
+    const e = byOrg.get(r.org) ?? { count: 0, members: new Set<string>(), byGuard: new Map<string, number>() };
     e.count++;
     e.members.add(r.key);
+    e.byGuard.set(r.guard, (e.byGuard.get(r.guard) ?? 0) + 1);
     byOrg.set(r.org, e);
   }
   return byOrg;
@@ -53,8 +61,11 @@ export async function heldPending(): Promise<Map<string, { count: number; member
 async function status(): Promise<void> {
   const pending = await heldPending();
   if (pending.size === 0) return out(`nothing held on ${HELD}`);
-  out(`  ${'ORG'.padEnd(8)} ${'HELD'.padStart(8)}  release with`);
-  for (const [org, e] of [...pending].sort()) out(`  ${org.padEnd(8)} ${String(e.count).padStart(8)}  make release-held ORG=${org}`);
+  out(`  ${'ORG'.padEnd(8)} ${'HELD'.padStart(8)} ${'IMPORT'.padStart(8)} ${'CEILING'.padStart(8)}  release with`);
+  for (const [org, e] of [...pending].sort()) {
+    const n = (guard: string): string => String(e.byGuard.get(guard) ?? 0).padStart(8);
+    out(`  ${org.padEnd(8)} ${String(e.count).padStart(8)} ${n('import')} ${n('ceiling')}  make release-held ORG=${org}`);
+  }
 }
 
 async function release(org: string | undefined): Promise<void> {

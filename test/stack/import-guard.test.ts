@@ -1,8 +1,8 @@
 /**
  * Issue 20, item 3: the mass-email guard as shipped (config/welcome-orgs.json, unchanged). An
- * import of 30 UA rows in one transaction sends the first maxPerTransaction (10) and holds the
+ * import of 30 AA rows in one transaction sends the first maxPerTransaction (10) and holds the
  * rest; one-row AA signups committed right after it are welcomed, not held; `make release-held`
- * sends the held ones, each once.
+ * sends the held ones, each once. (AA, not UA: the UA breaker tests need UA's window empty.)
  */
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
@@ -39,14 +39,14 @@ afterAll(async () => {
   await db.end();
 });
 
-test('shipped guard: an import of 30 UA rows in one transaction sends 10 and holds 20; one-row signups beside it are sent; a release sends each held member once', async () => {
+test('shipped guard: an import of 30 AA rows in one transaction sends 10 and holds 20; one-row signups beside it are sent; a release sends each held member once', async () => {
   const imp = `impg-${runId}-`;
   const one = `oneg-${runId}-`;
-  // The 10 need UA's allowance (600/min): an earlier test's UA members may still fill the window.
-  await waitBreakerWindowBelow(db, 'UA', 590);
+  // The 13 need AA's allowance (300/min): an earlier test's AA members may still fill the window.
+  await waitBreakerWindowBelow(db, 'AA', 287);
   await insertMembers(
     db,
-    Array.from({ length: 30 }, (_, i) => row('UA', `${imp}${String(i).padStart(2, '0')}`)),
+    Array.from({ length: 30 }, (_, i) => row('AA', `${imp}${String(i).padStart(2, '0')}`)),
   );
   for (let i = 0; i < 3; i++) await insertMembers(db, [row('AA', `${one}${i}`)]);
 
@@ -56,7 +56,7 @@ test('shipped guard: an import of 30 UA rows in one transaction sends 10 and hol
     90_000,
     500,
   );
-  const heldImport = (): TopicTap['records'] => held.records.filter((r) => r.key?.toString().startsWith(`UA:${imp}`));
+  const heldImport = (): TopicTap['records'] => held.records.filter((r) => r.key?.toString().startsWith(`AA:${imp}`));
   await waitFor('20 held', async () => heldImport().length === 20, 60_000, 500);
   await waitPipelineIdle();
   expect((await acceptedSends(imp)).map((s) => String(s.attributes.MemberId)).sort()).toEqual(
@@ -65,7 +65,7 @@ test('shipped guard: an import of 30 UA rows in one transaction sends 10 and hol
   expect(new Set(heldImport().map((r) => r.headers[GUARD_HEADERS.heldGuard]?.toString()))).toEqual(new Set(['import']));
   expect(held.records.filter((r) => r.key?.toString().startsWith(`AA:${one}`))).toHaveLength(0);
 
-  const out = execFileSync('node', [join(ROOT, 'dist/tools/held.js'), 'release', 'UA'], { encoding: 'utf8', env: process.env });
+  const out = execFileSync('node', [join(ROOT, 'dist/tools/held.js'), 'release', 'AA'], { encoding: 'utf8', env: process.env });
   expect(out).toMatch(/released \d+ held Welcome/);
   await waitFor('the released Welcomes', async () => (await acceptedSends(imp)).length === 30, 90_000, 500);
   await waitPipelineIdle();
