@@ -59,7 +59,7 @@ export function pipelineNames(env: Env) {
       // heartbeat.interval.ms > 0: Debezium writes __debezium-heartbeat.<topic.prefix>
       heartbeat: v('HEARTBEAT_TOPIC', '__debezium-heartbeat.cdc'),
       // provide.transaction.metadata: Debezium writes each transaction's BEGIN/END to <topic.prefix>.transaction
-      transaction: v('TRANSACTION_TOPIC', 'cdc.transaction'),
+      transaction: v('TRANSACTION_TOPIC', `${v('SOURCE_TOPIC_PREFIX', 'cdc')}.transaction`),
       connectInternal: ['_connect-configs', '_connect-offsets', '_connect-status'],
       // Apicurio 3.3 also creates its events topic (apicurio.events.kafka.topic) at start
       registry: [
