@@ -58,6 +58,8 @@ export function pipelineNames(env: Env) {
       schemaHistory: v('SCHEMA_HISTORY_TOPIC', '_schema-history.cdc'),
       // heartbeat.interval.ms > 0: Debezium writes __debezium-heartbeat.<topic.prefix>
       heartbeat: v('HEARTBEAT_TOPIC', '__debezium-heartbeat.cdc'),
+      // provide.transaction.metadata: Debezium writes each transaction's BEGIN/END to <topic.prefix>.transaction
+      transaction: v('TRANSACTION_TOPIC', `${v('SOURCE_TOPIC_PREFIX', 'cdc')}.transaction`),
       connectInternal: ['_connect-configs', '_connect-offsets', '_connect-status'],
       // Apicurio 3.3 also creates its events topic (apicurio.events.kafka.topic) at start
       registry: [
@@ -119,6 +121,7 @@ export function pipelineGrants(env: Env): Grant[] {
     { user: u.connect, resource: 'group', name: g.connectWorker, ops: ['READ', 'DESCRIBE'] },
     { user: u.connect, resource: 'topic', name: t.member, ops: ['WRITE', 'DESCRIBE', 'DESCRIBE_CONFIGS'] },
     { user: u.connect, resource: 'topic', name: t.heartbeat, ops: ['WRITE', 'DESCRIBE', 'DESCRIBE_CONFIGS'] },
+    { user: u.connect, resource: 'topic', name: t.transaction, ops: ['WRITE', 'DESCRIBE', 'DESCRIBE_CONFIGS'] },
     { user: u.connect, resource: 'topic', name: t.schemaHistory, ops: ['READ', 'WRITE', 'DESCRIBE', 'DESCRIBE_CONFIGS'] },
     { user: u.connect, resource: 'group', name: g.schemaHistory, ops: ['READ', 'DESCRIBE'] },
     { user: u.connect, resource: 'topic', name: t.sent, ops: read },
@@ -165,7 +168,7 @@ export function pipelineTopics(env: Env): { topic: string; numPartitions: number
   const partitions = Number(env.TOPIC_PARTITIONS ?? 6);
   return [
     { topic: t.heartbeat, numPartitions: 1 },
-    ...[t.member, t.augmented, t.sent, t.deliveryStatus].map((topic) => ({ topic, numPartitions: partitions })),
+    ...[t.member, t.transaction, t.augmented, t.sent, t.deliveryStatus].map((topic) => ({ topic, numPartitions: partitions })),
     // created with the settings the consumers check at start, so they need no ALTER_CONFIGS
     ...[t.augmenterDlq, t.emailerDlq, t.auditDlq, t.deliveryDlq, t.deliveryAuditDlq].map((topic) => ({
       topic,
