@@ -13,7 +13,7 @@ import { waitFor } from '../support/wait';
 
 jest.setTimeout(180_000);
 
-const SECRET_NAMES = ['CDC_DB_PASSWORD', 'SINK_DB_PASSWORD', 'EMAILER_DB_PASSWORD', 'DW_API_TOKEN', 'SFMC_CLIENT_SECRET'];
+const SECRET_NAMES = ['CDC_DB_PASSWORD', 'SINK_DB_PASSWORD', 'EMAILER_DB_PASSWORD', 'DW_API_TOKEN', 'SFMC_CLIENT_SECRET', 'CONNECT_REST_PASSWORD'];
 const secrets = SECRET_NAMES.map((n) => [n, process.env[n] ?? ''] as const);
 
 function restartWithLogLevel(services: string[], level: string | undefined): void {
