@@ -11,7 +11,7 @@ WITH_ENV = ROOT=$$PWD; set -a; source stack/bin/lib.sh >/dev/null; set +a;
 # The benchmark runs from source (ts-node, no type check: `make typecheck` covers bench/).
 BENCH = node -r ts-node/register/transpile-only bench/run.ts
 
-.PHONY: help install build up down restart status logs clean connectors schemas demo test test-unit test-rules test-stack test-faults test-cluster typecheck fetch bench-standin bench-ab
+.PHONY: help install build up down restart status logs clean connectors connect-api schemas demo test test-unit test-rules test-stack test-faults test-cluster typecheck fetch bench-standin bench-ab
 
 # The suites and the bench measure the pipeline, not the mass-email guard: the stack they start
 # runs the emailer with the same organizations and no ceilings (config/welcome-orgs.unguarded.json;
@@ -49,6 +49,11 @@ restart: ## restart SERVICES="..."
 
 connectors: build schemas ## check the database's CDC settings and grants, PUT connect/*.json to Kafka Connect, wait until RUNNING
 	@$(WITH_ENV) node dist/tools/db-preflight.js && node dist/tools/connectors.js register
+
+# METHOD and path go to the tool as two words, the path quoted (it may hold ? and &).
+connect-api: ## Kafka Connect's REST API as its operator: make connect-api REQ='POST /connectors/NAME/restart?includeTasks=true' [BODY='{json}']
+	@test -n "$(REQ)" || { echo "usage: make connect-api REQ='GET /connectors?expand=status' [BODY='{...}']"; exit 2; }
+	@$(WITH_ENV) node dist/tools/connect-client.js $(word 1,$(REQ)) '$(word 2,$(REQ))' $(if $(BODY),'$(BODY)')
 
 schemas: build ## check schemas/*.avsc (git history, registry), set subject compatibility levels, register (idempotent)
 	@$(WITH_ENV) node dist/tools/schemas.js check && node dist/tools/schemas.js register

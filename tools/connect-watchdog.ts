@@ -10,7 +10,7 @@
  * connector Connect lists without a readable status is skipped (and logged), never the others.
  *
  * Serves /healthz (the poll loop is alive: it ran within three intervals, whatever Connect
- * answered) and /metrics on WATCHDOG_HTTP_PORT (default 9466):
+ * answered) and /metrics on HTTP_HOST (default 127.0.0.1) port WATCHDOG_HTTP_PORT (default 9466):
  *   welcome_connect_watchdog_restarts_total{connector}   restarts Connect accepted
  *   welcome_connect_watchdog_gave_up{connector}          1 while the watchdog has given up
  *   welcome_connect_connector_running{connector}         1 when the connector and all its tasks run
@@ -24,13 +24,16 @@ import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { dirname } from 'node:path';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
-import { type Env, int, optionalStr, url } from '../consumers/shared/env';
-import { createHttpAgent, requestJson } from '../consumers/shared/http';
+import { type Env, int, optionalStr, str } from '../consumers/shared/env';
 import { createLogger, type Logger } from '../consumers/shared/logger';
+import { createConnectClient, type ConnectClient } from './connect-client';
 import { decide, emptyMemory, isRunning, recordRestart, type ConnectorState, type Memory, type WatchdogPolicy } from './watchdog-policy';
 
 export interface WatchdogConfig {
-  connectUrl: string;
+  /** Kafka Connect's REST API with an operator's credentials (CONNECT_URL, CONNECT_REST_*). */
+  connect: ConnectClient;
+  /** HTTP_HOST: 127.0.0.1 unless a container needs its probes to reach it (the image sets 0.0.0.0). */
+  httpHost: string;
   httpPort: number;
   pollIntervalMs: number;
   /** Only these connectors (all on the worker when undefined). */
@@ -41,10 +44,11 @@ export interface WatchdogConfig {
   logLevel: string;
 }
 
-export function loadConfig(env: Env): WatchdogConfig {
+export function loadConfig(env: Env, readFile?: (p: string) => string): WatchdogConfig {
   const list = optionalStr(env, 'WATCHDOG_CONNECTORS');
   return {
-    connectUrl: url(env, 'CONNECT_URL', 'http://127.0.0.1:8083'),
+    connect: createConnectClient(env, readFile),
+    httpHost: str(env, 'HTTP_HOST', '127.0.0.1'),
     httpPort: int(env, 'WATCHDOG_HTTP_PORT', 9466, 1, 65535),
     pollIntervalMs: int(env, 'WATCHDOG_POLL_INTERVAL_MS', 5_000, 200, 600_000),
     connectors: list
@@ -154,7 +158,6 @@ export interface Watchdog {
 }
 
 export function createWatchdog(config: WatchdogConfig, log: Logger, now: () => number = Date.now): Watchdog {
-  const agent = createHttpAgent({ connections: 2, keepAliveTimeoutMs: 4_000 });
   const metrics = createMetrics();
   const memory = loadMemory(config.stateFile, log);
   let saved = JSON.stringify(Object.fromEntries(memory));
@@ -162,8 +165,17 @@ export function createWatchdog(config: WatchdogConfig, log: Logger, now: () => n
   const seenTasks = new Map<string, Set<string>>();
   let lastPoll = now();
 
-  const call = (method: 'GET' | 'POST', path: string) =>
-    requestJson({ method, url: `${config.connectUrl}${path}`, timeoutMs: 10_000, dispatcher: agent, target: 'connect' });
+  const call = async (method: 'GET' | 'POST', path: string): Promise<{ status: number; text: string; json: unknown }> => {
+    const res = await config.connect.fetch(path, { method, signal: AbortSignal.timeout(10_000) });
+    const text = await res.text();
+    let json: unknown;
+    try {
+      json = JSON.parse(text) as unknown;
+    } catch {
+      json = undefined; // not JSON: asStatuses and the restart log say so
+    }
+    return { status: res.status, text, json };
+  };
 
   async function restart(name: string, attempt: number, traces: string[]): Promise<boolean> {
     const res = await call('POST', `/connectors/${encodeURIComponent(name)}/restart?includeTasks=true&onlyFailed=true`);
@@ -267,7 +279,7 @@ export function createWatchdog(config: WatchdogConfig, log: Logger, now: () => n
   return { pollOnce, lastPollAt: () => lastPoll, metrics };
 }
 
-function serve(port: number, watchdog: Watchdog, pollIntervalMs: number): Promise<Server> {
+function serve(host: string, port: number, watchdog: Watchdog, pollIntervalMs: number): Promise<Server> {
   const server = createServer((req, res) => {
     void (async () => {
       const path = req.url?.split('?')[0];
@@ -281,7 +293,7 @@ function serve(port: number, watchdog: Watchdog, pollIntervalMs: number): Promis
   });
   return new Promise((resolve, reject) => {
     server.once('error', reject);
-    server.listen(port, '0.0.0.0', () => resolve(server));
+    server.listen(port, host, () => resolve(server));
   });
 }
 
@@ -295,10 +307,11 @@ async function main(): Promise<void> {
   }
   const log = createLogger('connect-watchdog', config.logLevel);
   const watchdog = createWatchdog(config, log);
-  const server = await serve(config.httpPort, watchdog, config.pollIntervalMs);
+  const server = await serve(config.httpHost, config.httpPort, watchdog, config.pollIntervalMs);
   log.info(
     {
-      connectUrl: config.connectUrl,
+      connectUrl: config.connect.url,
+      host: config.httpHost,
       port: config.httpPort,
       pollIntervalMs: config.pollIntervalMs,
       connectors: config.connectors ?? 'all',

@@ -9,6 +9,7 @@ import { readFileSync } from 'node:fs';
 import { Kafka, logLevel } from 'kafkajs';
 import { kafkaClientOptions, kafkaFromEnv } from '../consumers/shared/kafka-security';
 import { welcomeMessageKey } from '../consumers/shared/sfmc-client';
+import { ConnectAuthError, createConnectClient } from './connect-client';
 
 const env = process.env;
 const stateDir = env.STATE_DIR ?? join(__dirname, '..', '..', '.state');
@@ -85,10 +86,15 @@ async function pipelineIdle(deadline: number): Promise<void> {
 // means the position is fixed; on a freshly registered connector the first one comes with the
 // first heartbeat (every 10 s).
 async function sourceStreaming(deadline: number): Promise<void> {
-  const url = `${(env.CONNECT_URL ?? 'http://127.0.0.1:8083').replace(/\/+$/, '')}/connectors/members-source/offsets`;
+  const connectApi = createConnectClient(env);
+  const url = `${connectApi.url}/connectors/members-source/offsets`;
   let said = false;
   for (;;) {
-    const res = await fetch(url).catch(() => undefined);
+    // a refused credential (ConnectAuthError) stops the demo; a worker not answering yet is waited for
+    const res = await connectApi.fetch('/connectors/members-source/offsets').catch((err: unknown) => {
+      if (err instanceof ConnectAuthError) throw err;
+      return undefined;
+    });
     const body = res?.ok ? ((await res.json()) as { offsets?: unknown[] }) : undefined;
     if ((body?.offsets?.length ?? 0) > 0) return;
     if (Date.now() > deadline) throw new Error(`members-source has no source offset after 60 s (${url}): see make status`);

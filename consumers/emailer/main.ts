@@ -87,6 +87,7 @@ runMain('emailer', async () => {
     dlqTopic: config.dlqTopic,
     dlqRetentionMs: config.dlqRetentionMs,
     topicPartitions: config.topicPartitions,
+    httpHost: config.httpHost,
     httpPort: config.httpPort,
     chunkSize: config.chunkSize,
     partitionsConsumedConcurrently: config.partitionsConsumedConcurrently,

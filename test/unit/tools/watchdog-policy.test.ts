@@ -178,8 +178,10 @@ describe('Connect watchdog policy', () => {
 
 describe('Connect watchdog config', () => {
   test('defaults', () => {
-    expect(loadConfig({})).toEqual({
+    const { connect, ...rest } = loadConfig({});
+    expect({ connectUrl: connect.url, ...rest }).toEqual({
       connectUrl: 'http://127.0.0.1:8083',
+      httpHost: '127.0.0.1',
       httpPort: 9466,
       pollIntervalMs: 5_000,
       connectors: undefined,
@@ -196,7 +198,9 @@ describe('Connect watchdog config', () => {
       WATCHDOG_CONNECTORS: 'a, b',
       WATCHDOG_MAX_RESTARTS: '3',
     });
-    expect(c).toMatchObject({ connectUrl: 'http://connect:8083', httpPort: 9270, connectors: ['a', 'b'], policy: { maxRestarts: 3 } });
+    expect(c.connect.url).toBe('http://connect:8083');
+    expect(c).toMatchObject({ httpPort: 9270, connectors: ['a', 'b'], policy: { maxRestarts: 3 } });
+    expect(loadConfig({ HTTP_HOST: '0.0.0.0' }).httpHost).toBe('0.0.0.0');
     expect(() => loadConfig({ WATCHDOG_POLL_INTERVAL_MS: 'soon' })).toThrow(/WATCHDOG_POLL_INTERVAL_MS/);
     expect(() => loadConfig({ WATCHDOG_MAX_RESTARTS: '0' })).toThrow(/WATCHDOG_MAX_RESTARTS/);
     expect(() => loadConfig({ CONNECT_URL: 'connect:8083' })).toThrow(/CONNECT_URL/);
