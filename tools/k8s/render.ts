@@ -31,12 +31,12 @@ export interface RenderedFile {
 
 export const PROMTOOL_DIR = 'promtool';
 
-export function renderAll(root: string, s: K8sSettings): RenderedFile[] {
+export function renderAll(root: string, s: K8sSettings, env: Readonly<Record<string, string | undefined>>): RenderedFile[] {
   const read = (path: string): string => readFileSync(join(root, path), 'utf8');
   const versions = readVersions(root);
   const kafkaVersion = connectKafkaVersion(versions);
   // the same environment kafka-acls.ts sees: the table's names, with the K8s partition count and DLQ retention
-  const accessEnv = { ...process.env, TOPIC_PARTITIONS: String(s.partitions), DLQ_RETENTION_MS: String(s.dlqRetentionMs) };
+  const accessEnv = { ...env, TOPIC_PARTITIONS: String(s.partitions), DLQ_RETENTION_MS: String(s.dlqRetentionMs) };
   const defs = connectorDefs(join(root, 'connect'), s);
   const sources = connectorSources(defs, s);
   const lock = JSON.parse(read('deploy/k8s/connect-plugins.lock.json')) as PluginLock;
@@ -75,8 +75,8 @@ export function toYaml(file: RenderedFile): string {
   return header + file.manifests.map((m) => `---\n${stringify(m, { lineWidth: 0 })}`).join('');
 }
 
-export function writeRendered(root: string, out: string, s: K8sSettings): RenderedFile[] {
-  const files = renderAll(root, s);
+export function writeRendered(root: string, out: string, env: Readonly<Record<string, string | undefined>>): RenderedFile[] {
+  const files = renderAll(root, loadK8sSettings(env), env);
   rmSync(out, { recursive: true, force: true });
   mkdirSync(join(out, PROMTOOL_DIR), { recursive: true });
   for (const f of files) writeFileSync(join(out, f.file), toYaml(f));
@@ -91,7 +91,7 @@ if (require.main === module) {
   const root = projectRoot(__dirname);
   const out = process.argv[2] ?? join(root, 'dist', 'k8s');
   try {
-    const files = writeRendered(root, out, loadK8sSettings(process.env));
+    const files = writeRendered(root, out, process.env);
     for (const f of files) process.stdout.write(`  ${f.file.padEnd(24)} ${String(f.manifests.length).padStart(3)} object(s)  ${f.about}\n`);
     process.stdout.write(`k8s: ${files.reduce((n, f) => n + f.manifests.length, 0)} objects in ${out}\n`);
   } catch (err) {

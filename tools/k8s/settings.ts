@@ -52,10 +52,11 @@ export function loadK8sSettings(env: Env): K8sSettings {
   const namespace = str(env, 'K8S_NAMESPACE', 'welcome');
   const kafkaCluster = str(env, 'K8S_KAFKA_CLUSTER', 'welcome-kafka');
   const names = pipelineNames(env);
+  // connect/overlays/ folders; `none` for none (production: Kafka over SCRAM/TLS and MySQL over TLS)
   const overlays = str(env, 'K8S_CONNECT_OVERLAYS', 'kafka-secured,db-tls')
     .split(',')
     .map((o) => o.trim())
-    .filter(Boolean);
+    .filter((o) => o && o !== 'none');
   return {
     namespace,
     operatorNamespace: str(env, 'K8S_OPERATOR_NAMESPACE', 'strimzi'),
