@@ -30,7 +30,14 @@ interface RuleFile {
 
 /** A job matcher's alternatives without the undeployed jobs: job=~"kafka|connect|watchdog" → job=~"kafka|connect". */
 function dropJobs(expr: string): string {
-  return expr.replace(/job=~"([^"]+)"/g, (_m, alts: string) => `job=~"${alts.split('|').filter((j) => !(j in JOBS_NOT_DEPLOYED)).join('|')}"`);
+  return expr.replace(
+    /job=~"([^"]+)"/g,
+    (_m, alts: string) =>
+      `job=~"${alts
+        .split('|')
+        .filter((j) => !(j in JOBS_NOT_DEPLOYED))
+        .join('|')}"`,
+  );
 }
 
 export function kubernetesRules(alertsYaml: string): { rules: RuleFile; left: string[] } {

@@ -20,7 +20,10 @@ export const STRIMZI_METRICS_PORT = 9404;
 export function buildPlugins(lock: PluginLock): { name: string; artifacts: Record<string, string>[] }[] {
   const converter = lock.converter.map((j) => ({ type: 'jar', url: j.url, sha512sum: j.sha512 }));
   return [
-    { name: 'debezium-connector-mysql', artifacts: [{ type: 'tgz', url: lock.debeziumMysql.url, sha512sum: lock.debeziumMysql.sha512 }, ...converter] },
+    {
+      name: 'debezium-connector-mysql',
+      artifacts: [{ type: 'tgz', url: lock.debeziumMysql.url, sha512sum: lock.debeziumMysql.sha512 }, ...converter],
+    },
     { name: 'debezium-connector-jdbc', artifacts: [{ type: 'tgz', url: lock.debeziumJdbc.url, sha512sum: lock.debeziumJdbc.sha512 }, ...converter] },
   ];
 }
@@ -58,7 +61,10 @@ export function kafkaConnect(s: K8sSettings, worker: WorkerSpec, lock: PluginLoc
         '-Xms': '1g',
         '-Xmx': '1g',
         javaSystemProperties: [
-          { name: 'org.apache.kafka.disallowed.login.modules', value: 'com.sun.security.auth.module.JndiLoginModule,org.apache.kafka.common.security.kerberos.KerberosLoginModule' },
+          {
+            name: 'org.apache.kafka.disallowed.login.modules',
+            value: 'com.sun.security.auth.module.JndiLoginModule,org.apache.kafka.common.security.kerberos.KerberosLoginModule',
+          },
         ],
       },
       metricsConfig: {
@@ -91,7 +97,12 @@ export function kafkaConnect(s: K8sSettings, worker: WorkerSpec, lock: PluginLoc
 
 /** The rules file the native worker's agent loads (monitoring/jmx/connect.yml), as Strimzi reads it. */
 export function connectMetricsConfigMap(s: K8sSettings, rules: string): Manifest {
-  return { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: CONNECT_METRICS_CONFIGMAP, namespace: s.namespace, labels: labels('connect') }, data: { 'connect.yml': rules } };
+  return {
+    apiVersion: 'v1',
+    kind: 'ConfigMap',
+    metadata: { name: CONNECT_METRICS_CONFIGMAP, namespace: s.namespace, labels: labels('connect') },
+    data: { 'connect.yml': rules },
+  };
 }
 
 /** get on exactly the Secrets and ConfigMaps the connectors reference, for the worker's service account. */

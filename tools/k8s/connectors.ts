@@ -112,7 +112,12 @@ export function connectorSources(defs: ConnectorDef[], s: K8sSettings): { config
     else data[src.key] = src.value;
   }
   return {
-    configMap: { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: CONNECTOR_CONFIGMAP, namespace: s.namespace, labels: labels('connect') }, data },
+    configMap: {
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: { name: CONNECTOR_CONFIGMAP, namespace: s.namespace, labels: labels('connect') },
+      data,
+    },
     secrets: [...secrets].sort(),
     configMaps: [CONNECTOR_CONFIGMAP],
   };

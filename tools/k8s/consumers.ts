@@ -64,7 +64,10 @@ export const STAGES: StageDef[] = [
     group: 'emailer',
     input: 'augmented',
     topics: ['augmented', 'sent', 'emailerDlq', 'held', 'skipped'],
-    secrets: (s) => ({ SFMC_CLIENT_SECRET: { secret: s.secrets.sfmc, key: 'client-secret' }, EMAILER_DB_PASSWORD: { secret: s.secrets.db, key: 'emailer-password' } }),
+    secrets: (s) => ({
+      SFMC_CLIENT_SECRET: { secret: s.secrets.sfmc, key: 'client-secret' },
+      EMAILER_DB_PASSWORD: { secret: s.secrets.db, key: 'emailer-password' },
+    }),
     env: (s) => ({ SFMC_AUTH_URL: s.sfmcAuthUrl, SFMC_CLIENT_ID: s.sfmcClientId, EMAILER_DB_USER: s.emailerDbUser }),
     egress: ['sfmc', 'database'],
     timer: false,
@@ -76,7 +79,10 @@ export const STAGES: StageDef[] = [
     group: 'delivery',
     input: 'sent',
     topics: ['sent', 'deliveryStatus', 'deliveryDlq'],
-    secrets: (s) => ({ SFMC_CLIENT_SECRET: { secret: s.secrets.sfmc, key: 'client-secret' }, DELIVERY_DB_PASSWORD: { secret: s.secrets.db, key: 'delivery-password' } }),
+    secrets: (s) => ({
+      SFMC_CLIENT_SECRET: { secret: s.secrets.sfmc, key: 'client-secret' },
+      DELIVERY_DB_PASSWORD: { secret: s.secrets.db, key: 'delivery-password' },
+    }),
     env: (s) => ({ SFMC_AUTH_URL: s.sfmcAuthUrl, SFMC_CLIENT_ID: s.sfmcClientId, DELIVERY_DB_USER: s.deliveryDbUser }),
     egress: ['sfmc', 'database'],
     timer: true,
@@ -135,7 +141,12 @@ export function stageDeployment(stage: StageDef, s: K8sSettings): Manifest {
   return {
     apiVersion: 'apps/v1',
     kind: 'Deployment',
-    metadata: { name: stage.name, namespace: s.namespace, labels: labels(stage.name), annotations: { 'welcome/sizing': `${s.designSignupsPerSecond} signups/s; ${COST_SOURCE}` } },
+    metadata: {
+      name: stage.name,
+      namespace: s.namespace,
+      labels: labels(stage.name),
+      annotations: { 'welcome/sizing': `${s.designSignupsPerSecond} signups/s; ${COST_SOURCE}` },
+    },
     spec: {
       // no replicas: the ScaledObject owns the count (a re-apply must not reset it)
       selector: { matchLabels: selector(stage.name) },
@@ -182,7 +193,6 @@ export function stageService(stage: StageDef, s: K8sSettings): Manifest {
     spec: { selector: selector(stage.name), ports: [{ name: 'http', port: CONSUMER_POD.httpPort, targetPort: 'http' }] },
   };
 }
-
 
 export function stageServiceMonitor(stage: StageDef, s: K8sSettings): Manifest {
   return {
@@ -247,7 +257,12 @@ export function stageScaledObject(stage: StageDef, s: K8sSettings): Manifest {
 export function kedaAuthentication(s: K8sSettings): Manifest[] {
   const cm = 'welcome-kafka-keda';
   return [
-    { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: cm, namespace: s.namespace, labels: labels('keda') }, data: { sasl: 'scram_sha512', tls: 'enable', username: s.users.keda } },
+    {
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: { name: cm, namespace: s.namespace, labels: labels('keda') },
+      data: { sasl: 'scram_sha512', tls: 'enable', username: s.users.keda },
+    },
     {
       apiVersion: 'keda.sh/v1alpha1',
       kind: 'TriggerAuthentication',
@@ -266,6 +281,12 @@ export function kedaAuthentication(s: K8sSettings): Manifest[] {
 export function consumerManifests(s: K8sSettings): Manifest[] {
   return [
     ...kedaAuthentication(s),
-    ...STAGES.flatMap((stage) => [stageDeployment(stage, s), stageService(stage, s), stageServiceMonitor(stage, s), stagePdb(stage, s), stageScaledObject(stage, s)]),
+    ...STAGES.flatMap((stage) => [
+      stageDeployment(stage, s),
+      stageService(stage, s),
+      stageServiceMonitor(stage, s),
+      stagePdb(stage, s),
+      stageScaledObject(stage, s),
+    ]),
   ];
 }

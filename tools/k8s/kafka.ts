@@ -63,7 +63,8 @@ export function kafkaUsers(grants: Grant[], s: K8sSettings): Manifest[] {
         acls: grants
           .filter((g) => g.user === user)
           .map((g) => ({
-            resource: g.resource === 'cluster' ? { type: 'cluster' } : { type: g.resource, name: g.name, patternType: g.prefixed ? 'prefix' : 'literal' },
+            resource:
+              g.resource === 'cluster' ? { type: 'cluster' } : { type: g.resource, name: g.name, patternType: g.prefixed ? 'prefix' : 'literal' },
             operations: g.ops.map((op) => STRIMZI_OPERATION[op]),
             host: '*',
           })),
@@ -115,9 +116,13 @@ export function kafkaCluster(s: K8sSettings, kafkaVersion: string): Manifest[] {
 }
 
 export function kafkaMetricsConfigMap(s: K8sSettings, rules: string): Manifest {
-  return { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: KAFKA_METRICS_CONFIGMAP, namespace: s.namespace, labels: labels('kafka') }, data: { 'kafka.yml': rules } };
+  return {
+    apiVersion: 'v1',
+    kind: 'ConfigMap',
+    metadata: { name: KAFKA_METRICS_CONFIGMAP, namespace: s.namespace, labels: labels('kafka') },
+    data: { 'kafka.yml': rules },
+  };
 }
-
 
 /** Scrapes every broker's exporter as job "kafka". */
 export function kafkaPodMonitor(s: K8sSettings): Manifest {

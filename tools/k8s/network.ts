@@ -37,32 +37,63 @@ export function networkPolicies(s: K8sSettings): Manifest[] {
   const registry: Rule = { to: [pods({ 'app.kubernetes.io/name': 'registry' })], ports: [tcp(REGISTRY_PORT)] };
   const database: Rule = { to: [outside], ports: [tcp(s.dbPort)] };
   const https: Rule = { to: [outside], ports: [tcp(s.httpsPort)] };
-  const scrape = (port: number | string): Rule => ({ from: [ns(s.monitoringNamespace)], ports: [typeof port === 'number' ? tcp(port) : { port, protocol: 'TCP' }] });
+  const scrape = (port: number | string): Rule => ({
+    from: [ns(s.monitoringNamespace)],
+    ports: [typeof port === 'number' ? tcp(port) : { port, protocol: 'TCP' }],
+  });
   const connectPods = { 'strimzi.io/cluster': s.connectName, 'strimzi.io/kind': 'KafkaConnect' };
   return [
     policy(s, 'default-deny', { matchExpressions: [{ key: COMPONENT_LABEL, operator: 'Exists' }] }, [], [dns]),
     ...STAGES.map((stage) =>
-      policy(s, stage.name, { matchLabels: { 'app.kubernetes.io/name': stage.name } }, [scrape(CONSUMER_POD.httpPort)], [
+      policy(
+        s,
+        stage.name,
+        { matchLabels: { 'app.kubernetes.io/name': stage.name } },
+        [scrape(CONSUMER_POD.httpPort)],
+        [
+          kafka,
+          registry,
+          ...(stage.egress.includes('database') ? [database] : []),
+          ...(stage.egress.some((e) => e === 'sfmc' || e === 'warehouse') ? [https] : []),
+        ],
+      ),
+    ),
+    policy(
+      s,
+      'connect',
+      { matchLabels: connectPods },
+      [
+        // the REST API: the operator manages connectors through it; workers forward to their leader
+        {
+          from: [{ ...ns(s.operatorNamespace), ...pods({ 'strimzi.io/kind': 'cluster-operator' }) }, pods(connectPods)],
+          ports: [tcp(CONNECT_REST_PORT)],
+        },
+        scrape(STRIMZI_METRICS_PORT),
+      ],
+      [
         kafka,
         registry,
-        ...(stage.egress.includes('database') ? [database] : []),
-        ...(stage.egress.some((e) => e === 'sfmc' || e === 'warehouse') ? [https] : []),
-      ]),
+        database,
+        // the Kubernetes config providers read Secrets and ConfigMaps from the API server
+        { to: [outside], ports: [tcp(443), tcp(6443)] },
+      ],
     ),
-    policy(s, 'connect', { matchLabels: connectPods }, [
-      // the REST API: the operator manages connectors through it; workers forward to their leader
-      { from: [{ ...ns(s.operatorNamespace), ...pods({ 'strimzi.io/kind': 'cluster-operator' }) }, pods(connectPods)], ports: [tcp(CONNECT_REST_PORT)] },
-      scrape(STRIMZI_METRICS_PORT),
-    ], [
-      kafka,
-      registry,
-      database,
-      // the Kubernetes config providers read Secrets and ConfigMaps from the API server
-      { to: [outside], ports: [tcp(443), tcp(6443)] },
-    ]),
-    policy(s, 'registry', { matchLabels: { 'app.kubernetes.io/name': 'registry' } }, [
-      { from: [...STAGES.map((st) => pods({ 'app.kubernetes.io/name': st.name })), pods(connectPods), pods({ 'app.kubernetes.io/name': 'schemas' })], ports: [tcp(REGISTRY_PORT)] },
-    ], [kafka]),
+    policy(
+      s,
+      'registry',
+      { matchLabels: { 'app.kubernetes.io/name': 'registry' } },
+      [
+        {
+          from: [
+            ...STAGES.map((st) => pods({ 'app.kubernetes.io/name': st.name })),
+            pods(connectPods),
+            pods({ 'app.kubernetes.io/name': 'schemas' }),
+          ],
+          ports: [tcp(REGISTRY_PORT)],
+        },
+      ],
+      [kafka],
+    ),
     policy(s, 'schemas', { matchLabels: { 'app.kubernetes.io/name': 'schemas' } }, [], [registry]),
   ];
 }

@@ -48,9 +48,23 @@ export function parseDependencyList(text: string): { group: string; artifact: st
 function write(root: string): void {
   const v = readVersions(root);
   const out = join(root, '.state', 'k8s-converter-deps.txt');
-  execFileSync('mvn', ['-B', '-q', '-o', '-f', join(root, 'stack', 'converter', 'pom.xml'), 'dependency:list', '-DincludeScope=runtime', '-DoutputAbsoluteArtifactFilename=true', `-DoutputFile=${out}`], {
-    stdio: 'inherit',
-  });
+  execFileSync(
+    'mvn',
+    [
+      '-B',
+      '-q',
+      '-o',
+      '-f',
+      join(root, 'stack', 'converter', 'pom.xml'),
+      'dependency:list',
+      '-DincludeScope=runtime',
+      '-DoutputAbsoluteArtifactFilename=true',
+      `-DoutputFile=${out}`,
+    ],
+    {
+      stdio: 'inherit',
+    },
+  );
   const repo = process.env.MAVEN_REPO_LOCAL ?? join(homedir(), '.m2', 'repository');
   const tgz = (artifact: string, version: string): LockedArtifact => {
     const path = centralPath('io.debezium', artifact, version, 'tar.gz', 'plugin');

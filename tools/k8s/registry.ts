@@ -46,10 +46,18 @@ export function registryManifests(s: K8sSettings, version: string): Manifest[] {
                 env: [
                   ...Object.entries(env).map(([name, value]) => ({ name, value })),
                   // the KafkaUser's Secret holds the whole JAAS line
-                  { name: 'APICURIO_KAFKA_COMMON_SASL_JAAS_CONFIG', valueFrom: { secretKeyRef: { name: s.users.registry, key: 'sasl.jaas.config' } } },
+                  {
+                    name: 'APICURIO_KAFKA_COMMON_SASL_JAAS_CONFIG',
+                    valueFrom: { secretKeyRef: { name: s.users.registry, key: 'sasl.jaas.config' } },
+                  },
                 ],
                 readinessProbe: { httpGet: { path: '/apis/ccompat/v7/subjects', port: 'http' }, periodSeconds: 10 },
-                livenessProbe: { httpGet: { path: '/apis/ccompat/v7/subjects', port: 'http' }, periodSeconds: 20, failureThreshold: 6, initialDelaySeconds: 60 },
+                livenessProbe: {
+                  httpGet: { path: '/apis/ccompat/v7/subjects', port: 'http' },
+                  periodSeconds: 20,
+                  failureThreshold: 6,
+                  initialDelaySeconds: 60,
+                },
                 resources: { requests: { cpu: '200m', memory: '768Mi' }, limits: { memory: '768Mi' } },
                 securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } },
                 volumeMounts: [{ name: 'kafka-ca', mountPath: CA_DIR, readOnly: true }],

@@ -51,7 +51,11 @@ export function renderAll(root: string, s: K8sSettings, env: Readonly<Record<str
       about: 'Topics and users with their ACLs, from config/kafka-access.json',
       manifests: [...kafkaTopics(pipelineTopics(accessEnv), s), ...kafkaUsers(pipelineGrants(accessEnv), s)],
     },
-    { file: '02-registry.yaml', about: 'The Apicurio registry (kafkasql storage) and the schema registration one-shot', manifests: [...registryManifests(s, versions.apicurioRegistry), schemasJob(s)] },
+    {
+      file: '02-registry.yaml',
+      about: 'The Apicurio registry (kafkasql storage) and the schema registration one-shot',
+      manifests: [...registryManifests(s, versions.apicurioRegistry), schemasJob(s)],
+    },
     {
       file: '03-connect.yaml',
       about: 'Kafka Connect: plugins built from Maven Central, the native worker settings, metrics, config-provider access',
@@ -63,7 +67,11 @@ export function renderAll(root: string, s: K8sSettings, env: Readonly<Record<str
         connectPodMonitor(s),
       ],
     },
-    { file: '04-connectors.yaml', about: `connect/*.json (mysql flavour, overlays: ${s.connectOverlays.join(', ') || 'none'})`, manifests: kafkaConnectors(defs, s) },
+    {
+      file: '04-connectors.yaml',
+      about: `connect/*.json (mysql flavour, overlays: ${s.connectOverlays.join(', ') || 'none'})`,
+      manifests: kafkaConnectors(defs, s),
+    },
     { file: '05-consumers.yaml', about: 'The augmenter, emailer and delivery-status stage, scaled on lag by KEDA', manifests: consumerManifests(s) },
     { file: '06-network.yaml', about: 'NetworkPolicies: deny all, then the flows the pipeline needs', manifests: networkPolicies(s) },
     { file: '07-alerts.yaml', about: 'monitoring/alerts.yml as a PrometheusRule', manifests: [prometheusRule(s, read('monitoring/alerts.yml'))] },

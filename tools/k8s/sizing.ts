@@ -38,7 +38,10 @@ export interface Resources {
  * latency to every Welcome, and requests already reserve what the design rate needs.
  */
 export function stageResources(cost: StageCost, signupsPerSecond: number, replicas = 1): Resources {
-  const millis = Math.max(MIN_CPU_MILLIS, Math.ceil(((cost.cpuSecondsPer1000 * signupsPerSecond) / 1000) * CPU_HEADROOM * 1000 / replicas / 10) * 10);
+  const millis = Math.max(
+    MIN_CPU_MILLIS,
+    Math.ceil((((cost.cpuSecondsPer1000 * signupsPerSecond) / 1000) * CPU_HEADROOM * 1000) / replicas / 10) * 10,
+  );
   const memory = `${Math.ceil((cost.rssMiB * MEMORY_HEADROOM) / 32) * 32}Mi`;
   return { requests: { cpu: `${millis}m`, memory }, limits: { memory } };
 }

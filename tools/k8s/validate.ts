@@ -37,8 +37,14 @@ const MODEL_PACKAGES: Record<string, string> = {
 export function strictSchema(node: unknown): unknown {
   if (Array.isArray(node)) return node.map(strictSchema);
   if (node === null || typeof node !== 'object') return node;
-  const out: Schema = Object.fromEntries(Object.entries(node as Schema).map(([k, v]) => [k, k === 'properties' ? Object.fromEntries(Object.entries(v as Schema).map(([p, s]) => [p, strictSchema(s)])) : strictSchema(v)]));
-  if (out.type === 'object' && out.properties && out.additionalProperties === undefined && out['x-kubernetes-preserve-unknown-fields'] !== true) out.additionalProperties = false;
+  const out: Schema = Object.fromEntries(
+    Object.entries(node as Schema).map(([k, v]) => [
+      k,
+      k === 'properties' ? Object.fromEntries(Object.entries(v as Schema).map(([p, s]) => [p, strictSchema(s)])) : strictSchema(v),
+    ]),
+  );
+  if (out.type === 'object' && out.properties && out.additionalProperties === undefined && out['x-kubernetes-preserve-unknown-fields'] !== true)
+    out.additionalProperties = false;
   return out;
 }
 
@@ -49,7 +55,11 @@ export function strictSchema(node: unknown): unknown {
 export function forbiddenConfig(description: string): (key: string) => boolean {
   const m = /cannot be set: ([^()]+?)(?: \(with the exception of: ([^)]+)\))?\.?$/.exec(description.replace(/\s+/g, ' ').trim());
   if (!m) throw new Error(`no forbidden keys in: ${description}`);
-  const list = (text: string | undefined): string[] => (text ?? '').split(',').map((p) => p.trim()).filter(Boolean);
+  const list = (text: string | undefined): string[] =>
+    (text ?? '')
+      .split(',')
+      .map((p) => p.trim())
+      .filter(Boolean);
   const prefixes = list(m[1]);
   const exceptions = list(m[2]);
   return (key) => !exceptions.includes(key) && prefixes.some((p) => (p.endsWith('.') ? key.startsWith(p) : key === p || key.startsWith(`${p}.`)));
@@ -93,14 +103,23 @@ export interface Verdict {
 export function validateManifest(m: Manifest, file: string, root: string, strimzi: Map<string, StrimziSchema>): Verdict {
   const base = { kind: m.kind, name: m.metadata?.name, file };
   const errors: string[] = [];
-  if (!m.metadata?.name || m.metadata.name.length > 253 || !DNS_SUBDOMAIN.test(m.metadata.name)) errors.push(`metadata.name "${m.metadata?.name}" is not a DNS-1123 subdomain`);
+  if (!m.metadata?.name || m.metadata.name.length > 253 || !DNS_SUBDOMAIN.test(m.metadata.name))
+    errors.push(`metadata.name "${m.metadata?.name}" is not a DNS-1123 subdomain`);
   if (m.apiVersion.startsWith('kafka.strimzi.io/')) {
     const schema = strimzi.get(`${m.apiVersion}/${m.kind}`);
     if (!schema) return { ...base, against: 'none', errors: [`no Strimzi CRD for ${m.apiVersion} ${m.kind}`] };
     const { validate, forbidden } = schema;
     const config = (m.spec as { config?: Record<string, unknown> } | undefined)?.config ?? {};
-    if (forbidden) for (const key of Object.keys(config)) if (forbidden(key)) errors.push(`spec.config.${key}: the CRD says it cannot be set (Strimzi manages it)`);
-    if (!validate(m)) errors.push(...(validate.errors ?? []).map((e) => `${e.instancePath || '/'} ${e.message ?? ''}${e.params && 'additionalProperty' in e.params ? ` (${String(e.params.additionalProperty)})` : ''}`));
+    if (forbidden)
+      for (const key of Object.keys(config))
+        if (forbidden(key)) errors.push(`spec.config.${key}: the CRD says it cannot be set (Strimzi manages it)`);
+    if (!validate(m))
+      errors.push(
+        ...(validate.errors ?? []).map(
+          (e) =>
+            `${e.instancePath || '/'} ${e.message ?? ''}${e.params && 'additionalProperty' in e.params ? ` (${String(e.params.additionalProperty)})` : ''}`,
+        ),
+      );
     return { ...base, against: `Strimzi CRD ${m.apiVersion}`, errors };
   }
   const pkg = MODEL_PACKAGES[m.apiVersion];
@@ -114,7 +133,14 @@ export function validateManifest(m: Manifest, file: string, root: string, strimz
   } catch (err) {
     errors.push(err instanceof Error ? err.message : String(err));
   }
-  return { ...base, against: pkg.split('/').slice(0, pkg.startsWith('@') ? 2 : 1).join('/'), errors };
+  return {
+    ...base,
+    against: pkg
+      .split('/')
+      .slice(0, pkg.startsWith('@') ? 2 : 1)
+      .join('/'),
+    errors,
+  };
 }
 
 export function validateDir(dir: string, crdDir: string, root: string): Verdict[] {

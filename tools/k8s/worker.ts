@@ -20,7 +20,12 @@ export const STRIMZI_FORBIDDEN_PREFIXES = [
   'producer.interceptor.classes',
   'prometheus.metrics.reporter.',
 ] as const;
-export const STRIMZI_FORBIDDEN_EXCEPTIONS = ['ssl.endpoint.identification.algorithm', 'ssl.cipher.suites', 'ssl.protocol', 'ssl.enabled.protocols'] as const;
+export const STRIMZI_FORBIDDEN_EXCEPTIONS = [
+  'ssl.endpoint.identification.algorithm',
+  'ssl.cipher.suites',
+  'ssl.protocol',
+  'ssl.enabled.protocols',
+] as const;
 
 /** Worker keys that become KafkaConnect spec fields instead of config. */
 export const SPEC_FIELDS = {

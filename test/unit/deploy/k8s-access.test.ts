@@ -4,7 +4,8 @@ import { STRIMZI_OPERATION } from '../../../tools/k8s/kafka';
 import { rendered, spec } from './k8s-render';
 
 const OPERATION_OF = Object.fromEntries(Object.entries(STRIMZI_OPERATION).map(([ours, strimzi]) => [strimzi, ours]));
-const nameOf = (enumeration: Record<string, unknown>, value: number): string => Object.entries(enumeration).find(([, v]) => v === value)?.[0] ?? String(value);
+const nameOf = (enumeration: Record<string, unknown>, value: number): string =>
+  Object.entries(enumeration).find(([, v]) => v === value)?.[0] ?? String(value);
 
 /** One line per ACL entry, the same shape for both sides. */
 const key = (principal: string, type: string, name: string, pattern: string, op: string): string => `${principal} ${type}:${name} ${pattern} ${op}`;
@@ -27,7 +28,15 @@ describe('KafkaUsers and KafkaTopics from config/kafka-access.json', () => {
     const kafkajsOp = (strimzi: string): string => OPERATION_OF[strimzi] ?? `unknown ${strimzi}`;
     const rendered = of('KafkaUser').flatMap((u) =>
       (spec(u).authorization.acls as { resource: { type: string; name?: string; patternType?: string }; operations: string[] }[]).flatMap((acl) =>
-        acl.operations.map((op) => key(`User:${u.metadata.name}`, acl.resource.type, acl.resource.name ?? 'kafka-cluster', acl.resource.patternType ?? 'literal', kafkajsOp(op))),
+        acl.operations.map((op) =>
+          key(
+            `User:${u.metadata.name}`,
+            acl.resource.type,
+            acl.resource.name ?? 'kafka-cluster',
+            acl.resource.patternType ?? 'literal',
+            kafkajsOp(op),
+          ),
+        ),
       ),
     );
     expect(rendered.sort()).toEqual(applied.sort());
@@ -39,7 +48,10 @@ describe('KafkaUsers and KafkaTopics from config/kafka-access.json', () => {
     const acls = spec(keda).authorization.acls as { resource: { type: string; name: string }; operations: string[] }[];
     expect(new Set(acls.flatMap((a) => a.operations))).toEqual(new Set(['Describe']));
     expect(acls.map((a) => `${a.resource.type}:${a.resource.name}`).sort()).toEqual(
-      [s.topics.member, s.topics.augmented, s.topics.sent].map((t) => `topic:${t}`).concat([s.groups.augmenter, s.groups.emailer, s.groups.delivery].map((g) => `group:${g}`)).sort(),
+      [s.topics.member, s.topics.augmented, s.topics.sent]
+        .map((t) => `topic:${t}`)
+        .concat([s.groups.augmenter, s.groups.emailer, s.groups.delivery].map((g) => `group:${g}`))
+        .sort(),
     );
   });
 
@@ -51,7 +63,8 @@ describe('KafkaUsers and KafkaTopics from config/kafka-access.json', () => {
       expect(k.partitions).toBe(t.numPartitions);
       expect(k.replicas).toBe(s.replicas);
       expect(k.config['min.insync.replicas']).toBe(s.minInsyncReplicas);
-      for (const e of t.configEntries ?? []) expect({ topic: t.topic, [e.name]: String(k.config[e.name]) }).toEqual({ topic: t.topic, [e.name]: e.value });
+      for (const e of t.configEntries ?? [])
+        expect({ topic: t.topic, [e.name]: String(k.config[e.name]) }).toEqual({ topic: t.topic, [e.name]: e.value });
     }
     // dead letters stay until replayed; the schema history forever
     expect(topics.find((t) => t.topicName === s.topics.emailerDlq).config['retention.ms']).toBe(-1);

@@ -16,7 +16,16 @@ describe('KafkaConnect worker settings from stack/conf/worker.properties', () =>
   const connect = spec(one('KafkaConnect', s.connectName));
 
   it('drops exactly the keys Strimzi manages (rest.*, listeners, plugin.path, bootstrap.servers, ssl/sasl/security) and no other', () => {
-    for (const key of ['rest.advertised.host.name', 'rest.port', 'listeners', 'plugin.path', 'bootstrap.servers', 'ssl.keystore.location', 'sasl.jaas.config', 'security.protocol'])
+    for (const key of [
+      'rest.advertised.host.name',
+      'rest.port',
+      'listeners',
+      'plugin.path',
+      'bootstrap.servers',
+      'ssl.keystore.location',
+      'sasl.jaas.config',
+      'security.protocol',
+    ])
       expect({ key, managed: isStrimziManaged(key) }).toEqual({ key, managed: true });
     for (const key of ['ssl.endpoint.identification.algorithm', 'producer.linger.ms', 'offset.flush.interval.ms', 'restart.x', 'listenersx'])
       expect({ key, managed: isStrimziManaged(key) }).toEqual({ key, managed: false });
@@ -67,34 +76,41 @@ describe('KafkaConnect worker settings from stack/conf/worker.properties', () =>
 describe('KafkaConnectors equal what make connectors PUTs', () => {
   const overlaySets = [[], ['kafka-secured'], ['kafka-secured', 'db-tls'], ['kafka-secured', 'registry-basic', 'db-tls']];
 
-  it.each(overlaySets.map((o) => [o.join(',') || '(none)', o] as const))('overlays %s: each connector maps back to the mysql-flavour definition', (_label, overlays) => {
-    const env = { K8S_CONNECT_OVERLAYS: overlays.join(',') || 'none' };
-    const { of, s } = rendered(env);
-    const defs = loadConnectorDefs(join(ROOT, 'connect'), 'mysql', overlays);
-    const connectors = of('KafkaConnector');
-    expect(connectors.map((c) => c.metadata.name)).toEqual(defs.map((d) => d.name));
-    for (const def of defs) {
-      const c = spec(connectors.find((x) => x.metadata.name === def.name) as never);
-      const back = { 'connector.class': c.class, 'tasks.max': String(c.tasksMax), ...toEnvRefs(c.config, connectorEnv(s), s.namespace) };
-      expect(back).toEqual(def.config);
-      // nothing left for the worker's environment: every ${env:…} became a Secret or ConfigMap reference
-      expect(JSON.stringify(c.config)).not.toContain('${env:');
-    }
-  });
+  it.each(overlaySets.map((o) => [o.join(',') || '(none)', o] as const))(
+    'overlays %s: each connector maps back to the mysql-flavour definition',
+    (_label, overlays) => {
+      const env = { K8S_CONNECT_OVERLAYS: overlays.join(',') || 'none' };
+      const { of, s } = rendered(env);
+      const defs = loadConnectorDefs(join(ROOT, 'connect'), 'mysql', overlays);
+      const connectors = of('KafkaConnector');
+      expect(connectors.map((c) => c.metadata.name)).toEqual(defs.map((d) => d.name));
+      for (const def of defs) {
+        const c = spec(connectors.find((x) => x.metadata.name === def.name) as never);
+        const back = { 'connector.class': c.class, 'tasks.max': String(c.tasksMax), ...toEnvRefs(c.config, connectorEnv(s), s.namespace) };
+        expect(back).toEqual(def.config);
+        // nothing left for the worker's environment: every ${env:…} became a Secret or ConfigMap reference
+        expect(JSON.stringify(c.config)).not.toContain('${env:');
+      }
+    },
+  );
 
   it('maps each variable to its own Secret or ConfigMap key (one to one), passwords and JAAS lines only to Secrets', () => {
     const { s } = rendered();
     const env = connectorEnv(s);
     const targets = Object.values(env).map((src) => ('secret' in src ? `secret/${src.secret}/${src.key}` : `configmap/${src.configMap}/${src.key}`));
     expect(new Set(targets).size).toBe(targets.length);
-    for (const [name, src] of Object.entries(env)) if (/PASSWORD|JAAS/.test(name)) expect({ name, secret: 'secret' in src }).toEqual({ name, secret: true });
+    for (const [name, src] of Object.entries(env))
+      if (/PASSWORD|JAAS/.test(name)) expect({ name, secret: 'secret' in src }).toEqual({ name, secret: true });
   });
 
   it('lets the worker read exactly the Secrets and ConfigMap the connectors name', () => {
     const { one, of, s } = rendered();
     const refs = JSON.stringify(of('KafkaConnector').map((c) => spec(c).config));
-    const named = (kind: string): string[] => [...new Set([...refs.matchAll(new RegExp(`\\$\\{${kind}:${s.namespace}/([^:]+):`, 'g'))].map((m) => m[1] as string))].sort();
-    const role = one('Role', `${s.connectName}-config-providers`) as unknown as { rules: { resources: string[]; resourceNames: string[]; verbs: string[] }[] };
+    const named = (kind: string): string[] =>
+      [...new Set([...refs.matchAll(new RegExp(`\\$\\{${kind}:${s.namespace}/([^:]+):`, 'g'))].map((m) => m[1] as string))].sort();
+    const role = one('Role', `${s.connectName}-config-providers`) as unknown as {
+      rules: { resources: string[]; resourceNames: string[]; verbs: string[] }[];
+    };
     expect(role.rules.find((r) => r.resources.includes('secrets'))?.resourceNames).toEqual(named('secrets'));
     expect(role.rules.find((r) => r.resources.includes('configmaps'))?.resourceNames).toEqual(named('configmaps'));
     for (const r of role.rules) expect(r.verbs).toEqual(['get']);

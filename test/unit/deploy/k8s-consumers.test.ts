@@ -16,7 +16,7 @@ const compose = parse(read('docker-compose.yml'), { merge: true }) as {
 };
 
 describe('consumer Deployments', () => {
-  const { of, one, s } = rendered();
+  const { one, s } = rendered();
 
   it.each(STAGES.map((st) => [st.name]))('%s: non-root, read-only root filesystem, no privilege escalation, no service account token', (name) => {
     const pod = spec(one('Deployment', name)).template.spec;
@@ -44,7 +44,9 @@ describe('consumer Deployments', () => {
     expect(service?.stop_grace_period).toBe(`${CONSUMER_POD.terminationGraceSeconds}s`);
     expect(service?.healthcheck?.test.join(' ')).toContain(`127.0.0.1:${CONSUMER_POD.httpPort}/healthz`);
     // every secret comes as a file the stage reads through NAME_FILE, never as a value
-    for (const [k, v] of Object.entries(env)) if (/PASSWORD|SECRET|TOKEN/.test(k)) expect({ k, v }).toEqual({ k: expect.stringMatching(/_FILE$/), v: expect.stringMatching(/^\/var\/run\/secrets\//) });
+    for (const [k, v] of Object.entries(env))
+      if (/PASSWORD|SECRET|TOKEN/.test(k))
+        expect({ k, v }).toEqual({ k: expect.stringMatching(/_FILE$/), v: expect.stringMatching(/^\/var\/run\/secrets\//) });
   });
 
   it('runs as the user the image has: USER node in the Dockerfile, uid/gid 1000 in the base image made here', () => {
@@ -60,7 +62,11 @@ describe('consumer Deployments', () => {
       expect(so.scaleTargetRef).toEqual({ name: stage.name });
       expect(so.maxReplicaCount).toBe(s.partitions);
       expect(so.minReplicaCount).toBeGreaterThanOrEqual(stage.timer ? 1 : 0);
-      expect(so.triggers[0].metadata).toMatchObject({ consumerGroup: s.groups[stage.group], topic: s.topics[stage.input], lagThreshold: String(lagThreshold(s.designSignupsPerSecond)) });
+      expect(so.triggers[0].metadata).toMatchObject({
+        consumerGroup: s.groups[stage.group],
+        topic: s.topics[stage.input],
+        lagThreshold: String(lagThreshold(s.designSignupsPerSecond)),
+      });
       expect(so.triggers[0].authenticationRef).toEqual({ name: 'welcome-kafka-keda' });
       // the ScaledObject owns the replica count
       expect(spec(one('Deployment', stage.name)).replicas).toBeUndefined();
@@ -73,9 +79,15 @@ describe('consumer Deployments', () => {
       .split('\n')
       .find((l) => l.startsWith('CPU seconds per 1,000 Welcomes'));
     for (const [name, cost] of Object.entries(STAGE_COSTS)) expect(line).toContain(`${name} ${cost.cpuSecondsPer1000.toFixed(2)} (`);
-    for (const stage of STAGES) expect(spec(one('Deployment', stage.name)).template.spec.containers[0].resources).toEqual(stageResources(STAGE_COSTS[stage.name], s.designSignupsPerSecond));
+    for (const stage of STAGES)
+      expect(spec(one('Deployment', stage.name)).template.spec.containers[0].resources).toEqual(
+        stageResources(STAGE_COSTS[stage.name], s.designSignupsPerSecond),
+      );
     // 200/s: the augmenter's 0.59 s per 1,000 is 0.118 of a core; doubled for bursts
-    expect(stageResources({ cpuSecondsPer1000: 0.59, rssMiB: 160 }, 200)).toEqual({ requests: { cpu: '240m', memory: '256Mi' }, limits: { memory: '256Mi' } });
+    expect(stageResources({ cpuSecondsPer1000: 0.59, rssMiB: 160 }, 200)).toEqual({
+      requests: { cpu: '240m', memory: '256Mi' },
+      limits: { memory: '256Mi' },
+    });
     expect(stageResources({ cpuSecondsPer1000: 0.14, rssMiB: 100 }, 10).requests.cpu).toBe('50m');
   });
 });
@@ -93,27 +105,49 @@ describe('NetworkPolicies', () => {
     expect(spec(one('KafkaConnect', s.connectName)).template.pod.metadata.labels[COMPONENT_LABEL]).toBeDefined();
     expect(spec(of('KafkaNodePool')[0] as never).template.pod.metadata.labels[COMPONENT_LABEL]).toBeUndefined();
     // DNS only, for every pod it selects
-    expect(deny.egress).toEqual([expect.objectContaining({ ports: [{ port: 53, protocol: 'UDP' }, { port: 53, protocol: 'TCP' }] })]);
+    expect(deny.egress).toEqual([
+      expect.objectContaining({
+        ports: [
+          { port: 53, protocol: 'UDP' },
+          { port: 53, protocol: 'TCP' },
+        ],
+      }),
+    ]);
   });
 
   it("open Connect's REST API to the operator's namespace and Connect's own workers only", () => {
-    const rest = (policy('connect').ingress as { from: Record<string, unknown>[]; ports: { port: number }[] }[]).filter((r) => r.ports.some((p) => p.port === 8083));
+    const rest = (policy('connect').ingress as { from: Record<string, unknown>[]; ports: { port: number }[] }[]).filter((r) =>
+      r.ports.some((p) => p.port === 8083),
+    );
     expect(rest).toHaveLength(1);
     expect(rest[0]?.from).toEqual([
-      { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': s.operatorNamespace } }, podSelector: { matchLabels: { 'strimzi.io/kind': 'cluster-operator' } } },
+      {
+        namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': s.operatorNamespace } },
+        podSelector: { matchLabels: { 'strimzi.io/kind': 'cluster-operator' } },
+      },
       { podSelector: { matchLabels: { 'strimzi.io/cluster': s.connectName, 'strimzi.io/kind': 'KafkaConnect' } } },
     ]);
     for (const p of of('NetworkPolicy').filter((x) => x.metadata.name !== 'connect'))
-      expect({ policy: p.metadata.name, opens8083: JSON.stringify(spec(p).ingress ?? []).includes('8083') }).toEqual({ policy: p.metadata.name, opens8083: false });
+      expect({ policy: p.metadata.name, opens8083: JSON.stringify(spec(p).ingress ?? []).includes('8083') }).toEqual({
+        policy: p.metadata.name,
+        opens8083: false,
+      });
   });
 
   it('let each stage out only to Kafka, the registry, and by port to what it calls: HTTPS for SFMC/the warehouse, the database port', () => {
     for (const stage of STAGES) {
       const egress = policy(stage.name).egress as { ports: { port: number }[] }[];
       const ports = egress.flatMap((r) => r.ports.map((p) => p.port)).sort((a, b) => a - b);
-      const expected = [9093, 8080, ...(stage.egress.includes('database') ? [s.dbPort] : []), ...(stage.egress.length > 0 ? [s.httpsPort] : [])].sort((a, b) => a - b);
+      const expected = [9093, 8080, ...(stage.egress.includes('database') ? [s.dbPort] : []), ...(stage.egress.length > 0 ? [s.httpsPort] : [])].sort(
+        (a, b) => a - b,
+      );
       expect({ stage: stage.name, ports }).toEqual({ stage: stage.name, ports: [...new Set(expected)] });
-      expect(policy(stage.name).ingress).toEqual([{ from: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': s.monitoringNamespace } } }], ports: [{ port: CONSUMER_POD.httpPort, protocol: 'TCP' }] }]);
+      expect(policy(stage.name).ingress).toEqual([
+        {
+          from: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': s.monitoringNamespace } } }],
+          ports: [{ port: CONSUMER_POD.httpPort, protocol: 'TCP' }],
+        },
+      ]);
     }
   });
 });

@@ -15,7 +15,8 @@ function jobsIn(exprs: string[]): Set<string> {
   return jobs;
 }
 const exprsOf = (groups: { rules: { expr: string }[] }[]): string[] => groups.flatMap((g) => g.rules.map((r) => r.expr));
-const matches = (selector: Record<string, string>, labels: Record<string, string>): boolean => Object.entries(selector).every(([k, v]) => labels[k] === v);
+const matches = (selector: Record<string, string>, labels: Record<string, string>): boolean =>
+  Object.entries(selector).every(([k, v]) => labels[k] === v);
 
 describe('PrometheusRule and monitors', () => {
   const { of, one, s } = rendered();
@@ -54,7 +55,9 @@ describe('PrometheusRule and monitors', () => {
 
   it('carries every rule of monitoring/alerts.yml but those of components not deployed here, expressions otherwise unchanged', () => {
     const source = parse(readFileSync(join(ROOT, 'monitoring/alerts.yml'), 'utf8')) as { groups: { rules: { alert: string; expr: string }[] }[] };
-    const rendered = new Map((spec(one('PrometheusRule', 'welcome-alerts')).groups as typeof source.groups).flatMap((g) => g.rules.map((r) => [r.alert, r.expr] as const)));
+    const rendered = new Map(
+      (spec(one('PrometheusRule', 'welcome-alerts')).groups as typeof source.groups).flatMap((g) => g.rules.map((r) => [r.alert, r.expr] as const)),
+    );
     const left = source.groups.flatMap((g) => g.rules).filter((r) => !rendered.has(r.alert));
     expect(left.map((r) => r.alert).sort()).toEqual(['ConnectWatchdogGaveUp', 'ConnectWatchdogRestarting']);
     for (const r of source.groups.flatMap((g) => g.rules).filter((x) => rendered.has(x.alert))) {

@@ -7,7 +7,12 @@ import { loadK8sSettings, type K8sSettings } from '../../../tools/k8s/settings';
 export const ROOT = join(__dirname, '..', '..', '..');
 export const ENV: Record<string, string> = {};
 
-export function rendered(env: Record<string, string> = ENV): { s: K8sSettings; all: Manifest[]; of: (kind: string) => Manifest[]; one: (kind: string, name: string) => Manifest } {
+export function rendered(env: Record<string, string> = ENV): {
+  s: K8sSettings;
+  all: Manifest[];
+  of: (kind: string) => Manifest[];
+  one: (kind: string, name: string) => Manifest;
+} {
   const s = loadK8sSettings(env);
   const all = renderAll(ROOT, s, env).flatMap((f) => f.manifests);
   const of = (kind: string): Manifest[] => all.filter((m) => m.kind === kind);
