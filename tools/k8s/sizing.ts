@@ -12,18 +12,21 @@ export interface StageCost {
 }
 
 /** Which run the figures come from (shown in the rendered manifests' annotations). */
-export const COST_SOURCE = 'docs/performance.md: make bench 2026-12-01 16:58 UTC (CPU per 1,000 at 500/s); RSS: make test-containers';
+export const COST_SOURCE = 'docs/performance.md: make bench 2026-12-01 16:58 UTC (CPU per 1,000 at 500/s); RSS: make test-containers 2026-12-07 (peak VmHWM)';
 
 export const STAGE_COSTS: Record<'augmenter' | 'emailer' | 'delivery-status', StageCost> = {
-  augmenter: { cpuSecondsPer1000: 0.59, rssMiB: 160 },
-  emailer: { cpuSecondsPer1000: 0.28, rssMiB: 160 },
-  'delivery-status': { cpuSecondsPer1000: 0.14, rssMiB: 160 },
+  augmenter: { cpuSecondsPer1000: 0.59, rssMiB: 112 },
+  emailer: { cpuSecondsPer1000: 0.28, rssMiB: 122 },
+  'delivery-status': { cpuSecondsPer1000: 0.14, rssMiB: 130 },
 };
 
 /** Bursts above the design rate, GC and startup: requests are this multiple of the steady cost. */
 export const CPU_HEADROOM = 2;
-/** Memory limit over the measured resident size: Node's heap grows with a full chunk in flight. */
-export const MEMORY_HEADROOM = 1.5;
+/**
+ * Memory limit over the measured resident size: the container test's peak came from 45 members,
+ * and Node's heap grows with a full chunk (500 records) in flight per partition.
+ */
+export const MEMORY_HEADROOM = 2;
 const MIN_CPU_MILLIS = 50;
 
 export interface Resources {

@@ -84,9 +84,10 @@ describe('consumer Deployments', () => {
         stageResources(STAGE_COSTS[stage.name], s.designSignupsPerSecond),
       );
     // 200/s: the augmenter's 0.59 s per 1,000 is 0.118 of a core; doubled for bursts
-    expect(stageResources({ cpuSecondsPer1000: 0.59, rssMiB: 160 }, 200)).toEqual({
-      requests: { cpu: '240m', memory: '256Mi' },
-      limits: { memory: '256Mi' },
+    // and 112 MiB resident, doubled, rounded up to 32 MiB
+    expect(stageResources({ cpuSecondsPer1000: 0.59, rssMiB: 112 }, 200)).toEqual({
+      requests: { cpu: '240m', memory: '224Mi' },
+      limits: { memory: '224Mi' },
     });
     expect(stageResources({ cpuSecondsPer1000: 0.14, rssMiB: 100 }, 10).requests.cpu).toBe('50m');
   });
