@@ -12,7 +12,8 @@ export interface StageCost {
 }
 
 /** Which run the figures come from (shown in the rendered manifests' annotations). */
-export const COST_SOURCE = 'docs/performance.md: make bench 2026-12-01 16:58 UTC (CPU per 1,000 at 500/s); RSS: make test-containers 2026-12-07 (peak VmHWM)';
+export const COST_SOURCE =
+  'docs/performance.md: make bench 2026-12-01 16:58 UTC (CPU per 1,000 at 500/s); RSS: make test-containers 2026-12-07 (peak VmHWM)';
 
 export const STAGE_COSTS: Record<'augmenter' | 'emailer' | 'delivery-status', StageCost> = {
   augmenter: { cpuSecondsPer1000: 0.59, rssMiB: 112 },
