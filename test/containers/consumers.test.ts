@@ -19,7 +19,7 @@ import { committedOffsets, endOffsets } from '../support/kafka';
 import { stack } from '../support/pipeline';
 import { acceptedSends, sfmcStats } from '../support/standins';
 import { waitFor } from '../support/wait';
-import { APP_IMAGE, podman, podmanStatus, state } from './podman';
+import { APP_IMAGE, LOCKDOWN_FLAGS, podman, podmanStatus, state } from './podman';
 
 jest.setTimeout(600_000);
 const env = process.env;
@@ -87,12 +87,7 @@ function runArgs(stageName: StageName, name: string): string[] {
     'host',
     '--user',
     `${CONSUMER_POD.uid}:${CONSUMER_POD.gid}`,
-    '--read-only',
-    '--read-only-tmpfs=false',
-    '--cap-drop',
-    'ALL',
-    '--security-opt',
-    'no-new-privileges',
+    ...LOCKDOWN_FLAGS,
     '--ulimit',
     'nofile=20000:20000',
     '--ulimit',

@@ -21,6 +21,8 @@ const GLOBAL = [
   'cgroupfs',
 ];
 export const APP_IMAGE = 'localhost/welcome-consumers:dev';
+/** As the manifests run a consumer: no writable root (no tmpfs either), no capability, no privilege gain. */
+export const LOCKDOWN_FLAGS = ['--read-only', '--read-only-tmpfs=false', '--cap-drop', 'ALL', '--security-opt', 'no-new-privileges'] as const;
 
 export function podman(...args: string[]): string {
   return execFileSync('podman', [...GLOBAL, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 120_000 }).trim();

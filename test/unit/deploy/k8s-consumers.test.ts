@@ -8,11 +8,22 @@ import { parse } from 'yaml';
 import { CONSUMER_POD, lagThreshold, STAGES } from '../../../tools/k8s/consumers';
 import { COMPONENT_LABEL } from '../../../tools/k8s/meta';
 import { STAGE_COSTS, stageResources } from '../../../tools/k8s/sizing';
+import { LOCKDOWN_FLAGS } from '../../containers/podman';
 import { rendered, ROOT, spec } from './k8s-render';
 
 const read = (path: string): string => readFileSync(join(ROOT, path), 'utf8');
 const compose = parse(read('docker-compose.yml'), { merge: true }) as {
-  services: Record<string, { environment?: Record<string, unknown>; stop_grace_period?: string; healthcheck?: { test: string[] } }>;
+  services: Record<
+    string,
+    {
+      environment?: Record<string, unknown>;
+      stop_grace_period?: string;
+      healthcheck?: { test: string[] };
+      read_only?: boolean;
+      cap_drop?: string[];
+      security_opt?: string[];
+    }
+  >;
 };
 
 describe('consumer Deployments', () => {
@@ -43,10 +54,17 @@ describe('consumer Deployments', () => {
     expect(String(service?.environment?.HTTP_PORT)).toBe(String(CONSUMER_POD.httpPort));
     expect(service?.stop_grace_period).toBe(`${CONSUMER_POD.terminationGraceSeconds}s`);
     expect(service?.healthcheck?.test.join(' ')).toContain(`127.0.0.1:${CONSUMER_POD.httpPort}/healthz`);
-    // every secret comes as a file the stage reads through NAME_FILE, never as a value
-    for (const [k, v] of Object.entries(env))
-      if (/PASSWORD|SECRET|TOKEN/.test(k))
-        expect({ k, v }).toEqual({ k: expect.stringMatching(/_FILE$/), v: expect.stringMatching(/^\/var\/run\/secrets\//) });
+    // compose runs them as locked down as the manifests and the container test do
+    expect({ read_only: service?.read_only, cap_drop: service?.cap_drop, security_opt: service?.security_opt }).toEqual({
+      read_only: true,
+      cap_drop: ['ALL'],
+      security_opt: ['no-new-privileges:true'],
+    });
+    // and the container test runs the image the same way (podman's flags for each compose setting)
+    const flags = LOCKDOWN_FLAGS.join(' ');
+    expect(flags).toContain('--read-only --read-only-tmpfs=false');
+    expect(flags).toContain(`--cap-drop ${service?.cap_drop?.join(',')}`);
+    expect(flags).toContain(`--security-opt ${service?.security_opt?.[0]?.replace(/:true$/, '')}`);
   });
 
   it('runs as the user the image has: USER node in the Dockerfile, uid/gid 1000 in the base image made here', () => {
