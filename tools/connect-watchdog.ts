@@ -4,7 +4,10 @@
  * (POST /connectors/{name}/restart?includeTasks=true&onlyFailed=true), with backoff, logging
  * each restart with the task's trace and counting it; after too many restarts of one
  * connector within a window it gives up loudly (an error log line, a gauge at 1) until the
- * connector runs again. The rules are in watchdog-policy.ts.
+ * connector runs again. The rules are in watchdog-policy.ts. What it remembers per connector
+ * (restarts, a give-up) is written to WATCHDOG_STATE_FILE after every change and read at
+ * start, so a restart of the watchdog neither forgets a give-up nor resets the limit. A
+ * connector Connect lists without a readable status is skipped (and logged), never the others.
  *
  * Serves /healthz (the poll loop is alive: it ran within three intervals, whatever Connect
  * answered) and /metrics on WATCHDOG_HTTP_PORT (default 9466):
@@ -17,7 +20,9 @@
  *
  *   node dist/tools/connect-watchdog.js
  */
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
+import { dirname } from 'node:path';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import { type Env, int, optionalStr, url } from '../consumers/shared/env';
 import { createHttpAgent, requestJson } from '../consumers/shared/http';
@@ -30,6 +35,8 @@ export interface WatchdogConfig {
   pollIntervalMs: number;
   /** Only these connectors (all on the worker when undefined). */
   connectors: string[] | undefined;
+  /** Where what it remembers survives its restarts (undefined: memory only, a restart forgets). */
+  stateFile: string | undefined;
   policy: WatchdogPolicy;
   logLevel: string;
 }
@@ -46,11 +53,12 @@ export function loadConfig(env: Env): WatchdogConfig {
           .map((s) => s.trim())
           .filter(Boolean)
       : undefined,
+    stateFile: optionalStr(env, 'WATCHDOG_STATE_FILE'),
     policy: {
       initialBackoffMs: int(env, 'WATCHDOG_BACKOFF_INITIAL_MS', 5_000, 0, 3_600_000),
       maxBackoffMs: int(env, 'WATCHDOG_BACKOFF_MAX_MS', 60_000, 0, 3_600_000),
       maxRestarts: int(env, 'WATCHDOG_MAX_RESTARTS', 10, 1, 1_000),
-      windowMs: int(env, 'WATCHDOG_WINDOW_MS', 1_800_000, 1_000, 86_400_000),
+      windowMs: int(env, 'WATCHDOG_WINDOW_MS', 86_400_000, 1_000, 7 * 86_400_000),
       stableMs: int(env, 'WATCHDOG_STABLE_MS', 300_000, 0, 86_400_000),
     },
     logLevel: optionalStr(env, 'LOG_LEVEL') ?? 'info',
@@ -100,14 +108,42 @@ function createMetrics() {
 }
 type Metrics = ReturnType<typeof createMetrics>;
 
-function asStatuses(json: unknown): ConnectorState[] {
+/** The connectors whose status is readable, and the names of those whose status is not (skipped this poll). */
+export function asStatuses(json: unknown): { statuses: ConnectorState[]; unreadable: string[] } {
   if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new Error('GET /connectors?expand=status: not an object');
-  return Object.entries(json as Record<string, { status?: ConnectorState }>).map(([name, v]) => {
+  const statuses: ConnectorState[] = [];
+  const unreadable: string[] = [];
+  for (const [name, v] of Object.entries(json as Record<string, { status?: ConnectorState } | null>)) {
     const s = v?.status;
-    if (!s || typeof s.connector?.state !== 'string' || !Array.isArray(s.tasks))
-      throw new Error(`GET /connectors?expand=status: no status for ${name}`);
-    return { name, connector: s.connector, tasks: s.tasks };
-  });
+    if (!s || typeof s.connector?.state !== 'string' || !Array.isArray(s.tasks)) unreadable.push(name);
+    else statuses.push({ name, connector: s.connector, tasks: s.tasks });
+  }
+  return { statuses, unreadable };
+}
+
+/** What the watchdog remembers, read at start; a missing or unreadable file is an empty memory (said in the log). */
+function loadMemory(file: string | undefined, log: Logger): Map<string, Memory> {
+  if (!file) return new Map();
+  try {
+    const parsed = JSON.parse(readFileSync(file, 'utf8')) as Record<string, Memory>;
+    return new Map(Object.entries(parsed).filter(([, m]) => Array.isArray(m?.restarts) && typeof m.gaveUp === 'boolean'));
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT')
+      log.warn({ file, err: (err as Error).message }, 'watchdog state unreadable: starting with none');
+    return new Map();
+  }
+}
+
+function saveMemory(file: string | undefined, memory: Map<string, Memory>, log: Logger): void {
+  if (!file) return;
+  try {
+    mkdirSync(dirname(file), { recursive: true });
+    // Written then renamed: a crash mid-write never leaves half a file.
+    writeFileSync(`${file}.tmp`, JSON.stringify(Object.fromEntries(memory)));
+    renameSync(`${file}.tmp`, file);
+  } catch (err) {
+    log.error({ file, err: (err as Error).message }, 'watchdog state not saved: a restart of the watchdog would forget it');
+  }
 }
 
 export interface Watchdog {
@@ -120,7 +156,9 @@ export interface Watchdog {
 export function createWatchdog(config: WatchdogConfig, log: Logger, now: () => number = Date.now): Watchdog {
   const agent = createHttpAgent({ connections: 2, keepAliveTimeoutMs: 4_000 });
   const metrics = createMetrics();
-  const memory = new Map<string, Memory>();
+  const memory = loadMemory(config.stateFile, log);
+  let saved = JSON.stringify(Object.fromEntries(memory));
+  const unreadableSeen = new Set<string>();
   const seenTasks = new Map<string, Set<string>>();
   let lastPoll = now();
 
@@ -168,7 +206,15 @@ export function createWatchdog(config: WatchdogConfig, log: Logger, now: () => n
     try {
       const res = await call('GET', '/connectors?expand=status');
       if (res.status !== 200) throw new Error(`GET /connectors?expand=status answered ${res.status}: ${res.text.slice(0, 200)}`);
-      statuses = asStatuses(res.json).filter((s) => !config.connectors || config.connectors.includes(s.name));
+      const answer = asStatuses(res.json);
+      const wanted = (name: string): boolean => !config.connectors || config.connectors.includes(name);
+      statuses = answer.statuses.filter((s) => wanted(s.name));
+      for (const name of answer.unreadable.filter(wanted)) {
+        if (!unreadableSeen.has(name))
+          log.warn({ connector: name }, `GET /connectors?expand=status: no status for ${name}; skipped until Connect gives one`);
+        unreadableSeen.add(name);
+      }
+      for (const name of unreadableSeen) if (!answer.unreadable.includes(name)) unreadableSeen.delete(name);
       metrics.connectUp.set(1);
     } catch (err) {
       // Connect restarting or down: nothing to decide; its own supervisor restarts the worker.
@@ -179,7 +225,8 @@ export function createWatchdog(config: WatchdogConfig, log: Logger, now: () => n
     } finally {
       lastPoll = now();
     }
-    const present = new Set(statuses.map((s) => s.name));
+    // A connector without a readable status this poll is still there: keep what we know of it.
+    const present = new Set([...statuses.map((s) => s.name), ...unreadableSeen]);
     for (const name of [...memory.keys()]) if (!present.has(name)) forget(name);
     for (const s of statuses) {
       observe(s);
@@ -209,6 +256,11 @@ export function createWatchdog(config: WatchdogConfig, log: Logger, now: () => n
           log.debug({ connector: s.name, untilMs: decision.untilMs }, `${s.name} FAILED; next restart after backoff`);
           break;
       }
+    }
+    const current = JSON.stringify(Object.fromEntries(memory));
+    if (current !== saved) {
+      saveMemory(config.stateFile, memory, log);
+      saved = current;
     }
   }
 
@@ -250,10 +302,12 @@ async function main(): Promise<void> {
       port: config.httpPort,
       pollIntervalMs: config.pollIntervalMs,
       connectors: config.connectors ?? 'all',
+      stateFile: config.stateFile ?? 'none',
       policy: config.policy,
     },
     'connect watchdog started',
   );
+  if (!config.stateFile) log.warn('WATCHDOG_STATE_FILE is not set: a restart of the watchdog forgets its restarts and any give-up');
   let stopping = false;
   let timer: NodeJS.Timeout | undefined;
   let wake: (() => void) | undefined;

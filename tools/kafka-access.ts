@@ -24,8 +24,8 @@ export interface Grant {
 
 interface Named {
   env?: string;
+  /** May name another variable: ${SOURCE_TOPIC_PREFIX:-cdc}.transaction. */
   default: string;
-  suffix?: string;
 }
 interface TopicRow extends Named {
   partitions?: number | string;
@@ -42,7 +42,8 @@ interface GrantRow {
 
 const OPS: readonly AclOp[] = ['READ', 'WRITE', 'DESCRIBE', 'DESCRIBE_CONFIGS', 'CREATE', 'ALTER_CONFIGS'];
 
-const nameOf = (env: Env, row: Named): string => `${(row.env && env[row.env]?.trim()) || row.default}${row.suffix ?? ''}`;
+const expand = (env: Env, text: string): string => text.replace(/\$\{(\w+):-([^}]*)\}/g, (_m, name: string, fallback: string) => env[name]?.trim() || fallback);
+const nameOf = (env: Env, row: Named): string => (row.env && env[row.env]?.trim()) || expand(env, row.default);
 const namesOf = <K extends string>(env: Env, rows: Record<K, Named>): Record<K, string> =>
   Object.fromEntries(Object.entries<Named>(rows).map(([key, row]) => [key, nameOf(env, row)])) as Record<K, string>;
 

@@ -29,6 +29,9 @@ CREATE USER IF NOT EXISTS '${EMAILER_DB_USER}'@'%' IDENTIFIED BY $(sql_str "$EMA
 ALTER USER '${EMAILER_DB_USER}'@'%' IDENTIFIED BY $(sql_str "$EMAILER_DB_PASSWORD");
 GRANT SELECT ON loyalty.new_members_sent_to_salesforce TO '${EMAILER_DB_USER}'@'%';
 GRANT SELECT ON loyalty.welcome_preexisting_members TO '${EMAILER_DB_USER}'@'%';
+-- The send-rate breaker's shared counts: insert and prune its own rows, lock its org rows.
+GRANT SELECT, INSERT, DELETE ON loyalty.welcome_send_admissions TO '${EMAILER_DB_USER}'@'%';
+GRANT SELECT, INSERT, UPDATE ON loyalty.welcome_send_ceiling TO '${EMAILER_DB_USER}'@'%';
 
 -- Delivery status: the sink writes the status table; the delivery-status stage only reads it
 -- (what is still queued and due); marketing's welcome_audit view joins both tables.
