@@ -42,7 +42,8 @@ interface GrantRow {
 
 const OPS: readonly AclOp[] = ['READ', 'WRITE', 'DESCRIBE', 'DESCRIBE_CONFIGS', 'CREATE', 'ALTER_CONFIGS'];
 
-const expand = (env: Env, text: string): string => text.replace(/\$\{(\w+):-([^}]*)\}/g, (_m, name: string, fallback: string) => env[name]?.trim() || fallback);
+const expand = (env: Env, text: string): string =>
+  text.replace(/\$\{(\w+):-([^}]*)\}/g, (_m, name: string, fallback: string) => env[name]?.trim() || fallback);
 const nameOf = (env: Env, row: Named): string => (row.env && env[row.env]?.trim()) || expand(env, row.default);
 const namesOf = <K extends string>(env: Env, rows: Record<K, Named>): Record<K, string> =>
   Object.fromEntries(Object.entries<Named>(rows).map(([key, row]) => [key, nameOf(env, row)])) as Record<K, string>;
