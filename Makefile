@@ -19,7 +19,7 @@ BENCH = node -r ts-node/register/transpile-only bench/run.ts
 # `make up` and `make demo` run config/welcome-orgs.json, as shipped. An explicit
 # WELCOME_ORGS_FILE wins.
 UNGUARDED_ORGS := $(CURDIR)/config/welcome-orgs.unguarded.json
-test-stack test-faults test-cluster bench bench-smoke bench-ab: export WELCOME_ORGS_FILE ?= $(UNGUARDED_ORGS)
+test-stack test-faults test-cluster bench bench-smoke bench-ab test-containers: export WELCOME_ORGS_FILE ?= $(UNGUARDED_ORGS)
 
 help: ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'

@@ -9,7 +9,7 @@
  * member of the test is then welcomed exactly once.
  */
 import { chownSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import type { Connection, RowDataPacket } from 'mysql2/promise';
 import { CONSUMER_POD, STAGES, stageEnv, type StageName } from '../../tools/k8s/consumers';
 import { loadK8sSettings } from '../../tools/k8s/settings';
@@ -62,7 +62,14 @@ const SECRETS_DIR = '/var/run/secrets/welcome';
 function runArgs(stageName: StageName, name: string): string[] {
   const stage = STAGES.find((s) => s.name === stageName);
   if (!stage) throw new Error(stageName);
-  const vars = { ...stageEnv(stage, local), HTTP_PORT: String(NATIVE_PORT[stageName]), LOG_LEVEL: 'info' };
+  const vars = {
+    ...stageEnv(stage, local),
+    HTTP_PORT: String(NATIVE_PORT[stageName]),
+    LOG_LEVEL: 'info',
+    // the organizations file the native stages run with (make test-containers: the unguarded one, as
+    // the other suites: 40 signups in one transaction would be held by the import guard), from the image's config/
+    ...(env.WELCOME_ORGS_FILE ? { WELCOME_ORGS_FILE: `/app/config/${basename(env.WELCOME_ORGS_FILE)}` } : {}),
+  };
   const dir = join(STATE_DIR, 'containers', 'secrets', name);
   rmSync(dir, { recursive: true, force: true });
   const mounts: string[] = [];
