@@ -23,6 +23,8 @@ COPY tsconfig.json tsconfig.build.json ./
 COPY consumers/ consumers/
 COPY standins/ standins/
 COPY tools/ tools/
+# tools/kafka-access.ts compiles config/kafka-access.json in (the ACL table)
+COPY config/ config/
 RUN npm run build
 
 # ---- runtime: production dependencies, compiled code and the data folders -----------------
