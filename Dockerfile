@@ -23,11 +23,16 @@ COPY tsconfig.json tsconfig.build.json ./
 COPY consumers/ consumers/
 COPY standins/ standins/
 COPY tools/ tools/
+# tools/kafka-access.ts compiles config/kafka-access.json in (the ACL table)
+COPY config/ config/
 RUN npm run build
 
 # ---- runtime: production dependencies, compiled code and the data folders -----------------
 FROM ${NODE_IMAGE} AS runtime
 ENV NODE_ENV=production
+# The health/metrics servers (consumers, watchdog) listen on every interface of the container:
+# probes and Prometheus come from outside it. Outside a container the default is 127.0.0.1.
+ENV HTTP_HOST=0.0.0.0
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force

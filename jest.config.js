@@ -18,6 +18,8 @@ module.exports = {
       testPathIgnorePatterns: ['/node_modules/', '<rootDir>/test/faults/cluster.test.ts'],
       slowTestThreshold: 120,
     },
+    // The consumer image run by podman in place of each native stage (issue 23): `make test-containers`.
+    { ...common, displayName: 'containers', testMatch: ['<rootDir>/test/containers/**/*.test.ts'], slowTestThreshold: 120 },
     // Broker faults on the three-node Kafka cluster (KAFKA_NODES=3): `make test-cluster`.
     { ...common, displayName: 'cluster', testMatch: ['<rootDir>/test/faults/cluster.test.ts'], slowTestThreshold: 120 },
   ],

@@ -4,10 +4,13 @@
  * (POST /connectors/{name}/restart?includeTasks=true&onlyFailed=true), with backoff, logging
  * each restart with the task's trace and counting it; after too many restarts of one
  * connector within a window it gives up loudly (an error log line, a gauge at 1) until the
- * connector runs again. The rules are in watchdog-policy.ts.
+ * connector runs again. The rules are in watchdog-policy.ts. What it remembers per connector
+ * (restarts, a give-up) is written to WATCHDOG_STATE_FILE after every change and read at
+ * start, so a restart of the watchdog neither forgets a give-up nor resets the limit. A
+ * connector Connect lists without a readable status is skipped (and logged), never the others.
  *
  * Serves /healthz (the poll loop is alive: it ran within three intervals, whatever Connect
- * answered) and /metrics on WATCHDOG_HTTP_PORT (default 9466):
+ * answered) and /metrics on HTTP_HOST (default 127.0.0.1) port WATCHDOG_HTTP_PORT (default 9466):
  *   welcome_connect_watchdog_restarts_total{connector}   restarts Connect accepted
  *   welcome_connect_watchdog_gave_up{connector}          1 while the watchdog has given up
  *   welcome_connect_connector_running{connector}         1 when the connector and all its tasks run
@@ -17,27 +20,35 @@
  *
  *   node dist/tools/connect-watchdog.js
  */
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
+import { dirname } from 'node:path';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
-import { type Env, int, optionalStr, url } from '../consumers/shared/env';
-import { createHttpAgent, requestJson } from '../consumers/shared/http';
+import { type Env, int, optionalStr, str } from '../consumers/shared/env';
 import { createLogger, type Logger } from '../consumers/shared/logger';
+import { createConnectClient, type ConnectClient } from './connect-client';
 import { decide, emptyMemory, isRunning, recordRestart, type ConnectorState, type Memory, type WatchdogPolicy } from './watchdog-policy';
 
 export interface WatchdogConfig {
-  connectUrl: string;
+  /** Kafka Connect's REST API with an operator's credentials (CONNECT_URL, CONNECT_REST_*). */
+  connect: ConnectClient;
+  /** HTTP_HOST: 127.0.0.1 unless a container needs its probes to reach it (the image sets 0.0.0.0). */
+  httpHost: string;
   httpPort: number;
   pollIntervalMs: number;
   /** Only these connectors (all on the worker when undefined). */
   connectors: string[] | undefined;
+  /** Where what it remembers survives its restarts (undefined: memory only, a restart forgets). */
+  stateFile: string | undefined;
   policy: WatchdogPolicy;
   logLevel: string;
 }
 
-export function loadConfig(env: Env): WatchdogConfig {
+export function loadConfig(env: Env, readFile?: (p: string) => string): WatchdogConfig {
   const list = optionalStr(env, 'WATCHDOG_CONNECTORS');
   return {
-    connectUrl: url(env, 'CONNECT_URL', 'http://127.0.0.1:8083'),
+    connect: createConnectClient(env, readFile),
+    httpHost: str(env, 'HTTP_HOST', '127.0.0.1'),
     httpPort: int(env, 'WATCHDOG_HTTP_PORT', 9466, 1, 65535),
     pollIntervalMs: int(env, 'WATCHDOG_POLL_INTERVAL_MS', 5_000, 200, 600_000),
     connectors: list
@@ -46,11 +57,12 @@ export function loadConfig(env: Env): WatchdogConfig {
           .map((s) => s.trim())
           .filter(Boolean)
       : undefined,
+    stateFile: optionalStr(env, 'WATCHDOG_STATE_FILE'),
     policy: {
       initialBackoffMs: int(env, 'WATCHDOG_BACKOFF_INITIAL_MS', 5_000, 0, 3_600_000),
       maxBackoffMs: int(env, 'WATCHDOG_BACKOFF_MAX_MS', 60_000, 0, 3_600_000),
       maxRestarts: int(env, 'WATCHDOG_MAX_RESTARTS', 10, 1, 1_000),
-      windowMs: int(env, 'WATCHDOG_WINDOW_MS', 1_800_000, 1_000, 86_400_000),
+      windowMs: int(env, 'WATCHDOG_WINDOW_MS', 86_400_000, 1_000, 7 * 86_400_000),
       stableMs: int(env, 'WATCHDOG_STABLE_MS', 300_000, 0, 86_400_000),
     },
     logLevel: optionalStr(env, 'LOG_LEVEL') ?? 'info',
@@ -100,14 +112,42 @@ function createMetrics() {
 }
 type Metrics = ReturnType<typeof createMetrics>;
 
-function asStatuses(json: unknown): ConnectorState[] {
+/** The connectors whose status is readable, and the names of those whose status is not (skipped this poll). */
+export function asStatuses(json: unknown): { statuses: ConnectorState[]; unreadable: string[] } {
   if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new Error('GET /connectors?expand=status: not an object');
-  return Object.entries(json as Record<string, { status?: ConnectorState }>).map(([name, v]) => {
+  const statuses: ConnectorState[] = [];
+  const unreadable: string[] = [];
+  for (const [name, v] of Object.entries(json as Record<string, { status?: ConnectorState } | null>)) {
     const s = v?.status;
-    if (!s || typeof s.connector?.state !== 'string' || !Array.isArray(s.tasks))
-      throw new Error(`GET /connectors?expand=status: no status for ${name}`);
-    return { name, connector: s.connector, tasks: s.tasks };
-  });
+    if (!s || typeof s.connector?.state !== 'string' || !Array.isArray(s.tasks)) unreadable.push(name);
+    else statuses.push({ name, connector: s.connector, tasks: s.tasks });
+  }
+  return { statuses, unreadable };
+}
+
+/** What the watchdog remembers, read at start; a missing or unreadable file is an empty memory (said in the log). */
+function loadMemory(file: string | undefined, log: Logger): Map<string, Memory> {
+  if (!file) return new Map();
+  try {
+    const parsed = JSON.parse(readFileSync(file, 'utf8')) as Record<string, Memory>;
+    return new Map(Object.entries(parsed).filter(([, m]) => Array.isArray(m?.restarts) && typeof m.gaveUp === 'boolean'));
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT')
+      log.warn({ file, err: (err as Error).message }, 'watchdog state unreadable: starting with none');
+    return new Map();
+  }
+}
+
+function saveMemory(file: string | undefined, memory: Map<string, Memory>, log: Logger): void {
+  if (!file) return;
+  try {
+    mkdirSync(dirname(file), { recursive: true });
+    // Written then renamed: a crash mid-write never leaves half a file.
+    writeFileSync(`${file}.tmp`, JSON.stringify(Object.fromEntries(memory)));
+    renameSync(`${file}.tmp`, file);
+  } catch (err) {
+    log.error({ file, err: (err as Error).message }, 'watchdog state not saved: a restart of the watchdog would forget it');
+  }
 }
 
 export interface Watchdog {
@@ -118,14 +158,24 @@ export interface Watchdog {
 }
 
 export function createWatchdog(config: WatchdogConfig, log: Logger, now: () => number = Date.now): Watchdog {
-  const agent = createHttpAgent({ connections: 2, keepAliveTimeoutMs: 4_000 });
   const metrics = createMetrics();
-  const memory = new Map<string, Memory>();
+  const memory = loadMemory(config.stateFile, log);
+  let saved = JSON.stringify(Object.fromEntries(memory));
+  const unreadableSeen = new Set<string>();
   const seenTasks = new Map<string, Set<string>>();
   let lastPoll = now();
 
-  const call = (method: 'GET' | 'POST', path: string) =>
-    requestJson({ method, url: `${config.connectUrl}${path}`, timeoutMs: 10_000, dispatcher: agent, target: 'connect' });
+  const call = async (method: 'GET' | 'POST', path: string): Promise<{ status: number; text: string; json: unknown }> => {
+    const res = await config.connect.fetch(path, { method, signal: AbortSignal.timeout(10_000) });
+    const text = await res.text();
+    let json: unknown;
+    try {
+      json = JSON.parse(text) as unknown;
+    } catch {
+      json = undefined; // not JSON: asStatuses and the restart log say so
+    }
+    return { status: res.status, text, json };
+  };
 
   async function restart(name: string, attempt: number, traces: string[]): Promise<boolean> {
     const res = await call('POST', `/connectors/${encodeURIComponent(name)}/restart?includeTasks=true&onlyFailed=true`);
@@ -168,7 +218,15 @@ export function createWatchdog(config: WatchdogConfig, log: Logger, now: () => n
     try {
       const res = await call('GET', '/connectors?expand=status');
       if (res.status !== 200) throw new Error(`GET /connectors?expand=status answered ${res.status}: ${res.text.slice(0, 200)}`);
-      statuses = asStatuses(res.json).filter((s) => !config.connectors || config.connectors.includes(s.name));
+      const answer = asStatuses(res.json);
+      const wanted = (name: string): boolean => !config.connectors || config.connectors.includes(name);
+      statuses = answer.statuses.filter((s) => wanted(s.name));
+      for (const name of answer.unreadable.filter(wanted)) {
+        if (!unreadableSeen.has(name))
+          log.warn({ connector: name }, `GET /connectors?expand=status: no status for ${name}; skipped until Connect gives one`);
+        unreadableSeen.add(name);
+      }
+      for (const name of unreadableSeen) if (!answer.unreadable.includes(name)) unreadableSeen.delete(name);
       metrics.connectUp.set(1);
     } catch (err) {
       // Connect restarting or down: nothing to decide; its own supervisor restarts the worker.
@@ -179,7 +237,8 @@ export function createWatchdog(config: WatchdogConfig, log: Logger, now: () => n
     } finally {
       lastPoll = now();
     }
-    const present = new Set(statuses.map((s) => s.name));
+    // A connector without a readable status this poll is still there: keep what we know of it.
+    const present = new Set([...statuses.map((s) => s.name), ...unreadableSeen]);
     for (const name of [...memory.keys()]) if (!present.has(name)) forget(name);
     for (const s of statuses) {
       observe(s);
@@ -210,12 +269,17 @@ export function createWatchdog(config: WatchdogConfig, log: Logger, now: () => n
           break;
       }
     }
+    const current = JSON.stringify(Object.fromEntries(memory));
+    if (current !== saved) {
+      saveMemory(config.stateFile, memory, log);
+      saved = current;
+    }
   }
 
   return { pollOnce, lastPollAt: () => lastPoll, metrics };
 }
 
-function serve(port: number, watchdog: Watchdog, pollIntervalMs: number): Promise<Server> {
+function serve(host: string, port: number, watchdog: Watchdog, pollIntervalMs: number): Promise<Server> {
   const server = createServer((req, res) => {
     void (async () => {
       const path = req.url?.split('?')[0];
@@ -229,7 +293,7 @@ function serve(port: number, watchdog: Watchdog, pollIntervalMs: number): Promis
   });
   return new Promise((resolve, reject) => {
     server.once('error', reject);
-    server.listen(port, '0.0.0.0', () => resolve(server));
+    server.listen(port, host, () => resolve(server));
   });
 }
 
@@ -243,17 +307,20 @@ async function main(): Promise<void> {
   }
   const log = createLogger('connect-watchdog', config.logLevel);
   const watchdog = createWatchdog(config, log);
-  const server = await serve(config.httpPort, watchdog, config.pollIntervalMs);
+  const server = await serve(config.httpHost, config.httpPort, watchdog, config.pollIntervalMs);
   log.info(
     {
-      connectUrl: config.connectUrl,
+      connectUrl: config.connect.url,
+      host: config.httpHost,
       port: config.httpPort,
       pollIntervalMs: config.pollIntervalMs,
       connectors: config.connectors ?? 'all',
+      stateFile: config.stateFile ?? 'none',
       policy: config.policy,
     },
     'connect watchdog started',
   );
+  if (!config.stateFile) log.warn('WATCHDOG_STATE_FILE is not set: a restart of the watchdog forgets its restarts and any give-up');
   let stopping = false;
   let timer: NodeJS.Timeout | undefined;
   let wake: (() => void) | undefined;

@@ -12,9 +12,11 @@ import { int, retentionMs } from '../consumers/shared/env';
 import { createKafka, createTopicsWithLeaders, dlqTopicConfigs, ensureTopicConfigs } from '../consumers/shared/kafka';
 import { createLogger } from '../consumers/shared/logger';
 import { kafkaFromEnv } from '../consumers/shared/kafka-security';
+import { createConnectClient, type ConnectClient } from './connect-client';
 import { loadConnectorDefs, literalSecrets, type ConnectorDef, type Flavour } from './connect-defs';
 
-const connectUrl = (process.env.CONNECT_URL ?? 'http://127.0.0.1:8083').replace(/\/+$/, '');
+// created at the first call, so a bad CONNECT_URL is reported like every other error (below)
+let connectApi: ConnectClient | undefined;
 const flavour = (process.env.CONNECT_FLAVOUR ?? 'mariadb') as Flavour;
 const connectDir = process.env.CONNECT_DIR ?? join(__dirname, '..', '..', 'connect');
 const waitSeconds = Number(process.env.CONNECT_WAIT_S ?? '90');
@@ -36,9 +38,10 @@ interface ConnectorStatus {
 }
 
 async function connect(method: string, path: string, body?: unknown): Promise<{ status: number; json: unknown }> {
-  const res = await fetch(`${connectUrl}${path}`, {
+  connectApi ??= createConnectClient();
+  const res = await connectApi.fetch(path, {
     method,
-    headers: { 'content-type': 'application/json', accept: 'application/json' },
+    headers: { 'content-type': 'application/json' },
     body: body === undefined ? undefined : JSON.stringify(body),
     signal: AbortSignal.timeout(30_000),
   });

@@ -9,6 +9,7 @@ import { readFileSync } from 'node:fs';
 import { Kafka, logLevel } from 'kafkajs';
 import { kafkaClientOptions, kafkaFromEnv } from '../consumers/shared/kafka-security';
 import { welcomeMessageKey } from '../consumers/shared/sfmc-client';
+import { ConnectAuthError, createConnectClient } from './connect-client';
 
 const env = process.env;
 const stateDir = env.STATE_DIR ?? join(__dirname, '..', '..', '.state');
@@ -85,10 +86,15 @@ async function pipelineIdle(deadline: number): Promise<void> {
 // means the position is fixed; on a freshly registered connector the first one comes with the
 // first heartbeat (every 10 s).
 async function sourceStreaming(deadline: number): Promise<void> {
-  const url = `${(env.CONNECT_URL ?? 'http://127.0.0.1:8083').replace(/\/+$/, '')}/connectors/members-source/offsets`;
+  const connectApi = createConnectClient(env);
+  const url = `${connectApi.url}/connectors/members-source/offsets`;
   let said = false;
   for (;;) {
-    const res = await fetch(url).catch(() => undefined);
+    // a refused credential (ConnectAuthError) stops the demo; a worker not answering yet is waited for
+    const res = await connectApi.fetch('/connectors/members-source/offsets').catch((err: unknown) => {
+      if (err instanceof ConnectAuthError) throw err;
+      return undefined;
+    });
     const body = res?.ok ? ((await res.json()) as { offsets?: unknown[] }) : undefined;
     if ((body?.offsets?.length ?? 0) > 0) return;
     if (Date.now() > deadline) throw new Error(`members-source has no source offset after 60 s (${url}): see make status`);
@@ -193,11 +199,42 @@ async function main(): Promise<void> {
   }
   process.stdout.write(`  ${pad(`${fresh[0]?.org}/${fresh[0]?.memberId}`, 18)} one Welcome only — its email UPDATE is not a signup\n`);
   missing += await showDeliveryStatus(db, fresh);
+  wrong += await showImportGuard(db);
   await db.end();
   if (missing > 0 || wrong > 0) process.exit(1);
 }
 
 /** What SFMC did with each Welcome (delivery-status stage → welcome_audit view); 1 if Eve's EmailNotSent never shows. */
+/**
+ * The mass-email guard as configured (WELCOME_ORGS_FILE; `make demo` runs the shipped one): an
+ * import of 15 UA rows in one transaction sends UA's first maxPerTransaction and holds the rest.
+ * Returns 1 when what went out is not what the configuration says.
+ */
+async function showImportGuard(db: Connection): Promise<number> {
+  const file = env.WELCOME_ORGS_FILE ?? join(__dirname, '..', '..', 'config', 'welcome-orgs.json');
+  const ua = (JSON.parse(readFileSync(file, 'utf8')) as Record<string, { maxPerTransaction?: number }>).UA;
+  const rows = 15;
+  const expected = Math.min(rows, ua?.maxPerTransaction ?? rows);
+  const ids = Array.from({ length: rows }, (_, i) => `UA${run}imp${i}`);
+  await db.query('INSERT INTO members (org_id, org_member_id, email, first_name, locale) VALUES ?', [
+    ids.map((id) => ['UA', id, `${id.toLowerCase()}@example.com`, 'Imported', 'en-US']),
+  ]);
+  const deadline = Date.now() + 30_000;
+  const welcomed = async (): Promise<number> => {
+    const seen = await sends();
+    return ids.filter((id) => seen.has(welcomeMessageKey('UA', id))).length;
+  };
+  while ((await welcomed()) < expected && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+  await pipelineIdle(Date.now() + 30_000);
+  const n = await welcomed();
+  process.stdout.write(
+    `\nthe mass-email guard (${file.split('/').pop() ?? file}): an import of ${rows} UA rows in one transaction\n` +
+      `  ${n} welcomed, ${rows - n} held on welcome.held${ua?.maxPerTransaction !== undefined ? ` (UA maxPerTransaction ${ua.maxPerTransaction}: the rest of a transaction is an import)` : ' (UA has no maxPerTransaction)'}\n` +
+      `  make release-held lists them; make release-held ORG=UA would send them, once each\n`,
+  );
+  return n === expected ? 0 : 1;
+}
+
 async function showDeliveryStatus(db: Connection, members: Signup[]): Promise<number> {
   const deadline = Date.now() + 30_000;
   let rows: { org_member_id: string; delivery_status: string | null; delivery_status_code: number | null; delivery_status_message: string | null }[] =

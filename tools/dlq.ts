@@ -9,14 +9,15 @@
  * back on the topic it came from, so the stage that failed it processes it again (after the
  * cause was fixed, e.g. an organization added to the Welcome config). It records how far it
  * got on a compacted topic (welcome.dlq.replay-positions, kept forever: a consumer group's
- * offsets would expire after 7 days idle), so a dead letter is replayed once; if it fails again it returns to the
+ * offsets would expire after 7 days idle; replay-positions.ts), so a dead letter is replayed once; if it fails again it returns to the
  * DLQ with dlq.attempts + 1. Replays are idempotent downstream: the emailer skips members
  * already in the audit table and SFMC refuses a reused messageKey.
  */
 import type { IHeaders } from 'kafkajs';
 import { DLQ_HEADERS } from '../consumers/shared/stage';
 import { header, kafka, readToEnd } from './topic-read';
-import { createProducer, createTopicsWithLeaders } from '../consumers/shared/kafka';
+import { createProducer } from '../consumers/shared/kafka';
+import { ensurePositionsTopic, readPositions, recordPosition } from './replay-positions';
 
 const env = process.env;
 const STAGES: Record<string, string> = {
@@ -34,49 +35,12 @@ function reasonOf(h: IHeaders | undefined): string {
   return header(h, DLQ_HEADERS.errorCode) ?? header(h, '__connect.errors.exception.class.name')?.split('.').pop() ?? 'unknown';
 }
 
-/**
- * Where each DLQ partition's replay stands, kept on a compacted topic (key `<dlq>:<partition>`,
- * value the next offset to replay), never deleted. Not a consumer group's committed offsets:
- * Kafka drops those 7 days (offsets.retention.minutes) after the group was last active, and a
- * replay after that would re-drive every dead letter ever replayed.
- */
+/** Where each DLQ partition's replay stands: replay-positions.ts (a consumer group's offsets would expire). */
 const POSITIONS_TOPIC = env.DLQ_REPLAY_POSITIONS_TOPIC ?? 'welcome.dlq.replay-positions';
 
-async function ensurePositionsTopic(): Promise<void> {
-  const admin = kafka.admin();
-  await admin.connect();
-  try {
-    if ((await admin.listTopics()).includes(POSITIONS_TOPIC)) return;
-    await createTopicsWithLeaders(admin, [
-      {
-        topic: POSITIONS_TOPIC,
-        numPartitions: 1,
-        configEntries: [
-          { name: 'cleanup.policy', value: 'compact' },
-          { name: 'retention.ms', value: '-1' },
-        ],
-      },
-    ]);
-  } finally {
-    await admin.disconnect();
-  }
-}
-
 async function replayPositions(dlqTopic: string, stage: string, lows: Map<number, bigint>): Promise<Map<number, bigint>> {
-  const stored = new Map<number, bigint>();
-  await readToEnd(POSITIONS_TOPIC, async (m) => {
-    const [topic, partition] = (m.key?.toString() ?? '').split(/:(?=\d+$)/);
-    if (topic === dlqTopic && partition !== undefined && m.value) stored.set(Number(partition), BigInt(m.value.toString()));
-  });
   // Replays of an earlier version kept their place in a consumer group: take it over once.
-  const admin = kafka.admin();
-  await admin.connect();
-  try {
-    const [legacy] = await admin.fetchOffsets({ groupId: `welcome-dlq-replay-${stage}`, topics: [dlqTopic] });
-    for (const p of legacy?.partitions ?? []) if (!stored.has(p.partition) && BigInt(p.offset) >= 0n) stored.set(p.partition, BigInt(p.offset));
-  } finally {
-    await admin.disconnect();
-  }
+  const stored = await readPositions(POSITIONS_TOPIC, dlqTopic, { groupId: `welcome-dlq-replay-${stage}`, topic: dlqTopic });
   return new Map([...lows].map(([p, low]) => [p, stored.get(p) ?? low]));
 }
 
@@ -96,7 +60,7 @@ async function status(): Promise<void> {
 async function replay(stage: string | undefined): Promise<void> {
   if (!stage || !(stage in STAGES)) throw new Error(`usage: dlq replay ${Object.keys(STAGES).join('|')}`);
   const topic = STAGES[stage] as string;
-  await ensurePositionsTopic();
+  await ensurePositionsTopic(POSITIONS_TOPIC);
   const producer = createProducer(kafka);
   await producer.connect();
   const byTarget = new Map<string, number>();
@@ -111,11 +75,7 @@ async function replay(stage: string | undefined): Promise<void> {
         // Connect writes some headers with null values, which a producer cannot send back.
         const headers = Object.fromEntries(Object.entries(m.headers ?? {}).filter(([, v]) => v !== null && v !== undefined)) as IHeaders;
         await producer.send({ topic: target, acks: -1, messages: [{ key: m.key, value: m.value, headers }] });
-        await producer.send({
-          topic: POSITIONS_TOPIC,
-          acks: -1,
-          messages: [{ key: `${topic}:${partition}`, value: (BigInt(m.offset) + 1n).toString() }],
-        });
+        await recordPosition(producer, POSITIONS_TOPIC, topic, partition, BigInt(m.offset) + 1n);
         byTarget.set(target, (byTarget.get(target) ?? 0) + 1);
       },
       { from: (lows) => replayPositions(topic, stage, lows) },

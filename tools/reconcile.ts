@@ -8,7 +8,11 @@
  *   audit-failed   sent, but the audit sink dead-lettered its row (welcome.audit.dlq)
  *   missing        no trace at all: its change event never reached the pipeline
  * `--redrive` puts a create event for each missing member on the member topic (encoded with
- * the topic's own writer schemas), so it takes the normal path: augmenter, emailer, audit.
+ * the topic's own writer schemas), so it takes the normal path: augmenter, emailer, audit. Its
+ * commit time is the member's created_at, so a member older than its organization's
+ * maxAgeSeconds is still welcomed (late, and its latency says so); it has no transaction, so
+ * the import guard does not apply and the send-rate breaker does (a large re-drive is held
+ * past the ceiling: make release-held).
  * A second email is impossible: the emailer checks the audit table first, and SFMC refuses
  * the member's fixed messageKey.
  *
@@ -176,8 +180,12 @@ async function redrive(ids: number[]): Promise<number> {
           const v = r[f];
           if (v !== undefined) value[f] = v instanceof Date ? v.toISOString() : v;
         }
-        // The commit time of a redrive is now: the age guard judges created_at against it.
-        Object.assign(value, { __op: 'c', __source_ts_ms: Date.now(), __source_snapshot: 'false', __deleted: 'false' });
+        // A re-drive's commit time is the row's own created_at (the server set it as the INSERT
+        // ran): the member was missed, not restored, so the age guard judges its signup, not
+        // how late the re-drive came (stamped now, a member older than maxAgeSeconds could never
+        // be recovered). Restored rows are not "missing": they are seeded as pre-existing.
+        const createdAt = r.created_at instanceof Date ? r.created_at.getTime() : Date.now();
+        Object.assign(value, { __op: 'c', __source_ts_ms: createdAt, __source_snapshot: 'false', __deleted: 'false' });
         return {
           key: framed(keySchema.id, keySchema.type.toBuffer({ id: Number(r.id) })),
           value: framed(valueSchema.id, valueSchema.type.toBuffer(value)),

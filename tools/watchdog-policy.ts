@@ -5,12 +5,16 @@
  * this is the rule that does it, with backoff and a limit, unit-tested with plain objects.
  *
  * Backoff: the first restart of a failure happens at once (the cause, e.g. a registry that
- * was restarting, is usually gone by the time the task failed); each further restart within
- * the window waits twice as long as the one before (initial, 2×initial, … capped at max),
- * counted from the previous restart. More than maxRestarts restarts of one connector within
- * windowMs: give up — no more restarts, loudly, until the connector runs again (an operator
- * fixed the cause and restarted it). A connector that has run for stableMs without failing
- * has its earlier restarts forgotten: its next failure is a new incident.
+ * was restarting, is usually gone by the time the task failed); each further restart waits
+ * twice as long as the one before (initial, 2×initial, … capped at max), counted from the
+ * previous restart. A connector that has run for stableMs without failing starts the backoff
+ * afresh: its next failure is restarted at once again.
+ *
+ * Limit: more than maxRestarts restarts of one connector within windowMs (24 h by default),
+ * however long it ran in between: give up — no more restarts, loudly, until the connector runs
+ * again (an operator fixed the cause and restarted it). A stable run does not forget them, or a
+ * connector that fails after every run of stableMs would be restarted for ever, each failure
+ * replaying and delaying what it was doing.
  */
 
 export interface TaskState {
@@ -36,8 +40,10 @@ export interface WatchdogPolicy {
 
 /** What the watchdog remembers about one connector between polls. */
 export interface Memory {
-  /** Times of the restarts within the window (oldest first). */
+  /** Times of the restarts within the window (oldest first): the limit. */
   restarts: number[];
+  /** Restarts since the connector last ran stableMs without failing: the backoff. */
+  burst?: number;
   gaveUp: boolean;
   /** The connector was seen failing since it last ran (so a RUNNING state is a recovery). */
   failing: boolean;
@@ -51,7 +57,7 @@ export type Decision =
   | { kind: 'give-up'; connector: string; restarts: number; traces: string[] }
   | { kind: 'recovered'; connector: string; restarts: number; gaveUp: boolean };
 
-export const emptyMemory = (): Memory => ({ restarts: [], gaveUp: false, failing: false });
+export const emptyMemory = (): Memory => ({ restarts: [], burst: 0, gaveUp: false, failing: false });
 
 export const isFailed = (s: ConnectorState): boolean => s.connector.state === 'FAILED' || s.tasks.some((t) => t.state === 'FAILED');
 
@@ -88,14 +94,14 @@ export function decide(policy: WatchdogPolicy, s: ConnectorState, before: Memory
   const memory: Memory = { ...before, restarts };
   if (isRunning(s)) {
     const runningSince = before.runningSince ?? now;
-    // Keep the window's restarts while it has run only briefly: a connector that flaps (runs
-    // a few seconds, fails again) still reaches the limit. After stableMs of running, a
-    // later failure is a new incident and starts afresh.
-    const kept = now - runningSince >= policy.stableMs ? [] : restarts;
-    if (!before.failing && !before.gaveUp) return { memory: { ...memory, restarts: kept, runningSince } };
+    // After stableMs of running a later failure is restarted at once again (the backoff starts
+    // afresh), but its restarts stay counted within the window: a connector that flaps, or
+    // that fails after every long run, still reaches the limit.
+    const burst = now - runningSince >= policy.stableMs ? 0 : (before.burst ?? 0);
+    if (!before.failing && !before.gaveUp) return { memory: { ...memory, burst, runningSince } };
     return {
       decision: { kind: 'recovered', connector: s.name, restarts: restarts.length, gaveUp: before.gaveUp },
-      memory: { restarts: kept, gaveUp: false, failing: false, runningSince },
+      memory: { restarts, burst, gaveUp: false, failing: false, runningSince },
     };
   }
   delete memory.runningSince;
@@ -107,9 +113,9 @@ export function decide(policy: WatchdogPolicy, s: ConnectorState, before: Memory
     return { decision: { kind: 'give-up', connector: s.name, restarts: restarts.length, traces }, memory: { ...memory, gaveUp: true } };
   }
   const last = restarts[restarts.length - 1];
-  const due = last === undefined ? now : last + backoffMs(policy, restarts.length);
+  const due = last === undefined ? now : last + backoffMs(policy, Math.min(memory.burst ?? 0, restarts.length));
   if (now < due) return { decision: { kind: 'wait', connector: s.name, untilMs: due }, memory };
   return { decision: { kind: 'restart', connector: s.name, attempt: restarts.length + 1, traces }, memory };
 }
 
-export const recordRestart = (m: Memory, now: number): Memory => ({ ...m, restarts: [...m.restarts, now] });
+export const recordRestart = (m: Memory, now: number): Memory => ({ ...m, restarts: [...m.restarts, now], burst: (m.burst ?? 0) + 1 });

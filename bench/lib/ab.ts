@@ -33,6 +33,7 @@ import { HopTracker, auditTimes, hopTable, type HopTable } from './hops';
 import { createBenchPool, insertAtRate, type BenchMember } from './inserter';
 import { cpuBetween, cpuSample, metricsOf, stackPids, timeSplit } from './probes';
 import { labelValues, sumOf } from '../../tools/pipeline-status';
+import { createConnectClient } from '../../tools/connect-client';
 import { SendCollector } from './sends';
 import { fmtMs, sleep, summarize } from './stats';
 
@@ -50,7 +51,7 @@ const cfg = {
 };
 const arms: [Arm, Arm] = [parseArm('A', env.BENCH_AB_A), parseArm('B', env.BENCH_AB_B)];
 const sfmcUrl = env.SFMC_AUTH_URL ?? 'http://127.0.0.1:8090';
-const connectUrl = (env.CONNECT_URL ?? 'http://127.0.0.1:8083').replace(/\/+$/, '');
+const connectApi = createConnectClient(env);
 const topics = { member: env.MEMBER_TOPIC ?? 'cdc.loyalty.members', augmented: env.AUGMENTED_TOPIC ?? 'welcome.members.augmented' };
 const readyUrl = {
   augmenter: `http://127.0.0.1:${env.AUGMENTER_HTTP_PORT ?? 9464}/readyz`,
@@ -90,20 +91,20 @@ async function restartConsumer(name: 'augmenter' | 'emailer', vars: Record<strin
 }
 
 async function connectorConfig(): Promise<Record<string, string>> {
-  const res = await fetch(`${connectUrl}/connectors/${cfg.connector}/config`);
+  const res = await connectApi.fetch(`/connectors/${cfg.connector}/config`);
   if (!res.ok) throw new Error(`GET connector ${cfg.connector} config answered ${res.status}: is it registered (make connectors)?`);
   return (await res.json()) as Record<string, string>;
 }
 
 async function putConnector(config: Record<string, string>): Promise<void> {
-  const res = await fetch(`${connectUrl}/connectors/${cfg.connector}/config`, {
+  const res = await connectApi.fetch(`/connectors/${cfg.connector}/config`, {
     method: 'PUT',
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify(config),
   });
   if (!res.ok) throw new Error(`PUT connector ${cfg.connector} answered ${res.status}: ${await res.text()}`);
   const running = async (): Promise<boolean> => {
-    const s = (await (await fetch(`${connectUrl}/connectors/${cfg.connector}/status`)).json()) as {
+    const s = (await (await connectApi.fetch(`/connectors/${cfg.connector}/status`)).json()) as {
       connector: { state: string };
       tasks: { state: string }[];
     };

@@ -35,6 +35,7 @@ runMain('augmenter', async () => {
     dlqTopic: config.dlqTopic,
     dlqRetentionMs: config.dlqRetentionMs,
     topicPartitions: config.topicPartitions,
+    httpHost: config.httpHost,
     httpPort: config.httpPort,
     chunkSize: config.chunkSize,
     partitionsConsumedConcurrently: config.partitionsConsumedConcurrently,

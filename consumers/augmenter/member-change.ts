@@ -1,6 +1,6 @@
 /**
  * Our reader view of the Debezium change events on the member topic (ExtractNewRecordState
- * with op, source.ts_ms and source.snapshot kept). Every field is optional here on purpose:
+ * with op, source.ts_ms, source.snapshot and the transaction's id and order kept). Every field is optional here on purpose:
  * the writer schema may gain, widen or make nullable columns, and the transform — not the
  * decoder — decides what a usable record is, so a bad row is dead-lettered with a reason.
  */
@@ -20,6 +20,9 @@ export interface MemberChange {
   __source_ts_ms: number | null;
   __source_snapshot: string | null;
   __deleted: string | null;
+  /** Debezium transaction metadata (provide.transaction.metadata): which transaction, and the row's place among its member changes. */
+  __transaction_id?: string | null;
+  __transaction_data_collection_order?: number | null;
   /** Present only on Debezium heartbeat records. */
   ts_ms: number | null;
 }
@@ -49,6 +52,8 @@ export function memberChangeReader(writerName: string | undefined): avro.Type {
         optional('__source_ts_ms', 'long'),
         optional('__source_snapshot', 'string'),
         optional('__deleted', 'string'),
+        optional('__transaction_id', 'string'),
+        optional('__transaction_data_collection_order', 'long'),
         optional('ts_ms', 'long'),
       ],
     } as avro.Schema,

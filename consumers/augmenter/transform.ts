@@ -17,6 +17,9 @@ export interface NewMember {
   memberCreatedAt: number | null;
   sourceCommittedAt: number;
   marketingOptIn: boolean | null;
+  /** The INSERT's transaction and the row's place among its member changes (from 1); null when Debezium gave none. */
+  transactionId?: string | null;
+  transactionOrder?: number | null;
 }
 
 export type SkipReason = 'snapshot' | 'update' | 'delete' | 'heartbeat' | 'tombstone';
@@ -63,6 +66,8 @@ export function toNewMember(change: MemberChange | null): ChangeVerdict {
       memberCreatedAt: Number.isNaN(createdAt) ? null : createdAt,
       sourceCommittedAt: commitTime(binlogAt, createdAt),
       marketingOptIn: optIn === null ? null : Boolean(optIn),
+      transactionId: change.__transaction_id ?? null,
+      transactionOrder: change.__transaction_data_collection_order ?? null,
     },
   };
 }
@@ -93,5 +98,7 @@ export function toAugmentedRecord(member: NewMember, subscriberKey: string, now:
     source_committed_at: member.sourceCommittedAt,
     augmented_at: now,
     marketing_opt_in: member.marketingOptIn,
+    source_transaction_id: member.transactionId ?? null,
+    source_transaction_order: member.transactionOrder ?? null,
   };
 }

@@ -32,6 +32,8 @@ export interface DeliveryStatusConfig extends KafkaAndRegistry {
   concurrency: number;
   chunkSize: number;
   partitionsConsumedConcurrently: number;
+  /** HTTP_HOST: where /healthz, /readyz and /metrics listen (127.0.0.1; the image sets 0.0.0.0 for probes). */
+  httpHost: string;
   httpPort: number;
   logLevel: string;
 }
@@ -58,6 +60,7 @@ export function loadDeliveryStatusConfig(env: Env, readFile: (p: string) => stri
     concurrency: int(env, 'DELIVERY_STATUS_CONCURRENCY', 4, 1, 64),
     chunkSize: int(env, 'DELIVERY_STATUS_BATCH_SIZE', 100, 1, 500),
     partitionsConsumedConcurrently: int(env, 'PARTITIONS_CONSUMED_CONCURRENTLY', 3, 1, 64),
+    httpHost: str(env, 'HTTP_HOST', '127.0.0.1'),
     httpPort: int(env, 'HTTP_PORT', 9464, 0, 65535),
     logLevel: str(env, 'LOG_LEVEL', 'info'),
   };

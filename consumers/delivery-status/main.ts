@@ -53,6 +53,7 @@ runMain('delivery-status', async () => {
     dlqRetentionMs: config.dlqRetentionMs,
     tuning: config.tuning,
     topicPartitions: config.topicPartitions,
+    httpHost: config.httpHost,
     httpPort: config.httpPort,
     chunkSize: config.chunkSize,
     partitionsConsumedConcurrently: config.partitionsConsumedConcurrently,

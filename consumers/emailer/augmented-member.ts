@@ -15,6 +15,9 @@ export interface AugmentedMember {
   source_committed_at: number;
   augmented_at: number;
   marketing_opt_in: boolean | null;
+  /** The INSERT's transaction and the row's place in it (from 1): the import guard's input. */
+  source_transaction_id?: string | null;
+  source_transaction_order?: number | null;
 }
 
 export function augmentedMemberReader(): avro.Type {

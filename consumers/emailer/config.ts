@@ -27,6 +27,8 @@ export interface EmailerConfig extends KafkaAndRegistry {
   chunkSize: number;
   partitionsConsumedConcurrently: number;
   tuning: StageTuning;
+  /** HTTP_HOST: where /healthz, /readyz and /metrics listen (127.0.0.1; the image sets 0.0.0.0 for probes). */
+  httpHost: string;
   httpPort: number;
   logLevel: string;
 }
@@ -57,6 +59,7 @@ export function loadEmailerConfig(env: Env, readFile: (p: string) => string = (p
     // (a record waits for the round's slowest chunk; bench-ab 2026-12-01 15:37, docs/performance.md).
     partitionsConsumedConcurrently: int(env, 'PARTITIONS_CONSUMED_CONCURRENTLY', 6, 1, 64),
     tuning: loadStageTuning(env),
+    httpHost: str(env, 'HTTP_HOST', '127.0.0.1'),
     httpPort: int(env, 'HTTP_PORT', 9464, 0, 65535),
     logLevel: str(env, 'LOG_LEVEL', 'info'),
   };

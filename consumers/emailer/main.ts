@@ -8,7 +8,9 @@ import { runMain } from '../shared/process';
 import { createRegistry } from '../shared/registry';
 import { createSfmcClient } from '../shared/sfmc-client';
 import { augmentedMemberReader } from './augmented-member';
-import { createBreaker } from './breaker';
+import { createSharedBreaker } from './breaker';
+import { createPool } from 'mysql2/promise';
+import { mysqlConnection } from '../shared/connection-config';
 import { loadEmailerConfig } from './config';
 import { createSentRecord } from './sent-record';
 import { createWelcomeHandler } from './welcome';
@@ -41,20 +43,37 @@ runMain('emailer', async () => {
     },
   );
   logger.info({ orgs: [...config.orgs.entries()].map(([org, w]) => `${org}:${w.enabled ? w.definitionKey : 'off'}`) }, 'Welcome configuration');
-  const breaker = createBreaker();
+  for (const [org, w] of config.orgs) {
+    if (w.enabled && (w.maxPerMinute === undefined || w.maxPerTransaction === undefined))
+      logger.warn({ org }, `${org} has no ${w.maxPerMinute === undefined ? 'maxPerMinute' : 'maxPerTransaction'}: nothing stops a mass email of it`);
+  }
+  // The breaker's counts live in the database, shared by every replica (breaker.ts); its own
+  // small pool, so a chunk's audit lookup never waits behind another chunk's admission.
+  const breakerPool = createPool({
+    ...mysqlConnection(config.db),
+    connectionLimit: Math.max(2, config.partitionsConsumedConcurrently),
+    maxIdle: 2,
+    idleTimeout: 30_000,
+    connectTimeout: 3_000,
+    enableKeepAlive: true,
+    timezone: 'Z',
+    // The breaker's lock, reads and write go as two round trips (breaker.ts); its values are all bound parameters.
+    multipleStatements: true,
+  });
+  const breaker = createSharedBreaker(breakerPool);
   const held = new Counter({
     name: 'welcome_held_total',
-    help: 'Welcomes held by the send-rate breaker (on welcome.held until released)',
+    help: 'Welcomes held by the send-rate breaker or the import guard (on welcome.held until released)',
     labelNames: ['org'],
     registers: [metrics.registry],
   });
   new Gauge({
     name: 'welcome_breaker_open',
-    help: '1 while an organization is above its Welcomes-per-minute ceiling (its Welcomes are being held)',
+    help: '1 while this replica has held a Welcome of the organization within the last minute (above its ceiling, shared by all replicas)',
     labelNames: ['org'],
     registers: [metrics.registry],
     collect() {
-      for (const [org, w] of config.orgs) if (w.maxPerMinute !== undefined) this.set({ org }, breaker.isOpen(org, w.maxPerMinute) ? 1 : 0);
+      for (const [org, w] of config.orgs) if (w.maxPerMinute !== undefined) this.set({ org }, breaker.isOpen(org) ? 1 : 0);
     },
   });
   const guardKafka = createKafka(
@@ -76,6 +95,7 @@ runMain('emailer', async () => {
     dlqTopic: config.dlqTopic,
     dlqRetentionMs: config.dlqRetentionMs,
     topicPartitions: config.topicPartitions,
+    httpHost: config.httpHost,
     httpPort: config.httpPort,
     chunkSize: config.chunkSize,
     partitionsConsumedConcurrently: config.partitionsConsumedConcurrently,
@@ -99,6 +119,6 @@ runMain('emailer', async () => {
         guards,
         concurrentRequests: config.sfmc.concurrentRequests,
       }),
-    closeClients: async () => void (await Promise.all([sfmc.close(), sent.close()])),
+    closeClients: async () => void (await Promise.all([sfmc.close(), sent.close(), breakerPool.end()])),
   });
 });

@@ -1,11 +1,14 @@
 /**
  * Per-organization Welcome settings from a JSON file (WELCOME_ORGS_FILE):
- *   { "UA": { "definitionKey": "welcome-ua", "enabled": true, "maxAgeSeconds": 86400, "maxPerMinute": 600 }, ... }
+ *   { "UA": { "definitionKey": "welcome-ua", "enabled": true, "maxAgeSeconds": 86400,
+ *             "maxPerMinute": 600, "maxPerTransaction": 20 }, ... }
  * maxAgeSeconds (age guard): a row whose created_at is older than this at its commit time is
- * not a signup (restore, back-dated import) and gets no Welcome. maxPerMinute (breaker):
- * Welcomes attempted above this rate are held on welcome.held until an operator releases them.
- * Both optional (absent: no guard). Validated once at start; an invalid file stops the
- * process with the reason.
+ * not a signup (restore, back-dated import) and gets no Welcome. maxPerMinute (breaker): new
+ * members above this many in a sliding minute, across all replicas, are held on welcome.held
+ * until an operator releases them. maxPerTransaction (import guard): the rows of one
+ * transaction past this many are an import, held the same way. All optional (absent: no
+ * guard; the shipped file sets each, sized in docs/operations.md). Validated once at start;
+ * an invalid file stops the process with the reason.
  */
 import { ConfigError } from '../shared/errors';
 import { str, type Env } from '../shared/env';
@@ -18,6 +21,7 @@ export interface OrgWelcome {
   accountId?: number;
   maxAgeSeconds?: number;
   maxPerMinute?: number;
+  maxPerTransaction?: number;
 }
 
 function optionalPositiveInt(source: string, field: string, value: unknown, max: number): number | undefined {
@@ -49,7 +53,7 @@ export function parseOrgConfig(text: string, source: string): OrgConfig {
       throw new ConfigError(`${source}: ${orgId}.definitionKey must be a non-empty string of at most 100 characters`);
     }
     if (typeof v.enabled !== 'boolean') throw new ConfigError(`${source}: ${orgId}.enabled must be true or false`);
-    const known = new Set(['definitionKey', 'enabled', 'accountId', 'maxAgeSeconds', 'maxPerMinute']);
+    const known = new Set(['definitionKey', 'enabled', 'accountId', 'maxAgeSeconds', 'maxPerMinute', 'maxPerTransaction']);
     const unknown = Object.keys(v).filter((k) => !known.has(k));
     // A misspelt guard (maxPerMinutes) would silently be no guard at all.
     if (unknown.length > 0)
@@ -61,12 +65,14 @@ export function parseOrgConfig(text: string, source: string): OrgConfig {
     }
     const maxAgeSeconds = optionalPositiveInt(source, `${orgId}.maxAgeSeconds`, v.maxAgeSeconds, 10 * 365 * 86_400);
     const maxPerMinute = optionalPositiveInt(source, `${orgId}.maxPerMinute`, v.maxPerMinute, 1_000_000);
+    const maxPerTransaction = optionalPositiveInt(source, `${orgId}.maxPerTransaction`, v.maxPerTransaction, 1_000_000);
     orgs.set(orgId, {
       definitionKey: v.definitionKey,
       enabled: v.enabled,
       ...(accountId !== undefined ? { accountId } : {}),
       ...(maxAgeSeconds !== undefined ? { maxAgeSeconds } : {}),
       ...(maxPerMinute !== undefined ? { maxPerMinute } : {}),
+      ...(maxPerTransaction !== undefined ? { maxPerTransaction } : {}),
     });
   }
   if (orgs.size === 0) throw new ConfigError(`${source}: no organizations configured`);

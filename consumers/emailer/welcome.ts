@@ -17,7 +17,7 @@ import type { BatchHandler, InputRecord, Outcome } from '../shared/stage';
 import type avro from 'avsc';
 import type { AugmentedMember } from './augmented-member';
 import type { Breaker } from './breaker';
-import { heldRecord, isReleased, skippedRecord, TRACED_SKIPS } from './guards';
+import { heldRecord, isReleased, sendGuard, skippedRecord, TRACED_SKIPS, type HoldingGuard } from './guards';
 import type { OrgConfig } from './org-config';
 import type { SentRecord } from './sent-record';
 import { sentKey } from './sent-record';
@@ -33,7 +33,7 @@ export interface WelcomeDeps {
   metrics: Metrics;
   sentTopic: string;
   sentSchemaId: number;
-  /** Guards (make seed-preexisting, age, send rate): where their traces go, and the breaker's state. */
+  /** Guards (make seed-preexisting, age, import, send rate): where their traces go, and the breaker (shared by the replicas). */
   guards: { breaker: Breaker; skippedTopic: string; heldTopic: string; onHeld: (orgId: string) => void };
   /** SFMC requests of one chunk in flight at once (one per organization); 1 = one after another. */
   concurrentRequests?: number;
@@ -88,6 +88,12 @@ export function createWelcomeHandler(deps: WelcomeDeps): BatchHandler {
     });
 
     const toSend: Slot[] = [];
+    const counted = new Map<string, Slot[]>();
+    // Held, byte for byte, until an operator releases it (make release-held).
+    const hold = (slot: Slot, m: AugmentedMember, guard: HoldingGuard, reason: string, trace: string): void => {
+      deps.guards.onHeld(m.org_id);
+      slot.outcome = { kind: 'skip', reason: 'held', trace, records: [heldRecord(heldTopic, slot.input, m.org_id, reason, now(), guard)] };
+    };
     for (const slot of slots) {
       const m = slot.member;
       if (!m || slot.outcome) continue;
@@ -103,18 +109,35 @@ export function createWelcomeHandler(deps: WelcomeDeps): BatchHandler {
       const plan = planWelcome(m, deps.orgs, welcomeMessageKey);
       if (plan.kind === 'skip') slot.outcome = skip(slot, m, plan.reason, trace);
       else if (plan.kind === 'invalid') slot.outcome = { kind: 'dead-letter', error: new RecordError(plan.code, plan.message), trace };
-      else if (!isReleased(slot.input) && !breaker.admit(m.org_id, deps.orgs.get(m.org_id)?.maxPerMinute)) {
-        // Above the organization's ceiling: held, byte for byte, until an operator releases it.
-        deps.guards.onHeld(m.org_id);
-        const reason = `more than ${deps.orgs.get(m.org_id)?.maxPerMinute ?? '?'} Welcomes/min for ${m.org_id}`;
-        slot.outcome = { kind: 'skip', reason: 'held', trace, records: [heldRecord(heldTopic, slot.input, m.org_id, reason, now())] };
-      } else {
+      else {
         slot.definitionKey = plan.definitionKey;
         slot.accountId = plan.accountId;
         slot.recipient = plan.recipient;
-        toSend.push(slot);
+        const guard = sendGuard(m, deps.orgs.get(m.org_id), isReleased(slot.input));
+        if (guard.kind === 'hold') hold(slot, m, guard.guard, guard.reason, trace);
+        else if (guard.kind === 'count') counted.set(m.org_id, [...(counted.get(m.org_id) ?? []), slot]);
       }
     }
+    // The send-rate breaker, one decision per organization for the chunk, shared by every replica.
+    const breakerStart = now();
+    await Promise.all(
+      [...counted].map(async ([orgId, group]) => {
+        const max = deps.orgs.get(orgId)?.maxPerMinute ?? Infinity;
+        const held = await breaker.admit(
+          orgId,
+          group.map((s) => memberKey(orgId, (s.member as AugmentedMember).org_member_id)),
+          max,
+          budget.deadline,
+        );
+        for (const slot of group) {
+          const m = slot.member as AugmentedMember;
+          if (held.has(memberKey(orgId, m.org_member_id)))
+            hold(slot, m, 'ceiling', `more than ${max} Welcomes/min for ${orgId}`, memberTrace(m.org_id, m.org_member_id, m.member_id));
+        }
+      }),
+    );
+    if (counted.size > 0) deps.metrics.chunkStepSeconds.observe({ step: 'breaker' }, (now() - breakerStart) / 1000);
+    for (const slot of slots) if (slot.recipient && !slot.outcome) toSend.push(slot);
 
     // Verdicts per recipient (send-outcomes.ts): accepted sends keep their WelcomeSent even when
     // another record is retried; setup and unknown answers hold or bisect, never dead-letter.

@@ -3,7 +3,7 @@
  * schema registration, topics, Kafka clients, the stage loop, and graceful shutdown.
  * Each main.ts builds its own clients and handler and hands them here.
  */
-import { startHealthServer } from './health-server';
+import { cachedReadiness, startHealthServer } from './health-server';
 import { createHolds, type Holds } from './holds';
 import { createConsumer, createKafka, createProducer, dlqTopicConfigs, ensureTopics } from './kafka';
 import { describeKafkaSecurity, type KafkaSecurity } from './kafka-security';
@@ -26,6 +26,7 @@ export interface ConsumerSpec {
   /** retention.ms set on the DLQ topic, new or existing (-1: kept until replayed). */
   dlqRetentionMs: number;
   topicPartitions: number;
+  httpHost: string;
   httpPort: number;
   chunkSize: number;
   partitionsConsumedConcurrently: number;
@@ -58,13 +59,15 @@ export async function startConsumer(spec: ConsumerSpec): Promise<void> {
   let live = true;
   let deadReason: string | undefined;
   const holds = createHolds({ logger, gauge: spec.metrics.hold });
-  const ready = async (): Promise<Record<string, boolean>> => ({
+  // cached for a few seconds: every /readyz (and readiness scrape) would otherwise call the registry and the dependency
+  const ready = cachedReadiness(async (): Promise<Record<string, boolean>> => ({
     kafka: stage?.isConnected() ?? false,
     registry: await registry.ping(),
     ...(await spec.dependencies()),
-  });
+  }));
   spec.metrics.setReadiness(ready);
   const server = await startHealthServer(
+    spec.httpHost,
     spec.httpPort,
     {
       live: () => live && deadReason === undefined,

@@ -24,7 +24,34 @@ function liveBody(checks: HealthChecks): Record<string, unknown> {
   return { status: 'paused', holds: w.holds, pausedPartitions: w.pausedPartitions };
 }
 
-export function startHealthServer(port: number, checks: HealthChecks, metrics: Registry): Promise<Server> {
+/** How long one readiness answer is reused (by /readyz and the readiness gauge alike). */
+export const READINESS_CACHE_MS = 3_000;
+
+/**
+ * The readiness check, run at most once per `ttlMs`: each run calls the registry and the
+ * stage's dependency (warehouse, database), and /readyz answers anyone who can reach the port,
+ * so a burst of requests must not turn into a burst of calls. Callers during a run share it;
+ * a run that throws is not kept.
+ */
+export function cachedReadiness(
+  check: () => Promise<Record<string, boolean>>,
+  ttlMs = READINESS_CACHE_MS,
+  now: () => number = Date.now,
+): () => Promise<Record<string, boolean>> {
+  let last: { at: number; value: Promise<Record<string, boolean>> } | undefined;
+  return () => {
+    if (last && now() - last.at < ttlMs) return last.value;
+    const entry = { at: now(), value: check() };
+    last = entry;
+    entry.value.catch(() => {
+      if (last === entry) last = undefined;
+    });
+    return entry.value;
+  };
+}
+
+/** Serves the checks on host:port (host 127.0.0.1 unless a container's probes need 0.0.0.0). */
+export function startHealthServer(host: string, port: number, checks: HealthChecks, metrics: Registry): Promise<Server> {
   const server = createServer((req, res) => {
     const reply = (status: number, body: string, type = 'application/json'): void => {
       res.writeHead(status, { 'content-type': type }).end(body);
@@ -56,6 +83,6 @@ export function startHealthServer(port: number, checks: HealthChecks, metrics: R
   });
   return new Promise((resolve, reject) => {
     server.once('error', reject);
-    server.listen(port, '0.0.0.0', () => resolve(server));
+    server.listen(port, host, () => resolve(server));
   });
 }

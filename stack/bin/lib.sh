@@ -43,6 +43,8 @@ load_settings() {
   esac
   : "${KAFKA_BOOTSTRAP_SERVERS:=127.0.0.1:$KAFKA_PORT}" "${REGISTRY_URL:=http://127.0.0.1:$REGISTRY_PORT}"
   : "${CONNECT_URL:=http://127.0.0.1:$CONNECT_PORT}" "${CONNECT_FLAVOUR:=mariadb}"
+  # Connect's REST API asks every caller for this operator's credentials (password: secrets.env)
+  : "${CONNECT_REST_USER:=operator}"
   : "${DW_API_URL:=http://127.0.0.1:$DW_STANDIN_PORT}" "${SFMC_AUTH_URL:=http://127.0.0.1:$SFMC_STANDIN_PORT}"
   : "${SFMC_CLIENT_ID:=local-client}" "${CDC_SERVER_ID:=184054}" "${DB_SERVER_ID:=1}" "${TOPIC_PARTITIONS:=6}"
   : "${DLQ_REPLICATION_FACTOR:=$KAFKA_REPLICATION_FACTOR}" "${CDC_DB_USER:=debezium}" "${SINK_DB_USER:=welcome_audit}" "${EMAILER_DB_USER:=welcome_emailer}"
@@ -65,7 +67,7 @@ load_settings() {
   load_secrets
   export STATE_DIR KAFKA_PORT KAFKA_CONTROLLER_PORT CONNECT_PORT REGISTRY_PORT REGISTRY_MGMT_PORT DB_PORT DB_HOST \
     SFMC_STANDIN_PORT DW_STANDIN_PORT AUGMENTER_HTTP_PORT EMAILER_HTTP_PORT KAFKA_BOOTSTRAP_SERVERS REGISTRY_URL \
-    CONNECT_URL CONNECT_FLAVOUR DW_API_URL SFMC_AUTH_URL SFMC_CLIENT_ID CDC_SERVER_ID DB_SERVER_ID TOPIC_PARTITIONS \
+    CONNECT_URL CONNECT_REST_USER CONNECT_FLAVOUR DW_API_URL SFMC_AUTH_URL SFMC_CLIENT_ID CDC_SERVER_ID DB_SERVER_ID TOPIC_PARTITIONS \
     CDC_DB_USER SINK_DB_USER EMAILER_DB_USER WELCOME_ORGS_FILE DIST DLQ_REPLICATION_FACTOR KAFKA_SASL_PORT \
     WATCHDOG_HTTP_PORT WATCHDOG_CONNECTORS DLQ_RETENTION_MS KAFKA_METRICS_PORT CONNECT_METRICS_PORT PROMETHEUS_PORT ALERT_TIME_SCALE DELIVERY_STATUS_HTTP_PORT DELIVERY_DB_USER SECURED_AUGMENTER_HTTP_PORT SECURED_EMAILER_HTTP_PORT \
     KAFKA_NODES KAFKA_2_PORT KAFKA_2_CONTROLLER_PORT KAFKA_3_PORT KAFKA_3_CONTROLLER_PORT KAFKA_REPLICATION_FACTOR KAFKA_MIN_ISR \
@@ -77,7 +79,7 @@ load_settings() {
 # a value already in the environment wins, which is how production passes its own.
 SECRET_NAMES=(CDC_DB_PASSWORD SINK_DB_PASSWORD EMAILER_DB_PASSWORD DW_API_TOKEN SFMC_CLIENT_SECRET DELIVERY_DB_PASSWORD
   KAFKA_ADMIN_PASSWORD KAFKA_AUGMENTER_PASSWORD KAFKA_EMAILER_PASSWORD KAFKA_DELIVERY_PASSWORD KAFKA_CONNECT_PASSWORD KAFKA_REGISTRY_PASSWORD
-  DB_SSL_TRUSTSTORE_PASSWORD)
+  DB_SSL_TRUSTSTORE_PASSWORD CONNECT_REST_PASSWORD)
 load_secrets() {
   local file="$STATE_DIR/secrets.env" name
   # a name added since the file was written gets its value appended
@@ -199,6 +201,21 @@ wait_for() {
 }
 
 http_ok() { curl -fsS -o /dev/null --max-time 3 "$1"; }
+
+# props_value VALUE: VALUE as a Java .properties value (backslashes doubled, a leading space
+# kept), for the files that carry secrets to Java tools instead of their command lines.
+props_value() {
+  local v=${1//\\/\\\\}
+  [[ $v != [[:space:]]* ]] || v="\\$v"
+  printf '%s' "$v"
+}
+
+# connect_ok URL: Connect's REST API answers 2xx to its operator. The Authorization header goes
+# to curl on stdin (-H @-), so the password is on no command line.
+connect_ok() {
+  printf 'Authorization: Basic %s\n' "$(printf '%s:%s' "$CONNECT_REST_USER" "$CONNECT_REST_PASSWORD" | base64 -w0)" \
+    | curl -fsS -o /dev/null --max-time 3 -H @- "$1"
+}
 
 kafka_ready() {
   kafka_tool org.apache.kafka.tools.BrokerApiVersionsCommand --bootstrap-server "$KAFKA_BOOTSTRAP_SERVERS" >/dev/null 2>&1

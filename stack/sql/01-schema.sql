@@ -43,6 +43,25 @@ CREATE TABLE IF NOT EXISTS loyalty.welcome_preexisting_members (
   PRIMARY KEY (org_id, org_member_id)
 );
 
+-- The send-rate breaker's shared state (consumers/emailer/breaker.ts): one ceiling per
+-- organization across every emailer replica and restart. One row per member it counted, with
+-- its verdict (1 welcomed, 0 held) and when (the database's clock); rows older than 7 days are
+-- deleted by the emailer. The emailer's user may read, insert and delete here, nothing else.
+CREATE TABLE IF NOT EXISTS loyalty.welcome_send_admissions (
+  org_id         VARCHAR(16)  NOT NULL,
+  org_member_id  VARCHAR(64)  NOT NULL,
+  admitted       TINYINT(1)   NOT NULL,
+  counted_at     TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3),
+  PRIMARY KEY (org_id, org_member_id),
+  KEY ix_window (org_id, counted_at)
+);
+
+-- One row per organization, locked (SELECT ... FOR UPDATE by an upsert) while a replica counts
+-- a chunk's members, so replicas admit one after another and never both under the ceiling.
+CREATE TABLE IF NOT EXISTS loyalty.welcome_send_ceiling (
+  org_id  VARCHAR(16) NOT NULL PRIMARY KEY
+);
+
 -- A table the CDC user must NOT be able to read (least privilege is tested).
 CREATE TABLE IF NOT EXISTS loyalty.member_payment_methods (
   member_id  BIGINT UNSIGNED NOT NULL PRIMARY KEY,

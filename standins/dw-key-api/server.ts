@@ -225,7 +225,8 @@ async function main(): Promise<void> {
     .filter(Boolean);
   const standin = await createDwKeyApiStandin({
     port: int(env, 'DW_STANDIN_PORT', 8091, 0, 65_535),
-    host: str(env, 'DW_STANDIN_HOST', '0.0.0.0'),
+    // loopback unless a container sets 0.0.0.0 (compose)
+    host: str(env, 'DW_STANDIN_HOST', '127.0.0.1'),
     token: str(env, 'DW_STANDIN_TOKEN', 'local-dw-token'),
     dataFile: optionalStr(env, 'DW_STANDIN_DATA_FILE'),
     orgs,

@@ -345,7 +345,8 @@ export async function main(env: Env = process.env): Promise<SfmcStandin> {
     .filter(Boolean);
   const standin = await createSfmcStandin({
     port: int(env, 'SFMC_STANDIN_PORT', 8090, 0, 65535),
-    host: str(env, 'SFMC_STANDIN_HOST', '0.0.0.0'),
+    // loopback unless a container sets 0.0.0.0 (compose): it serves recipients' addresses and names (/__standin/sends)
+    host: str(env, 'SFMC_STANDIN_HOST', '127.0.0.1'),
     clientId: str(env, 'SFMC_STANDIN_CLIENT_ID', 'local-client'),
     // SFMC_STANDIN_CLIENT_SECRET or SFMC_STANDIN_CLIENT_SECRET_FILE; the local default otherwise.
     clientSecret:

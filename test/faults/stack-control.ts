@@ -10,7 +10,7 @@ import { execFile } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { ROOT, STATE_DIR, stackEnv } from '../support/env';
+import { ROOT, STATE_DIR, stackEnv, connectRest } from '../support/env';
 import { dwFaults, sfmcFaults } from '../support/standins';
 import { waitFor } from '../support/wait';
 
@@ -131,7 +131,7 @@ export interface ConnectorStatus {
 
 export async function connectorStatus(name: string): Promise<ConnectorStatus | undefined> {
   try {
-    const res = await fetch(`${stackEnv.connectUrl}/connectors/${encodeURIComponent(name)}/status`, { signal: AbortSignal.timeout(5_000) });
+    const res = await connectRest.fetch(`/connectors/${encodeURIComponent(name)}/status`, { signal: AbortSignal.timeout(5_000) });
     return res.status === 200 ? ((await res.json()) as ConnectorStatus) : undefined;
   } catch {
     return undefined; // the worker is not answering (restarting)

@@ -7,7 +7,7 @@
 import type { Connection } from 'mysql2/promise';
 import { bringUp, connectorRunning, connectorStatus, kill9 } from '../faults/stack-control';
 import { insertMembers, rootDb } from '../support/db';
-import { runId, stackEnv } from '../support/env';
+import { runId, connectRest } from '../support/env';
 import { acceptedSends } from '../support/standins';
 import { waitFor } from '../support/wait';
 import type { PromAlert } from '../../tools/alerts-status';
@@ -46,7 +46,7 @@ async function clearsAfter(name: string, labels: Record<string, string>, since: 
 }
 
 const connectPut = async (path: string): Promise<void> => {
-  const res = await fetch(`${stackEnv.connectUrl}${path}`, { method: 'PUT', signal: AbortSignal.timeout(10_000) });
+  const res = await connectRest.fetch(path, { method: 'PUT', signal: AbortSignal.timeout(10_000) });
   if (res.status >= 300) throw new Error(`PUT ${path}: HTTP ${res.status} ${await res.text()}`);
 };
 

@@ -9,7 +9,7 @@ import { DecodeError } from '../../consumers/shared/errors';
 import { createRegistry } from '../../consumers/shared/registry';
 import { loadConnectorDefs } from '../../tools/connect-defs';
 import { insertMembers, query, rootDb } from '../support/db';
-import { ROOT, runId, stackEnv } from '../support/env';
+import { ROOT, runId, stackEnv, connectRest } from '../support/env';
 import { TopicTap, testKafka, topicExists } from '../support/kafka';
 import { waitFor } from '../support/wait';
 
@@ -36,7 +36,7 @@ async function changesFor(tap: TopicTap, orgMemberId: string): Promise<MemberCha
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- test assertions walk Connect's REST JSON
 async function connect(method: string, path: string, body?: unknown): Promise<{ status: number; json: any }> {
-  const res = await fetch(`${stackEnv.connectUrl}${path}`, {
+  const res = await connectRest.fetch(path, {
     method,
     headers: { 'content-type': 'application/json' },
     body: body ? JSON.stringify(body) : undefined,

@@ -13,7 +13,7 @@ import { loadDeliveryStatusConfig } from '../../consumers/delivery-status/config
 import { createStatusTable } from '../../consumers/delivery-status/status-table';
 import { createSentRecord } from '../../consumers/emailer/sent-record';
 import { rootDb } from '../support/db';
-import { ROOT, runId, STATE_DIR, stackEnv } from '../support/env';
+import { ROOT, runId, STATE_DIR, stackEnv, connectRest } from '../support/env';
 
 jest.setTimeout(120_000);
 
@@ -138,11 +138,11 @@ test('the preflight names a CDC user that may log in without TLS (a copy of the 
 test.each(['members-source', 'welcome-audit', 'welcome-delivery-status'])(
   '%s runs on the stack over verified TLS (its user is REQUIRE SSL)',
   async (name) => {
-    const res = await fetch(`${stackEnv.connectUrl}/connectors/${name}`, { signal: AbortSignal.timeout(10_000) });
+    const res = await connectRest.fetch(`/connectors/${name}`, { signal: AbortSignal.timeout(10_000) });
     const c = (await res.json()) as { config: Record<string, string> };
     const tls = name === 'members-source' ? c.config['database.ssl.mode'] : /sslMode=([\w-]+)/.exec(c.config['connection.url'] ?? '')?.[1];
     expect(tls).toBe('verify-full');
-    const s = (await (await fetch(`${stackEnv.connectUrl}/connectors/${name}/status`)).json()) as { tasks: { state: string }[] };
+    const s = (await (await connectRest.fetch(`/connectors/${name}/status`)).json()) as { tasks: { state: string }[] };
     expect(s.tasks.map((t) => t.state)).toEqual(['RUNNING']);
   },
 );

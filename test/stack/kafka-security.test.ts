@@ -26,7 +26,7 @@ import type { Connection } from 'mysql2/promise';
 import { kafkaClientOptions, loadKafkaSecurity } from '../../consumers/shared/kafka-security';
 import { loadConnectorDefs, type Flavour } from '../../tools/connect-defs';
 import { insertMembers, rootDb } from '../support/db';
-import { ROOT, runId, STATE_DIR, stackEnv } from '../support/env';
+import { ROOT, runId, STATE_DIR, stackEnv, connectRest } from '../support/env';
 import { TopicTap } from '../support/kafka';
 import { acceptedSends } from '../support/standins';
 import { applyAcls, startStage, stopStages, waitReady, type StageName, type StartedStage } from '../support/stage-process';
@@ -131,7 +131,7 @@ function runToExit(script: string, extra: Record<string, string>): Promise<{ sta
 }
 
 async function connect(method: string, path: string, body?: unknown): Promise<{ status: number; json: unknown }> {
-  const res = await fetch(`${stackEnv.connectUrl}${path}`, {
+  const res = await connectRest.fetch(path, {
     method,
     headers: { 'content-type': 'application/json' },
     body: body === undefined ? undefined : JSON.stringify(body),

@@ -22,7 +22,7 @@ import { welcomeMessageKey } from '../../consumers/shared/sfmc-client';
 import { loadConnectorDefs } from '../../tools/connect-defs';
 import { getCompatibility, loadSubjects, registeredVersions, setCompatibility } from '../../tools/schemas';
 import { query, rootDb } from '../support/db';
-import { ROOT, runId, STATE_DIR, stackEnv } from '../support/env';
+import { ROOT, runId, STATE_DIR, stackEnv, connectRest } from '../support/env';
 import { testKafka, TopicTap } from '../support/kafka';
 import { waitFor } from '../support/wait';
 
@@ -44,7 +44,7 @@ const asAugmented = (v: Buffer): Promise<AugmentedMember> => augmentedRegistry.d
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- test assertions walk Connect's REST JSON
 async function connectApi(method: string, path: string, body?: unknown): Promise<{ status: number; json: any }> {
-  const res = await fetch(`${stackEnv.connectUrl}${path}`, {
+  const res = await connectRest.fetch(path, {
     method,
     headers: { 'content-type': 'application/json' },
     body: body ? JSON.stringify(body) : undefined,

@@ -7,13 +7,13 @@ import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createConnection, type Connection } from 'mysql2/promise';
 import { insertMembers, rootDb } from '../support/db';
-import { ROOT, runId, STATE_DIR, stackEnv } from '../support/env';
+import { ROOT, runId, STATE_DIR, stackEnv, connectRest } from '../support/env';
 import { acceptedSends } from '../support/standins';
 import { waitFor } from '../support/wait';
 
 jest.setTimeout(180_000);
 
-const SECRET_NAMES = ['CDC_DB_PASSWORD', 'SINK_DB_PASSWORD', 'EMAILER_DB_PASSWORD', 'DW_API_TOKEN', 'SFMC_CLIENT_SECRET'];
+const SECRET_NAMES = ['CDC_DB_PASSWORD', 'SINK_DB_PASSWORD', 'EMAILER_DB_PASSWORD', 'DW_API_TOKEN', 'SFMC_CLIENT_SECRET', 'CONNECT_REST_PASSWORD'];
 const secrets = SECRET_NAMES.map((n) => [n, process.env[n] ?? ''] as const);
 
 function restartWithLogLevel(services: string[], level: string | undefined): void {
@@ -43,7 +43,7 @@ test("no secret appears in connect/*.json, in Connect's REST output, or in any l
       '/connectors/members-source/config',
       '/connectors/welcome-audit/config',
       '/connectors/members-source/tasks',
-    ].map(async (p) => (await fetch(`${stackEnv.connectUrl}${p}`)).text()),
+    ].map(async (p) => (await connectRest.fetch(p)).text()),
   );
   expect(rest.join('')).toContain('${env:CDC_DB_PASSWORD}');
 

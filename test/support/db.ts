@@ -34,3 +34,21 @@ export async function query<T extends RowDataPacket>(db: Connection, sql: string
   const [rows] = await db.query<T[]>(sql, params);
   return rows;
 }
+
+/**
+ * Until fewer than `below` members of the organization were counted by the send-rate breaker in
+ * the last minute (its window, shared by every replica and kept in the database): a test that
+ * counts on the ceiling's full allowance waits out an earlier test's members.
+ */
+export async function waitBreakerWindowBelow(db: Connection, orgId: string, below: number, timeoutMs = 90_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const [[row]] = await db.query<RowDataPacket[]>(
+      'SELECT COUNT(*) AS n FROM welcome_send_admissions WHERE org_id = ? AND counted_at > NOW(3) - INTERVAL 60 SECOND',
+      [orgId],
+    );
+    if (Number(row?.n ?? 0) < below) return;
+    if (Date.now() > deadline) throw new Error(`the ${orgId} breaker window still had ${String(row?.n)} members after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+}

@@ -4,6 +4,7 @@
  */
 import { join } from 'node:path';
 import { projectRoot } from '../../consumers/shared/schemas';
+import { createConnectClient } from '../../tools/connect-client';
 
 const env = process.env;
 export const ROOT = projectRoot(__dirname);
@@ -12,7 +13,6 @@ export const STATE_DIR = env.STATE_DIR ?? join(ROOT, '.state');
 export const stackEnv = {
   kafka: (env.KAFKA_BOOTSTRAP_SERVERS ?? '127.0.0.1:9092').split(','),
   registryUrl: env.REGISTRY_URL ?? 'http://127.0.0.1:8081',
-  connectUrl: env.CONNECT_URL ?? 'http://127.0.0.1:8083',
   sfmcUrl: env.SFMC_AUTH_URL ?? 'http://127.0.0.1:8090',
   dwUrl: env.DW_API_URL ?? 'http://127.0.0.1:8091',
   dwToken: env.DW_API_TOKEN ?? '',
@@ -28,6 +28,9 @@ export const stackEnv = {
   augmenterMetrics: `http://127.0.0.1:${env.AUGMENTER_HTTP_PORT ?? '9464'}`,
   emailerMetrics: `http://127.0.0.1:${env.EMAILER_HTTP_PORT ?? '9465'}`,
 };
+
+/** Kafka Connect's REST API as the stack's operator (CONNECT_REST_USER/PASSWORD from lib.sh's secrets). */
+export const connectRest = createConnectClient(env);
 
 /** Unique per test run, so tests never see each other's members, topics or groups. */
 export const runId = `${Date.now().toString(36)}${Math.floor(Math.random() * 1e6).toString(36)}`;

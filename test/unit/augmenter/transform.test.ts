@@ -15,6 +15,8 @@ const change = (over: Partial<MemberChange> = {}): MemberChange => ({
   __source_ts_ms: 1_764_061_200_500,
   __source_snapshot: 'false',
   __deleted: 'false',
+  __transaction_id: '0-1-30',
+  __transaction_data_collection_order: 2,
   ts_ms: null,
   ...over,
 });
@@ -34,8 +36,15 @@ describe('toNewMember', () => {
         memberCreatedAt: Date.parse('2026-11-25T09:00:00.123Z'),
         sourceCommittedAt: 1_764_061_200_500,
         marketingOptIn: null,
+        transactionId: '0-1-30',
+        transactionOrder: 2,
       },
     });
+  });
+
+  test('a change without transaction metadata (a re-drive, or the connector without it) carries nulls, not a guess', () => {
+    const verdict = toNewMember(change({ __transaction_id: null, __transaction_data_collection_order: undefined }));
+    expect(verdict).toMatchObject({ kind: 'new-member', member: { transactionId: null, transactionOrder: null } });
   });
 
   test.each([
@@ -103,7 +112,7 @@ describe('commitTime', () => {
   });
 });
 
-test('toAugmentedRecord carries the source commit time and the subscriber key', () => {
+test('toAugmentedRecord carries the source commit time, the subscriber key and the transaction position', () => {
   const verdict = toNewMember(change({ marketing_opt_in: 1 }));
   if (verdict.kind !== 'new-member') throw new Error('expected a new member');
   expect(toAugmentedRecord(verdict.member, 'UA-KEY', 1_764_061_201_000)).toEqual({
@@ -119,5 +128,7 @@ test('toAugmentedRecord carries the source commit time and the subscriber key', 
     source_committed_at: 1_764_061_200_500,
     augmented_at: 1_764_061_201_000,
     marketing_opt_in: true,
+    source_transaction_id: '0-1-30',
+    source_transaction_order: 2,
   });
 });

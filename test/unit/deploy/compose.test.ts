@@ -113,6 +113,16 @@ function dependencies(s: Service): Record<string, Dependency> {
   return Array.isArray(deps) ? Object.fromEntries(deps.map((d) => [d, {}])) : deps;
 }
 
+function workerProperties(): Map<string, string> {
+  return new Map(
+    read('stack/conf/worker.properties')
+      .split('\n')
+      .map((l) => /^([a-z][a-z0-9.]*)=(.*)$/.exec(l.trim()))
+      .filter((m): m is RegExpExecArray => m !== null)
+      .map((m) => [m[1] ?? '', m[2] ?? '']),
+  );
+}
+
 function dotEnvExample(): Map<string, string> {
   const out = new Map<string, string>();
   for (const line of read('.env.example').split('\n')) {
@@ -404,13 +414,7 @@ describe('docker-compose.yml', () => {
     });
 
     it('configures the Connect worker like stack/conf/worker.properties', () => {
-      const worker = new Map(
-        read('stack/conf/worker.properties')
-          .split('\n')
-          .map((l) => /^([a-z][a-z0-9.]*)=(.*)$/.exec(l.trim()))
-          .filter((m): m is RegExpExecArray => m !== null)
-          .map((m) => [m[1] ?? '', m[2] ?? '']),
-      );
+      const worker = workerProperties();
       const env = envOf(service('connect'));
       // properties the image takes as CONNECT_<KEY> (lower case, `_` -> `.`)
       for (const key of [
@@ -467,7 +471,7 @@ describe('docker-compose.yml', () => {
 
     it('sets on the watchdog only names from .env.example, with its defaults', () => {
       const env = envOf(watchdog);
-      const names = Object.keys(env).filter((k) => k.startsWith('WATCHDOG_') || k === 'CONNECT_URL' || k === 'LOG_LEVEL');
+      const names = Object.keys(env).filter((k) => k.startsWith('WATCHDOG_') || k.startsWith('CONNECT_') || k === 'HTTP_HOST' || k === 'LOG_LEVEL');
       expect(Object.keys(env).filter((k) => !names.includes(k))).toEqual([]);
       for (const name of names) expect({ name, known: example.has(name) }).toEqual({ name, known: true });
       for (const name of names.filter((n) => /^WATCHDOG_(POLL|BACKOFF|MAX|WINDOW|STABLE)/.test(n))) {
@@ -631,6 +635,74 @@ describe('docker-compose.yml', () => {
     });
   });
 
+  // Issue 24: nothing answers strangers. Connect asks for its operator's credentials and lets
+  // connectors override and read only what ours need; the other servers listen where their
+  // probes need them, and only the monitoring UIs publish a port, on the host's loopback.
+  describe('who can reach what', () => {
+    const connect = envOf(service('connect'));
+    const worker = workerProperties();
+
+    it('publishes no port but the monitoring UIs, on 127.0.0.1', () => {
+      for (const [name, s] of services) {
+        const ports = (s.ports ?? []).map(String);
+        if (MONITORING.includes(name)) expect({ name, ports }).toEqual({ name, ports: [expect.stringMatching(/^127\.0\.0\.1:/)] });
+        else expect({ name, ports }).toEqual({ name, ports: [] });
+      }
+    });
+
+    it("locks Connect's REST API, client overrides and config providers as stack/conf/worker.properties does", () => {
+      for (const key of [
+        'rest.extension.classes',
+        'connector.client.config.override.policy',
+        'connector.client.config.override.allowlist',
+        'config.providers.env.param.allowlist.pattern',
+      ]) {
+        const name = `CONNECT_${key.toUpperCase().replace(/\./g, '_')}`;
+        expect({ name, value: connect[name] }).toEqual({ name, value: worker.get(key) });
+      }
+      expect(worker.get('connector.client.config.override.policy')).toBe('Allowlist');
+      // ${file:...}: only the secret folder deploy/compose.secured.yml mounts
+      expect(connect['CONNECT_CONFIG_PROVIDERS_FILE_PARAM_ALLOWED_PATHS']).toBe('/run/welcome-secrets');
+    });
+
+    it("gives the worker its operator's credentials through a file its command writes, the password never as CONNECT_*", () => {
+      // the image turns every CONNECT_* variable into a worker property and logs its value
+      expect(Object.keys(connect).filter((k) => /^CONNECT_REST_(USER|PASSWORD)/.test(k))).toEqual([]);
+      expect(connect['REST_AUTH_PASSWORD']).toBe('${CONNECT_REST_PASSWORD:?set CONNECT_REST_PASSWORD}');
+      const script = commandOf(service('connect')).join('\n');
+      const jaas = /-Djava\.security\.auth\.login\.config=(\S+)/.exec(connect['KAFKA_OPTS'] ?? '')?.[1];
+      expect(jaas).toBeDefined();
+      expect(script).toContain(`> ${jaas}`);
+      expect(script).toMatch(/umask 077/);
+      expect(script).toMatch(/unset REST_AUTH_PASSWORD\s+exec \/docker-entrypoint\.sh start\s*$/);
+    });
+
+    it("sends the operator's credentials wherever something calls Connect: the health check (on stdin), the connectors one-shot, the watchdog", () => {
+      const raw = service('connect').healthcheck?.test ?? [];
+      const check = Array.isArray(raw) ? raw.join(' ') : raw;
+      expect(check).toMatch(/REST_AUTH_PASSWORD.*\| curl .*-H @- http:\/\/127\.0\.0\.1:8083\//);
+      expect(check).not.toMatch(/ -u | --user /);
+      for (const name of ['connectors', 'connect-watchdog']) {
+        const env = envOf(service(name));
+        expect({ name, user: env['CONNECT_REST_USER'], password: env['CONNECT_REST_PASSWORD'] }).toEqual({
+          name,
+          user: connect['REST_AUTH_USER'],
+          password: connect['REST_AUTH_PASSWORD'],
+        });
+      }
+    });
+
+    it('has every health/metrics server and stand-in listen on all interfaces of its container (the native default is 127.0.0.1)', () => {
+      for (const [name, s] of [...consumers, ['connect-watchdog', service('connect-watchdog')] as const]) {
+        expect({ name, host: envOf(s)['HTTP_HOST'] }).toEqual({ name, host: '0.0.0.0' });
+      }
+      for (const [name, s] of standins) {
+        const host = Object.entries(envOf(s)).find(([k]) => k.endsWith('_STANDIN_HOST'))?.[1];
+        expect({ name, host }).toEqual({ name, host: '0.0.0.0' });
+      }
+    });
+  });
+
   describe('docker compose', () => {
     const probe = spawnSync('docker', ['compose', 'version'], { encoding: 'utf8' });
     const available = probe.status === 0;
@@ -641,6 +713,7 @@ describe('docker-compose.yml', () => {
       EMAILER_DB_PASSWORD: 'e',
       DW_API_TOKEN: 't',
       SFMC_CLIENT_SECRET: 'x',
+      CONNECT_REST_PASSWORD: 'o',
     };
     const run = (env: Record<string, string>): { status: number | null; stderr: string } => {
       // an empty env file: the result must not depend on a developer's .env

@@ -1,6 +1,6 @@
 import type { AugmentedMember } from '../../../consumers/emailer/augmented-member';
-import { createBreaker } from '../../../consumers/emailer/breaker';
-import { GUARD_HEADERS, heldRecord, isReleased } from '../../../consumers/emailer/guards';
+import { createBreaker, decideAdmissions } from '../../../consumers/emailer/breaker';
+import { GUARD_HEADERS, heldRecord, isReleased, sendGuard } from '../../../consumers/emailer/guards';
 import { parseOrgConfig } from '../../../consumers/emailer/org-config';
 import { isTooOld, planWelcome } from '../../../consumers/emailer/transform';
 import { ConfigError } from '../../../consumers/shared/errors';
@@ -26,12 +26,12 @@ const member = (over: Partial<AugmentedMember> = {}): AugmentedMember => ({
 describe('org config guards', () => {
   const parse = (o: unknown) => parseOrgConfig(JSON.stringify(o), 'orgs.json');
 
-  test('maxAgeSeconds and maxPerMinute are read; absent means no guard', () => {
+  test('maxAgeSeconds, maxPerMinute and maxPerTransaction are read; absent means no guard', () => {
     const orgs = parse({
-      UA: { definitionKey: 'w', enabled: true, maxAgeSeconds: 3600, maxPerMinute: 500 },
+      UA: { definitionKey: 'w', enabled: true, maxAgeSeconds: 3600, maxPerMinute: 500, maxPerTransaction: 20 },
       AA: { definitionKey: 'w', enabled: true },
     });
-    expect(orgs.get('UA')).toEqual({ definitionKey: 'w', enabled: true, maxAgeSeconds: 3600, maxPerMinute: 500 });
+    expect(orgs.get('UA')).toEqual({ definitionKey: 'w', enabled: true, maxAgeSeconds: 3600, maxPerMinute: 500, maxPerTransaction: 20 });
     expect(orgs.get('AA')).toEqual({ definitionKey: 'w', enabled: true });
   });
 
@@ -41,6 +41,7 @@ describe('org config guards', () => {
     [{ maxPerMinute: 1.5 }, /UA.maxPerMinute must be a whole number/],
     [{ maxPerMinute: -3 }, /UA.maxPerMinute/],
     [{ maxPerMinutes: 100 }, /unknown setting\(s\) maxPerMinutes/],
+    [{ maxPerTransaction: 0 }, /UA.maxPerTransaction must be a whole number/],
   ])('%j is refused at start with the field named', (extra, message) => {
     expect(() => parse({ UA: { definitionKey: 'w', enabled: true, ...extra } })).toThrow(ConfigError);
     expect(() => parse({ UA: { definitionKey: 'w', enabled: true, ...extra } })).toThrow(message);
@@ -69,42 +70,87 @@ describe('age guard', () => {
 });
 
 describe('send-rate breaker', () => {
-  test('admits up to the ceiling per sliding minute, holds the rest, and closes a minute after the burst', () => {
+  const keys = (prefix: string, n: number): string[] => Array.from({ length: n }, (_, i) => `UA:${prefix}${i}`);
+
+  test('the rule: new members are admitted while the window is below the ceiling; held ones count too', () => {
+    const { admitted, fresh } = decideAdmissions(98, 100, ['UA:a', 'UA:b', 'UA:c', 'UA:d'], new Map());
+    expect([...admitted]).toEqual([
+      ['UA:a', true],
+      ['UA:b', true],
+      ['UA:c', false],
+      ['UA:d', false],
+    ]);
+    expect(fresh).toEqual(['UA:a', 'UA:b', 'UA:c', 'UA:d']);
+  });
+
+  test('the rule: a member counted before keeps its verdict and counts nothing; a member twice in a chunk counts once', () => {
+    const earlier = new Map([
+      ['UA:old-in', true],
+      ['UA:old-held', false],
+    ]);
+    const { admitted, fresh } = decideAdmissions(99, 100, ['UA:old-in', 'UA:new', 'UA:new', 'UA:old-held', 'UA:late'], earlier);
+    expect(Object.fromEntries(admitted)).toEqual({ 'UA:old-in': true, 'UA:new': true, 'UA:old-held': false, 'UA:late': false });
+    expect(fresh).toEqual(['UA:new', 'UA:late']);
+  });
+
+  test('admits up to the ceiling per sliding minute, holds the rest, and closes a minute after the burst', async () => {
     let t = 0;
     const b = createBreaker(() => t);
-    const admitted = Array.from({ length: 250 }, () => b.admit('UA', 100)).filter(Boolean).length;
-    expect(admitted).toBe(100);
-    expect(b.isOpen('UA', 100)).toBe(true);
+    const held = await b.admit('UA', keys('m', 250), 100);
+    expect(held.size).toBe(150);
+    expect(b.isOpen('UA')).toBe(true);
     // Another organization is unaffected.
-    expect(b.admit('AA', 100)).toBe(true);
-    // The burst goes on (held attempts count), so 30 s later it is still open.
+    expect((await b.admit('AA', ['AA:x'], 100)).size).toBe(0);
+    expect(b.isOpen('AA')).toBe(false);
+    // The burst goes on (held members count), so 30 s later it is still holding.
     t = 30_000;
-    expect(b.admit('UA', 100)).toBe(false);
-    // A minute after the last attempt everything has left the window.
+    expect((await b.admit('UA', ['UA:later'], 100)).size).toBe(1);
+    // A minute after the last new member everything has left the window.
     t = 91_000;
-    expect(b.isOpen('UA', 100)).toBe(false);
-    expect(b.admit('UA', 100)).toBe(true);
-    expect(b.attempts('UA')).toBe(1);
+    expect(b.isOpen('UA')).toBe(false);
+    expect((await b.admit('UA', ['UA:quiet'], 100)).size).toBe(0);
   });
 
-  test('buckets older than a minute leave the window one second at a time', () => {
+  test('a retried chunk, an isolation pass or a replay counts no member again: the allowance is not used up by retries', async () => {
+    const b = createBreaker(() => 0);
+    const chunk = keys('c', 50);
+    // SFMC down: the same chunk is tried five times, then its members one by one.
+    for (let attempt = 0; attempt < 5; attempt++) expect((await b.admit('UA', chunk, 100)).size).toBe(0);
+    for (const k of chunk) expect((await b.admit('UA', [k], 100)).size).toBe(0);
+    // After recovery, 50 real signups still fit under the ceiling of 100.
+    expect((await b.admit('UA', keys('real', 50), 100)).size).toBe(0);
+    expect((await b.admit('UA', ['UA:one-too-many'], 100)).size).toBe(1);
+  });
+
+  test('a held member stays held when its chunk is retried, even after the window has moved on', async () => {
     let t = 0;
     const b = createBreaker(() => t);
-    for (let i = 0; i < 60; i++) {
-      t = i * 1000;
-      b.admit('UA', 1000);
-    }
-    expect(b.attempts('UA')).toBe(60);
-    t = 60_000;
-    expect(b.attempts('UA')).toBe(59);
-    t = 200_000;
-    expect(b.attempts('UA')).toBe(0);
+    expect([...(await b.admit('UA', ['UA:a', 'UA:b'], 1))]).toEqual(['UA:b']);
+    t = 120_000;
+    expect([...(await b.admit('UA', ['UA:a', 'UA:b', 'UA:c'], 1))]).toEqual(['UA:b']);
+  });
+});
+
+describe('send guards (import, ceiling)', () => {
+  const orgUa = { maxPerMinute: 600, maxPerTransaction: 20 };
+  const row = (order: number | null): AugmentedMember => member({ source_transaction_id: '0-1-30', source_transaction_order: order });
+
+  test('rows up to maxPerTransaction of a transaction are counted by the breaker; past it they are an import, held without counting', () => {
+    expect(sendGuard(row(1), orgUa, false)).toEqual({ kind: 'count', maxPerMinute: 600 });
+    expect(sendGuard(row(20), orgUa, false)).toEqual({ kind: 'count', maxPerMinute: 600 });
+    expect(sendGuard(row(21), orgUa, false)).toEqual({
+      kind: 'hold',
+      guard: 'import',
+      reason: 'row 21 of transaction 0-1-30: more than 20 new UA members in one transaction is an import',
+    });
   });
 
-  test('no ceiling: never holds', () => {
-    const b = createBreaker(() => 0);
-    expect(Array.from({ length: 10_000 }, () => b.admit('UA', undefined)).every(Boolean)).toBe(true);
-    expect(b.isOpen('UA', undefined)).toBe(false);
+  test('a released record passes both; an unknown position is judged by the ceiling alone; no guard configured sends', () => {
+    expect(sendGuard(row(3000), orgUa, true)).toEqual({ kind: 'send' });
+    expect(sendGuard(row(null), orgUa, false)).toEqual({ kind: 'count', maxPerMinute: 600 });
+    expect(sendGuard(member(), orgUa, false)).toEqual({ kind: 'count', maxPerMinute: 600 });
+    expect(sendGuard(row(3000), {}, false)).toEqual({ kind: 'send' });
+    expect(sendGuard(row(3000), { maxPerTransaction: 20 }, false).kind).toBe('hold');
   });
 });
 
@@ -126,6 +172,7 @@ describe('held records', () => {
     expect(r.headers).toMatchObject({
       'welcome.trace': 'UA/M-7#7',
       [GUARD_HEADERS.heldReason]: 'more than 100 Welcomes/min for UA',
+      [GUARD_HEADERS.heldGuard]: 'ceiling',
       [GUARD_HEADERS.org]: 'UA',
       [GUARD_HEADERS.at]: '2026-01-01T00:00:00.000Z',
     });

@@ -25,6 +25,8 @@ const member = (over: Partial<AugmentedMember> = {}): AugmentedMember => ({
   source_committed_at: 2000,
   augmented_at: 2100,
   marketing_opt_in: null,
+  source_transaction_id: '0-1-30',
+  source_transaction_order: 1,
   ...over,
 });
 

@@ -67,7 +67,7 @@ function setup(preExisting: string[] = [], alreadySent: string[] = []) {
   const orgs = parseOrgConfig(
     JSON.stringify({
       UA: { definitionKey: 'w-ua', enabled: true, maxAgeSeconds: 3600, maxPerMinute: 2 },
-      AA: { definitionKey: 'w-aa', enabled: true },
+      AA: { definitionKey: 'w-aa', enabled: true, maxPerTransaction: 3 },
       DL: { definitionKey: 'w-dl', enabled: false },
     }),
     'test',
@@ -125,4 +125,45 @@ test("above UA's ceiling the rest of UA is held byte for byte, AA is sent, and a
   const released = input(member('UA', 'c'), { ...ua[2]?.headers, [GUARD_HEADERS.released]: Buffer.from('true') });
   const again = await handler([released, input(member('UA', 'e'))], { deadline: Date.now() + 4_000 });
   expect(again.map((o) => (o.kind === 'skip' ? o.reason : o.kind))).toEqual(['produce', 'held']);
+});
+
+test('an import is held past maxPerTransaction row by row, without using up the ceiling; one-row signups of the same minute are sent', async () => {
+  const { handler, sentTo, held } = setup();
+  const imported = Array.from({ length: 6 }, (_, i) =>
+    input(member('AA', `imp${i}`, { source_transaction_id: '0-1-77', source_transaction_order: i + 1 })),
+  );
+  const signups = ['s1', 's2'].map((id, i) => input(member('AA', id, { source_transaction_id: `0-1-${80 + i}`, source_transaction_order: 1 })));
+  const out = await handler([...imported, ...signups], { deadline: Date.now() + 4_000 });
+  expect(out.map((o) => (o.kind === 'skip' ? o.reason : o.kind))).toEqual([
+    'produce',
+    'produce',
+    'produce',
+    'held',
+    'held',
+    'held',
+    'produce',
+    'produce',
+  ]);
+  const h = out[3]?.kind === 'skip' ? out[3].records?.[0] : undefined;
+  expect(h).toMatchObject({ topic: 'welcome.held', key: imported[3]?.key, value: imported[3]?.value });
+  expect(h?.headers?.[GUARD_HEADERS.heldGuard]).toBe('import');
+  expect(h?.headers?.[GUARD_HEADERS.heldReason]).toBe('row 4 of transaction 0-1-77: more than 3 new AA members in one transaction is an import');
+  expect(held).toEqual(['AA', 'AA', 'AA']);
+  expect(sentTo.map((r) => r.attributes?.MemberId)).toEqual(['imp0', 'imp1', 'imp2', 's1', 's2']);
+
+  // Released, the import's rows go out like any member.
+  const released = input(member('AA', 'imp3', { source_transaction_order: 4 }), { [GUARD_HEADERS.released]: Buffer.from('true') });
+  expect((await handler([released], { deadline: Date.now() + 4_000 })).map((o) => o.kind)).toEqual(['produce']);
+});
+
+test('the breaker counts a retried chunk once: after five failed tries of UA members the allowance is still theirs', async () => {
+  const { handler } = setup();
+  const ua = ['a', 'b'].map((id) => input(member('UA', id)));
+  for (let i = 0; i < 5; i++) {
+    const out = await handler(ua, { deadline: Date.now() + 4_000 });
+    expect(out.map((o) => o.kind)).toEqual(['produce', 'produce']);
+  }
+  // maxPerMinute 2: a third new member is the first above it.
+  const third = await handler([input(member('UA', 'c'))], { deadline: Date.now() + 4_000 });
+  expect(third.map((o) => (o.kind === 'skip' ? o.reason : o.kind))).toEqual(['held']);
 });

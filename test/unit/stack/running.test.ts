@@ -26,26 +26,31 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 
 const linux = process.platform === 'linux';
 
-(linux ? test : test.skip)('a live process with its recorded start time is running; a reused pid and a zombie are not', async () => {
-  // sh starts a child, then execs into a process that never reaps it: once killed, that child is a zombie.
-  const parent = spawn('sh', ['-c', 'sleep 60 & echo $!; exec sleep 30'], { stdio: ['ignore', 'pipe', 'ignore'] });
-  try {
-    const child = await new Promise<number>((resolve) => parent.stdout.once('data', (d: Buffer) => resolve(Number(d.toString().trim()))));
-    record('svc', child, startTime(child));
-    expect(running('svc')).toBe(true);
+(linux ? test : test.skip)(
+  'a live process with its recorded start time is running; a reused pid and a zombie are not',
+  async () => {
+    // sh starts a child, then execs into a process that never reaps it: once killed, that child is a zombie.
+    const parent = spawn('sh', ['-c', 'sleep 60 & echo $!; exec sleep 30'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    try {
+      const child = await new Promise<number>((resolve) => parent.stdout.once('data', (d: Buffer) => resolve(Number(d.toString().trim()))));
+      record('svc', child, startTime(child));
+      expect(running('svc')).toBe(true);
 
-    record('reused', child, String(Number(startTime(child)) + 1)); // same pid, another process's start time
-    expect(running('reused')).toBe(false);
+      record('reused', child, String(Number(startTime(child)) + 1)); // same pid, another process's start time
+      expect(running('reused')).toBe(false);
 
-    process.kill(child, 'SIGKILL');
-    for (let i = 0; i < 50 && !readFileSync(`/proc/${child}/stat`, 'utf8').includes(') Z '); i++) await sleep(20);
-    expect(readFileSync(`/proc/${child}/stat`, 'utf8')).toContain(') Z ');
-    expect(spawnSync('kill', ['-0', String(child)]).status).toBe(0); // what the old check relied on
-    expect(running('svc')).toBe(false);
-  } finally {
-    parent.kill('SIGKILL');
-  }
-});
+      process.kill(child, 'SIGKILL');
+      for (let i = 0; i < 500 && !readFileSync(`/proc/${child}/stat`, 'utf8').includes(') Z '); i++) await sleep(20);
+      expect(readFileSync(`/proc/${child}/stat`, 'utf8')).toContain(') Z ');
+      expect(spawnSync('kill', ['-0', String(child)]).status).toBe(0); // what the old check relied on
+      expect(running('svc')).toBe(false);
+    } finally {
+      parent.kill('SIGKILL');
+    }
+    // each check starts a bash that sources lib.sh: under a loaded machine that takes seconds, not ms
+  },
+  60_000,
+);
 
 test('no pid file, or a pid that is gone: not running', () => {
   expect(running('never-started')).toBe(false);

@@ -102,29 +102,50 @@ describe('Connect watchdog policy', () => {
     expect(kinds).toEqual(['0:restart', '5000:restart', '15000:restart', '35000:restart', '36000:recovered', '700000:restart']);
   });
 
-  test('after running stableMs without a failure, its earlier restarts are forgotten: a new incident starts afresh', () => {
+  test('after running stableMs without a failure, the next failure is restarted at once again, but the restarts still count toward the limit', () => {
     const { kinds } = simulate([
       { at: 0, s: failed },
       { at: 5_000, s: failed },
       { at: 15_000, s: failed },
-      { at: 35_000, s: failed }, // 4 restarts: the limit
-      { at: 40_000, s: running }, // recovered
+      { at: 40_000, s: running }, // recovered after 3 restarts
       { at: 100_000, s: running },
       { at: 160_000, s: running }, // running for 120 s: stable
-      { at: 170_000, s: failed }, // a new incident: restarted at once, not given up
-      { at: 172_000, s: failed },
+      { at: 170_000, s: failed }, // restarted at once: the backoff starts afresh (restart 4: the limit)
+      { at: 171_000, s: running },
+      { at: 172_000, s: failed }, // 4 restarts within the window, however long it ran: give up
+      { at: 177_000, s: failed }, // silent
     ]);
     expect(kinds).toEqual([
       '0:restart',
       '5000:restart',
       '15000:restart',
-      '35000:restart',
       '40000:recovered',
       '100000:-',
       '160000:-',
       '170000:restart',
-      '172000:wait',
+      '171000:recovered',
+      '172000:give-up',
+      '177000:-',
     ]);
+  });
+
+  test('a connector that fails after every run of stableMs or more is given up on, not restarted forever', () => {
+    // Polled every 5 s for an hour: each restart makes it run 130 s (more than stableMs, 120 s), then it fails again.
+    let memory = emptyMemory();
+    let runsUntil = -1;
+    const kinds: string[] = [];
+    for (let t = 0; t < 3_600_000; t += 5_000) {
+      const { decision, memory: next } = decide(policy, t < runsUntil ? running : failed, memory, t);
+      memory = next;
+      if (decision?.kind === 'restart') {
+        memory = recordRestart(memory, t);
+        runsUntil = t + 130_000;
+      }
+      if (decision && decision.kind !== 'wait') kinds.push(decision.kind);
+    }
+    expect(kinds.filter((k) => k === 'restart')).toHaveLength(policy.maxRestarts);
+    expect(kinds[kinds.length - 1]).toBe('give-up');
+    expect(memory.gaveUp).toBe(true);
   });
 
   test('a connector that flaps (runs a moment, fails again) still reaches the limit', () => {
@@ -157,12 +178,15 @@ describe('Connect watchdog policy', () => {
 
 describe('Connect watchdog config', () => {
   test('defaults', () => {
-    expect(loadConfig({})).toEqual({
+    const { connect, ...rest } = loadConfig({});
+    expect({ connectUrl: connect.url, ...rest }).toEqual({
       connectUrl: 'http://127.0.0.1:8083',
+      httpHost: '127.0.0.1',
       httpPort: 9466,
       pollIntervalMs: 5_000,
       connectors: undefined,
-      policy: { initialBackoffMs: 5_000, maxBackoffMs: 60_000, maxRestarts: 10, windowMs: 1_800_000, stableMs: 300_000 },
+      stateFile: undefined,
+      policy: { initialBackoffMs: 5_000, maxBackoffMs: 60_000, maxRestarts: 10, windowMs: 86_400_000, stableMs: 300_000 },
       logLevel: 'info',
     });
   });
@@ -174,7 +198,9 @@ describe('Connect watchdog config', () => {
       WATCHDOG_CONNECTORS: 'a, b',
       WATCHDOG_MAX_RESTARTS: '3',
     });
-    expect(c).toMatchObject({ connectUrl: 'http://connect:8083', httpPort: 9270, connectors: ['a', 'b'], policy: { maxRestarts: 3 } });
+    expect(c.connect.url).toBe('http://connect:8083');
+    expect(c).toMatchObject({ httpPort: 9270, connectors: ['a', 'b'], policy: { maxRestarts: 3 } });
+    expect(loadConfig({ HTTP_HOST: '0.0.0.0' }).httpHost).toBe('0.0.0.0');
     expect(() => loadConfig({ WATCHDOG_POLL_INTERVAL_MS: 'soon' })).toThrow(/WATCHDOG_POLL_INTERVAL_MS/);
     expect(() => loadConfig({ WATCHDOG_MAX_RESTARTS: '0' })).toThrow(/WATCHDOG_MAX_RESTARTS/);
     expect(() => loadConfig({ CONNECT_URL: 'connect:8083' })).toThrow(/CONNECT_URL/);
