@@ -71,7 +71,7 @@ export async function startPoller(o: PollerOptions): Promise<RunningPoller> {
       }
       for (const [definitionKey, recipients] of byTemplate) {
         const outcomes = await sfmc.sendBatch(definitionKey, recipients);
-        state.sent += outcomes.filter((x) => x.status !== 'rejected').length;
+        state.sent += outcomes.filter((x) => x.status === 'queued' || x.status === 'duplicate').length;
       }
       lastSeenId = Number(rows[rows.length - 1]?.id ?? lastSeenId);
     }

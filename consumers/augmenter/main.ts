@@ -15,13 +15,14 @@ runMain('augmenter', async () => {
   const config = loadAugmenterConfig(process.env);
   const logger = createLogger('augmenter', config.logLevel);
   const metrics = createMetrics('augmenter');
-  const registry = createRegistry({ url: config.registryUrl, auth: config.registryAuth });
+  const registry = createRegistry({ url: config.registryUrl, auth: config.registryAuth, onAnswer: metrics.countAnswer });
   const keys = createDwKeyClient(
     { baseUrl: config.dwApiUrl, apiToken: config.dwApiToken, requestTimeoutMs: config.dwTimeoutMs, retry: DW_RETRY },
     {
       logger: logger.child({ component: 'dw-client' }),
       onHttp: (route, status, ms) => metrics.httpSeconds.observe({ target: `dw-${route}`, status: String(status) }, ms / 1000),
       onRetry: (route) => metrics.retries.inc({ target: `dw-${route}` }),
+      onAnswer: metrics.countAnswer,
     },
   );
   await startConsumer({
@@ -44,7 +45,8 @@ runMain('augmenter', async () => {
     metrics,
     registry,
     dependencies: async () => ({ warehouse: await keys.health() }),
-    createHandler: (augmentedSchemaId) => createAugmentHandler({ registry, keys, metrics, augmentedTopic: config.augmentedTopic, augmentedSchemaId }),
+    createHandler: (augmentedSchemaId, holds) =>
+      createAugmentHandler({ registry, keys, metrics, augmentedTopic: config.augmentedTopic, augmentedSchemaId, holds }),
     closeClients: () => keys.close(),
   });
 });

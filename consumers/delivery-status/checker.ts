@@ -9,6 +9,11 @@
  *   backoff, until a final status or the end of SFMC's 3-day window (`unknown`).
  * So a Kafka offset never waits for days: welcome.sent is committed after the first check,
  * and the open cases live in the table, where a restart finds them again.
+ *
+ * Every status call fits a budget: the chunk's in the handler (the first-check wait takes at
+ * most half of it), SWEEP_BUDGET_MS in a sweep. SFMC's answer is read through its table
+ * (sfmc-answers.ts, scope `sfmc-status`): a call that fails fails its record only; the chunk
+ * pauses, holds or bisects (chunk.ts), a sweep leaves the row for the next one.
  */
 import type avro from 'avsc';
 import { Counter, Gauge } from 'prom-client';
@@ -19,7 +24,8 @@ import { memberKey, memberTrace } from '../shared/member';
 import type { Metrics } from '../shared/metrics';
 import type { Registry } from '../shared/registry';
 import type { SfmcClient, SfmcMessageStatus } from '../shared/sfmc-client';
-import { sleep } from '../shared/retry';
+import { budgetLeft, sleep, type Budget } from '../shared/retry';
+import type { Holds } from '../shared/holds';
 import type { BatchHandler, InputRecord, Outcome } from '../shared/stage';
 import type { StatusTable } from './status-table';
 import { STATUS_WINDOW_MS, toStatusRecord, type DeliveryStatusRecord, type Recheck, type SentWelcome } from './transform';
@@ -38,8 +44,15 @@ export interface CheckerDeps {
   recheck: Recheck;
   /** Status calls in flight at once (SFMC rate-limits this endpoint and publishes no number). */
   concurrency: number;
+  /** Setup holds: a status answered releases the hold of `sfmc-status`. */
+  holds: Holds;
   now?: () => number;
 }
+
+/** What a hold of this stage's SFMC calls is called (holds.ts). */
+export const STATUS_SCOPE = 'sfmc-status';
+/** A sweep's status calls all fit in this (it also bounds how long SIGTERM waits for a sweep). */
+export const SWEEP_BUDGET_MS = 5_000;
 
 export function createDeliveryMetrics(metrics: Metrics) {
   return {
@@ -80,17 +93,25 @@ async function mapLimited<T, R>(items: readonly T[], limit: number, fn: (item: T
 export function createStatusChecker(deps: CheckerDeps, delivery: DeliveryMetrics) {
   const now = deps.now ?? Date.now;
 
-  async function check(sent: SentWelcome, checks: number): Promise<DeliveryStatusRecord> {
-    // Past SFMC's 3-day window there is nothing to ask (first start over old history, a late replay).
-    const answer: SfmcMessageStatus | undefined =
-      now() - sent.sent_at >= STATUS_WINDOW_MS ? undefined : await deps.sfmc.getStatus(sent.message_key, deps.accountOf(sent.org_id));
+  /** The status record, or the error that kept SFMC from answering (this record's only). */
+  async function check(sent: SentWelcome, checks: number, budget: Budget): Promise<DeliveryStatusRecord | { error: unknown }> {
+    let answer: SfmcMessageStatus | undefined;
+    try {
+      // Past SFMC's 3-day window there is nothing to ask (first start over old history, a late replay).
+      if (now() - sent.sent_at < STATUS_WINDOW_MS) {
+        answer = await deps.sfmc.getStatus(sent.message_key, deps.accountOf(sent.org_id), budget, STATUS_SCOPE);
+        deps.holds.release(STATUS_SCOPE);
+      }
+    } catch (error) {
+      return { error };
+    }
     const record = toStatusRecord(sent, answer, checks, now(), deps.recheck);
     delivery.statuses.inc({ status: record.status });
     return record;
   }
 
-  async function toOutgoing(record: DeliveryStatusRecord): Promise<OutgoingRecord> {
-    const value = await deps.registry.encode(deps.statusSchemaId, record);
+  async function toOutgoing(record: DeliveryStatusRecord, budget?: Budget): Promise<OutgoingRecord> {
+    const value = await deps.registry.encode(deps.statusSchemaId, record, budget);
     return {
       topic: deps.statusTopic,
       key: memberKey(record.org_id, record.org_member_id),
@@ -100,31 +121,37 @@ export function createStatusChecker(deps: CheckerDeps, delivery: DeliveryMetrics
   }
 
   /** Stage handler over welcome.sent: one status call per Welcome, a status record each. */
-  const handler: BatchHandler = async (records: InputRecord[]) => {
+  const handler: BatchHandler = async (records: InputRecord[], budget: Budget) => {
     const decoded = await Promise.all(
       records.map(async (r): Promise<SentWelcome | Outcome> => {
         if (r.value === null) return { kind: 'skip', reason: 'tombstone' };
         try {
-          return await deps.registry.decode<SentWelcome>(r.value, () => deps.reader);
+          return await deps.registry.decode<SentWelcome>(r.value, () => deps.reader, budget);
         } catch (err) {
           if (err instanceof DecodeError) return { kind: 'dead-letter', error: err };
-          throw err;
+          return { kind: 'failed', error: err };
         }
       }),
     );
     const sends = decoded.filter((d): d is SentWelcome => !('kind' in d));
-    // Give SFMC a moment after the newest send (bounded: a replay of old sends does not wait).
+    if (sends.length > 0) deps.holds.release('registry');
+    // Give SFMC a moment after the newest send (bounded: a replay of old sends does not wait; at most half the budget).
     const newest = Math.max(0, ...sends.map((s) => s.sent_at));
-    const wait = Math.min(deps.firstCheckDelayMs, newest + deps.firstCheckDelayMs - now());
+    const wait = Math.min(deps.firstCheckDelayMs, newest + deps.firstCheckDelayMs - now(), budgetLeft(budget) / 2);
     if (wait > 0) await sleep(wait);
-    // A thrown error (SFMC unreachable after retries) pauses the partition; nothing is lost.
-    const checked = await mapLimited(sends, deps.concurrency, (s) => check(s, 1));
+    const checked = await mapLimited(sends, deps.concurrency, (s) => check(s, 1, budget));
     let i = 0;
     return Promise.all(
       decoded.map(async (d): Promise<Outcome> => {
         if ('kind' in d) return d;
-        const record = checked[i++] as DeliveryStatusRecord;
-        return { kind: 'produce', trace: memberTrace(d.org_id, d.org_member_id), records: [await toOutgoing(record)] };
+        const record = checked[i++] as DeliveryStatusRecord | { error: unknown };
+        const trace = memberTrace(d.org_id, d.org_member_id);
+        if ('error' in record) return { kind: 'failed', error: record.error, trace };
+        try {
+          return { kind: 'produce', trace, scope: STATUS_SCOPE, records: [await toOutgoing(record, budget)] };
+        } catch (error) {
+          return { kind: 'failed', error, trace }; // one record that cannot be encoded fails alone
+        }
       }),
     );
   };
@@ -139,8 +166,14 @@ export function createStatusChecker(deps: CheckerDeps, delivery: DeliveryMetrics
     const t = now();
     for (const [key, at] of planned) if (at <= t) planned.delete(key);
     const due = (await table.due(t, limit)).filter((row) => !planned.has(row.message_key));
-    const records = await mapLimited(due, deps.concurrency, (row) => check(row, row.checks + 1));
-    await produceAll(producer, await Promise.all(records.map(toOutgoing)), (partitions) =>
+    const budget: Budget = { deadline: now() + SWEEP_BUDGET_MS, now };
+    // A row SFMC did not answer for (in time) stays due: the next sweep asks again.
+    const checked = await mapLimited(due, deps.concurrency, (row) => check(row, row.checks + 1, budget));
+    const records = checked.filter((r): r is DeliveryStatusRecord => !('error' in r));
+    const failed = checked.find((r): r is { error: unknown } => 'error' in r);
+    // Not one answer: the sweep failed (counted, alerted by DeliveryStatusSweepFailing).
+    if (records.length === 0 && failed) throw failed.error;
+    await produceAll(producer, await Promise.all(records.map((r) => toOutgoing(r))), (partitions) =>
       logger.warn({ partitions }, 'kafkajs left partitions of a send unanswered (#1303): sending their records again'),
     );
     // A final status leaves the due list once the sink has written it: forgotten after 10 min.

@@ -20,7 +20,7 @@ runMain('delivery-status', async () => {
   const logger = createLogger('delivery-status', config.logLevel);
   const metrics = createMetrics('delivery-status');
   const delivery = createDeliveryMetrics(metrics);
-  const registry = createRegistry({ url: config.registryUrl, auth: config.registryAuth });
+  const registry = createRegistry({ url: config.registryUrl, auth: config.registryAuth, onAnswer: metrics.countAnswer });
   const table = createStatusTable(config.db);
   const sfmc = createSfmcClient(
     { ...config.sfmc, requestTimeoutMs: config.sfmc.timeoutMs, retry: SFMC_RETRY },
@@ -28,6 +28,8 @@ runMain('delivery-status', async () => {
       logger: logger.child({ component: 'sfmc-client' }),
       onHttp: (target, status, ms) => metrics.httpSeconds.observe({ target: `sfmc-${target}`, status: String(status) }, ms / 1000),
       onRetry: (target) => metrics.retries.inc({ target: `sfmc-${target}` }),
+      onAnswer: metrics.countAnswer,
+      onConcurrency: (limit) => metrics.concurrencyLimit.set(limit),
     },
   );
   // The sweeper's own producer: the stage loop's producer is private to it.
@@ -60,9 +62,10 @@ runMain('delivery-status', async () => {
     metrics,
     registry,
     dependencies: async () => ({ statusTable: await table.ping() }),
-    createHandler: (statusSchemaId) => {
+    createHandler: (statusSchemaId, holds) => {
       const checker = createStatusChecker(
         {
+          holds,
           registry,
           reader,
           sfmc,

@@ -24,14 +24,22 @@ runMain('emailer', async () => {
   const config = loadEmailerConfig(process.env);
   const logger = createLogger('emailer', config.logLevel);
   const metrics = createMetrics('emailer');
-  const registry = createRegistry({ url: config.registryUrl, auth: config.registryAuth });
+  const registry = createRegistry({ url: config.registryUrl, auth: config.registryAuth, onAnswer: metrics.countAnswer });
   const sent = createSentRecord({ ...config.db, connections: config.partitionsConsumedConcurrently });
   const sfmc = createSfmcClient(
-    { ...config.sfmc, requestTimeoutMs: config.sfmc.timeoutMs, retry: SFMC_RETRY },
+    // At most every worker's requests in flight; 429 50200 lowers it (concurrency.ts).
+    {
+      ...config.sfmc,
+      requestTimeoutMs: config.sfmc.timeoutMs,
+      retry: SFMC_RETRY,
+      maxInFlight: config.sfmc.concurrentRequests * config.partitionsConsumedConcurrently,
+    },
     {
       logger: logger.child({ component: 'sfmc-client' }),
       onHttp: (target, status, ms) => metrics.httpSeconds.observe({ target: `sfmc-${target}`, status: String(status) }, ms / 1000),
       onRetry: (target) => metrics.retries.inc({ target: `sfmc-${target}` }),
+      onAnswer: metrics.countAnswer,
+      onConcurrency: (limit) => metrics.concurrencyLimit.set(limit),
     },
   );
   logger.info({ orgs: [...config.orgs.entries()].map(([org, w]) => `${org}:${w.enabled ? w.definitionKey : 'off'}`) }, 'Welcome configuration');
@@ -97,8 +105,9 @@ runMain('emailer', async () => {
     metrics,
     registry,
     dependencies: async () => ({ auditTable: await sent.ping() }),
-    createHandler: (sentSchemaId) =>
+    createHandler: (sentSchemaId, holds) =>
       createWelcomeHandler({
+        holds,
         registry,
         reader: augmentedMemberReader(),
         sfmc,

@@ -17,8 +17,11 @@ export interface KnownMembers {
 }
 
 export interface SentRecord {
-  /** Which of these members were already welcomed or existed before the switch-on: one query for both tables. */
-  lookup(members: { orgId: string; orgMemberId: string }[]): Promise<KnownMembers>;
+  /**
+   * Which of these members were already welcomed or existed before the switch-on: one query for
+   * both tables. `timeoutMs` bounds the pool wait, connect and query together (default 5 s).
+   */
+  lookup(members: { orgId: string; orgMemberId: string }[], timeoutMs?: number): Promise<KnownMembers>;
   ping(): Promise<boolean>;
   close(): Promise<void>;
 }
@@ -55,19 +58,28 @@ export function createSentRecord(config: SentRecordConfig): SentRecord {
   });
   const tuples = (n: number): string => Array.from({ length: n }, () => '(?, ?)').join(', ');
   const params = (members: { orgId: string; orgMemberId: string }[]): string[] => members.flatMap((m) => [m.orgId, m.orgMemberId]);
-  async function query(sql: string, values: string[], what: string): Promise<RowDataPacket[]> {
+  async function query(sql: string, values: string[], what: string, timeoutMs = 5_000): Promise<RowDataPacket[]> {
+    let timer: NodeJS.Timeout | undefined;
     try {
-      const [rows] = await pool.query<RowDataPacket[]>({ sql, timeout: 5_000 }, values);
+      // The pool's wait for a free connection has no timeout of its own: the race bounds it.
+      const running = pool.query<RowDataPacket[]>({ sql, timeout: Math.max(1, Math.min(5_000, timeoutMs)) }, values);
+      running.catch(() => undefined); // given up on below: its late failure is not unhandled
+      const late = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms (pool wait, connect and query)`)), timeoutMs);
+      });
+      const [rows] = await Promise.race([running, late]);
       return rows;
     } catch (err) {
       // Unknown whether they were sent: never guess "no", pause until the table answers.
       throw new PipelineError('SENT_RECORD_UNAVAILABLE', `${what} unreachable: ${(err as Error).message}`, { transient: true, cause: err });
+    } finally {
+      clearTimeout(timer);
     }
   }
   const select = (table: string, n: number, tag: string): string =>
     `SELECT '${tag}' AS t, org_id, org_member_id FROM ${table} WHERE (org_id, org_member_id) IN (${tuples(n)})`;
   return {
-    async lookup(members) {
+    async lookup(members, timeoutMs) {
       const known: KnownMembers = { sent: new Set(), preExisting: new Set() };
       if (members.length === 0) return known;
       // Both tables in one round trip on one connection: the chunk waits for one answer, not two.
@@ -75,6 +87,7 @@ export function createSentRecord(config: SentRecordConfig): SentRecord {
         `${select(SENT_TABLE, members.length, 's')} UNION ALL ${select(PREEXISTING_TABLE, members.length, 'p')}`,
         [...params(members), ...params(members)],
         `${SENT_TABLE}/${PREEXISTING_TABLE}`,
+        timeoutMs,
       );
       for (const r of rows) (r.t === 's' ? known.sent : known.preExisting).add(key(String(r.org_id), String(r.org_member_id)));
       return known;

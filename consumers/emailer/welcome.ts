@@ -1,16 +1,18 @@
 /**
  * The emailer's batch handler: decode → skip what was already sent (our audit record) →
- * plan each Welcome → one SFMC batch request per template → WelcomeSent records.
+ * plan each Welcome → one SFMC batch request per organization → WelcomeSent records.
  * Exactly-once comes from three layers: only creates reach this topic; a member's
  * messageKey is fixed, so SFMC turns any resend inside its window into 109110 (counted as
  * sent); and the audit table stops resends after that window.
  */
-import { DecodeError, PipelineError, RecordError } from '../shared/errors';
+import { DecodeError, RecordError } from '../shared/errors';
+import type { Holds } from '../shared/holds';
 import { memberKey, memberTrace } from '../shared/member';
 import type { Metrics } from '../shared/metrics';
 import type { Registry } from '../shared/registry';
-import type { SendOutcome, SfmcClient, SfmcRecipient } from '../shared/sfmc-client';
-import { SFMC_INVALID_DEFINITION_KEY, SFMC_MISSING_DEFINITION_KEY, welcomeMessageKey } from '../shared/sfmc-client';
+import { budgetLeft, type Budget } from '../shared/retry';
+import type { SfmcClient, SfmcRecipient } from '../shared/sfmc-client';
+import { welcomeMessageKey } from '../shared/sfmc-client';
 import type { BatchHandler, InputRecord, Outcome } from '../shared/stage';
 import type avro from 'avsc';
 import type { AugmentedMember } from './augmented-member';
@@ -19,8 +21,8 @@ import { heldRecord, isReleased, sendGuard, skippedRecord, TRACED_SKIPS, type Ho
 import type { OrgConfig } from './org-config';
 import type { SentRecord } from './sent-record';
 import { sentKey } from './sent-record';
-import { planWelcome, toWelcomeSent } from './transform';
-import { forEachLimited, groupInOrder } from './concurrent-sends';
+import { planWelcome } from './transform';
+import { sendWelcomes } from './send-outcomes';
 
 export interface WelcomeDeps {
   registry: Registry;
@@ -33,10 +35,15 @@ export interface WelcomeDeps {
   sentSchemaId: number;
   /** Guards (make seed-preexisting, age, import, send rate): where their traces go, and the breaker (shared by the replicas). */
   guards: { breaker: Breaker; skippedTopic: string; heldTopic: string; onHeld: (orgId: string) => void };
-  /** SFMC requests of one chunk in flight at once (one per business unit and definition); 1 = one after another. */
+  /** SFMC requests of one chunk in flight at once (one per organization); 1 = one after another. */
   concurrentRequests?: number;
+  /** Setup holds: a good answer for an organization releases its hold. */
+  holds: Holds;
   now?: () => number;
 }
+
+/** The audit-table read's own ceiling (it was 3 s connect + 5 s query, and an unbounded pool wait). */
+const AUDIT_READ_MAX_MS = 2_000;
 
 type Slot = {
   input: InputRecord;
@@ -51,43 +58,24 @@ export function createWelcomeHandler(deps: WelcomeDeps): BatchHandler {
   const now = deps.now ?? Date.now;
   const view = (): avro.Type => deps.reader;
 
-  async function decode(record: InputRecord): Promise<Slot> {
+  async function decode(record: InputRecord, budget: Budget): Promise<Slot> {
     if (record.value === null) return { input: record, outcome: { kind: 'skip', reason: 'tombstone' } };
     try {
-      return { input: record, member: await deps.registry.decode<AugmentedMember>(record.value, view) };
+      return { input: record, member: await deps.registry.decode<AugmentedMember>(record.value, view, budget) };
     } catch (err) {
       if (err instanceof DecodeError) return { input: record, outcome: { kind: 'dead-letter', error: err } };
-      throw err;
-    }
-  }
-
-  /**
-   * SFMC refusing the send definition itself (unknown or missing definitionKey) is our setup,
-   * not the members: like refused credentials, hold (the thrown error pauses the partition,
-   * nothing is dead-lettered or lost, the batch is retried with backoff and goes through once
-   * the definition exists) and raise welcome_sfmc_definition_refused for the alert.
-   */
-  function holdIfDefinitionRefused(definitionKey: string, group: Slot[], outcomes: { status: string; errorcode?: number; message?: string }[]): void {
-    const orgIds = [...new Set(group.map((s) => (s.member as AugmentedMember).org_id))];
-    const refused = outcomes.find(
-      (o) => o.status === 'rejected' && (o.errorcode === SFMC_INVALID_DEFINITION_KEY || o.errorcode === SFMC_MISSING_DEFINITION_KEY),
-    );
-    for (const org of orgIds) deps.metrics.definitionRefused.set({ org, definition_key: definitionKey }, refused ? 1 : 0);
-    if (refused) {
-      throw new PipelineError(
-        'SFMC_DEFINITION_REFUSED',
-        `SFMC refused send definition "${definitionKey}" of ${orgIds.join(', ')} (errorcode ${refused.errorcode}): holding these Welcomes until it is fixed. ${refused.message ?? ''}`.trim(),
-        { transient: true },
-      );
+      return { input: record, outcome: { kind: 'failed', error: err } }; // the registry's answer decides (registry-answers.ts)
     }
   }
 
   return async (records, budget) => {
-    const slots = await Promise.all(records.map(decode));
+    const slots = await Promise.all(records.map((r) => decode(r, budget)));
     const decoded = slots.flatMap((s) => (s.member ? [s.member] : []));
+    if (decoded.length > 0) deps.holds.release('registry');
     const refs = decoded.map((m) => ({ orgId: m.org_id, orgMemberId: m.org_member_id }));
     const readStart = now();
-    const { sent: done, preExisting } = await deps.sent.lookup(refs);
+    // Pool wait, connect and query together: at most half of what is left, so SFMC keeps the rest.
+    const { sent: done, preExisting } = await deps.sent.lookup(refs, Math.max(1, Math.min(AUDIT_READ_MAX_MS, budgetLeft(budget) / 2)));
     if (refs.length > 0) deps.metrics.chunkStepSeconds.observe({ step: 'audit-read' }, (now() - readStart) / 1000);
     const { breaker, skippedTopic, heldTopic } = deps.guards;
     const skip = (slot: Slot, m: AugmentedMember, reason: string, trace: string): Outcome => ({
@@ -151,72 +139,29 @@ export function createWelcomeHandler(deps: WelcomeDeps): BatchHandler {
     if (counted.size > 0) deps.metrics.chunkStepSeconds.observe({ step: 'breaker' }, (now() - breakerStart) / 1000);
     for (const slot of slots) if (slot.recipient && !slot.outcome) toSend.push(slot);
 
-    // One request per (business unit, template). A group that fails (SFMC down after retries,
-    // throttled past the budget, our credentials or the send definition refused) marks only its
-    // own members failed: members SFMC already accepted in an earlier group keep their
-    // WelcomeSent (keepOnRetry), and the stage retries the rest; messageKeys make any resend
-    // harmless. A refused definition is a setup error: the stage holds, never dead-letters.
-    // A definition lives in one BU; the key depends only on the member's organization, so one
-    // member's records share a request and groups may go concurrently (concurrent-sends.ts).
-    const groups = groupInOrder(toSend, (s) => `${s.accountId ?? ''}\0${s.definitionKey ?? ''}`);
-    await forEachLimited(groups, deps.concurrentRequests ?? 1, async (group) => {
-      const { definitionKey = '', accountId } = group[0] as Slot;
-      let outcomes: SendOutcome[];
-      try {
-        outcomes = await deps.sfmc.sendBatch(
-          definitionKey,
-          group.map((s) => s.recipient as SfmcRecipient),
-          accountId,
-          budget,
-        );
-        holdIfDefinitionRefused(definitionKey, group, outcomes);
-      } catch (error) {
-        for (const slot of group) {
-          const m = slot.member as AugmentedMember;
-          slot.outcome = { kind: 'failed', error, trace: memberTrace(m.org_id, m.org_member_id, m.member_id) };
-        }
-        return;
-      }
-      const sentAt = now();
-      for (const [i, slot] of group.entries()) {
-        const m = slot.member as AugmentedMember;
-        const result = outcomes[i];
-        const trace = memberTrace(m.org_id, m.org_member_id, m.member_id);
-        if (!result) {
-          slot.outcome = {
-            kind: 'failed',
-            error: new PipelineError('SFMC_MISSING_OUTCOME', `no SFMC outcome for ${trace}`, { transient: true }),
-            trace,
-          };
-          continue;
-        }
-        if (result.status === 'rejected') {
-          slot.outcome = {
-            kind: 'dead-letter',
-            error: new RecordError(`SFMC_${result.errorcode ?? 'REJECTED'}`, result.message ?? 'rejected by SFMC'),
-            trace,
-          };
-          continue;
-        }
-        deps.metrics.sent.inc({ outcome: result.status });
-        deps.metrics.endToEndSeconds.observe(Math.max(0, sentAt - m.source_committed_at) / 1000);
-        deps.metrics.stageSeconds.observe(Math.max(0, sentAt - m.source_committed_at) / 1000);
-        const value = await deps.registry.encode(deps.sentSchemaId, toWelcomeSent(m, definitionKey, result, sentAt));
-        slot.outcome = {
-          kind: 'produce',
-          keepOnRetry: true,
-          trace,
-          records: [
-            {
-              topic: deps.sentTopic,
-              key: memberKey(m.org_id, m.org_member_id),
-              value,
-              headers: { 'welcome.trace': trace, 'welcome.outcome': result.status },
-            },
-          ],
-        };
-      }
-    });
+    // Verdicts per recipient (send-outcomes.ts): accepted sends keep their WelcomeSent even when
+    // another record is retried; setup and unknown answers hold or bisect, never dead-letter.
+    const sent = await sendWelcomes(
+      {
+        registry: deps.registry,
+        sfmc: deps.sfmc,
+        metrics: deps.metrics,
+        holds: deps.holds,
+        sentTopic: deps.sentTopic,
+        sentSchemaId: deps.sentSchemaId,
+        concurrentRequests: deps.concurrentRequests ?? 1,
+        now,
+      },
+      toSend.map((s) => ({
+        input: s.input,
+        member: s.member as AugmentedMember,
+        definitionKey: s.definitionKey ?? '',
+        accountId: s.accountId,
+        recipient: s.recipient as SfmcRecipient,
+      })),
+      budget,
+    );
+    toSend.forEach((slot, i) => (slot.outcome = sent[i]));
     return slots.map((s) => s.outcome as Outcome);
   };
 }

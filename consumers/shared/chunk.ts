@@ -4,37 +4,40 @@
  * - every chunk has a time budget (all attempts, waits and Retry-Afters of the handler's calls
  *   fit inside it), so a slow dependency never holds a chunk longer than the budget;
  * - outputs are written (acks=all) before the offset after them is committed;
- * - a throttled dependency (Retry-After) pauses the partition for as long as it asked,
- *   counts no attempt and dead-letters nothing;
- * - a transient failure pauses with backoff; after `isolateAfter` failed attempts of the same
- *   chunk its records are retried one by one, so one record that always fails cannot block
- *   the partition: it goes to the DLQ after `aloneAttempts` proven failures alone (another
- *   record got its output after its previous failure: the dependency works, the fault is this
- *   record's), and the others move on;
- * - a permanent failure of a record is dead-lettered at once (a chunk that fails permanently
- *   as a whole is split at once to find the record);
- * - an error about our own setup (credentials refused) pauses and dead-letters nothing.
+ * - the handler's failures are sorted by failure.ts into the verdicts of the answer tables:
+ *   slow-down pauses the partition (Retry-After or backoff), counts no attempt and
+ *   dead-letters nothing; setup holds its scope (holds.ts) and pauses, dead-letters nothing;
+ *   unknown is retried, then bisected (bisection.ts) until a record fails alone while others
+ *   around it succeed — only then is it dead-lettered — or every half fails alike, which makes
+ *   it a setup fault; an unknown answer that persists for `escalateAfterMs` is one too;
+ * - a record whose answer names it (the handler's dead-letter outcome) is dead-lettered at once.
  */
-import { HttpError, PipelineError, errorCode, isTransient } from './errors';
+import { errorCode, PipelineError } from './errors';
+import { classifyFailure, worstFailure, type Failure } from './failure';
+import type { Holds } from './holds';
 import type { OutgoingRecord } from './kafka';
 import type { Logger } from './logger';
 import type { Metrics } from './metrics';
 import { backoffDelay, type Budget, type RetryPolicy } from './retry';
 import { deadLetterRecord, type BatchHandler, type InputRecord, type Outcome } from './stage';
+import { runBisection, startBisection, type Bisection } from './bisection';
+
+/** Why a partition waits: the paused-partitions gauge's label; `continue` = no pause, read on at once. */
+export type PauseKind = 'slow-down' | 'setup' | 'unknown' | 'continue';
 
 export interface ChunkIo {
   /** One acknowledged write (acks=all) of these records. */
   produce(records: OutgoingRecord[]): Promise<void>;
   /** Commits `offset` (the next record to read) of the partition. */
   commit(partition: number, offset: string): Promise<void>;
-  /** Re-read the partition from `offset`, after a pause of `pauseMs` (0: at once). */
-  retryLater(partition: number, offset: string, pauseMs: number): void;
+  /** Re-read the partition from `offset` after `pauseMs` (0: at once); a setup pause ends early when `scope` is released. */
+  retryLater(partition: number, offset: string, pauseMs: number, why?: { kind: PauseKind; scope?: string }): void;
 }
 
 export interface ChunkPolicy {
   /** Wall-clock budget of one chunk, every retry and Retry-After included. */
   budgetMs: number;
-  /** Failed attempts of the same chunk after which its records are tried one by one. */
+  /** Whole tries of a chunk that failed with unknown answers, after which it is bisected. */
   isolateAfter: number;
   /**
    * Proven alone failures before a record is dead-lettered. A failure is proven when another
@@ -43,10 +46,12 @@ export interface ChunkPolicy {
    * outage one failure can look proven; the next try then succeeds.
    */
   aloneAttempts: number;
-  /** Pause between attempts of a failing chunk. */
+  /** Pause between attempts of a failing chunk (slow-down without Retry-After, setup, unknown). */
   backoff: RetryPolicy;
   /** Longest pause a Retry-After can cause at once (the answer is asked again after it). */
   maxPauseMs: number;
+  /** Unknown answers for this long without a success on the partition: held as a setup fault. */
+  escalateAfterMs: number;
 }
 
 export const DEFAULT_CHUNK_POLICY: ChunkPolicy = {
@@ -56,26 +61,8 @@ export const DEFAULT_CHUNK_POLICY: ChunkPolicy = {
   // Capped at 10 s: a recovered dependency is noticed within seconds, yet a long outage costs few calls.
   backoff: { attempts: Infinity, baseDelayMs: 500, maxDelayMs: 10_000 },
   maxPauseMs: 60_000,
+  escalateAfterMs: 60_000,
 };
-
-/** Errors that are about our configuration, not the records: never a reason to dead-letter. */
-export const SETUP_ERROR_CODES: ReadonlySet<string> = new Set([
-  'CONFIG',
-  'SFMC_DEFINITION_REFUSED',
-  'SFMC_AUTH_REJECTED',
-  'SFMC_UNAUTHORIZED',
-  'SFMC_BAD_TOKEN_RESPONSE',
-  'SFMC_BAD_INSTANCE_URL',
-  'DW_UNAUTHORIZED',
-]);
-
-export type Failure = { kind: 'throttled'; retryAfterMs: number } | { kind: 'setup' } | { kind: 'transient' } | { kind: 'permanent' };
-
-export function classifyFailure(err: unknown): Failure {
-  if (err instanceof HttpError && err.transient && err.retryAfterMs !== undefined) return { kind: 'throttled', retryAfterMs: err.retryAfterMs };
-  if (err instanceof PipelineError && SETUP_ERROR_CODES.has(err.code)) return { kind: 'setup' };
-  return isTransient(err) ? { kind: 'transient' } : { kind: 'permanent' };
-}
 
 export interface ChunkDeps {
   stage: string;
@@ -85,25 +72,31 @@ export interface ChunkDeps {
   policy: ChunkPolicy;
   logger: Logger;
   metrics: Metrics;
+  holds: Holds;
   now?: () => number;
   random?: () => number;
 }
 
-interface PartitionState {
-  /** Failed attempts of the chunk starting at `offset` (throttling and setup errors not counted). */
-  attempts: number;
+export interface PartitionState {
+  /** First record not committed of the failing chunk. */
   offset: string;
-  /** While set, records up to this offset are handled one by one. */
-  isolateUntil?: bigint;
-  /**
-   * Per record offset: alone failures (for the DLQ's attempt count), how many of them were
-   * proven to be the record's fault, and when the last one ended.
-   */
-  alone: Map<string, { count: number; proven: number; lastEndedAt?: number }>;
-  /** Setup errors in a row (their own backoff; they never lead to dead letters). */
-  setup: number;
-  /** Failed tries of the chunk as a whole (each record was in them). */
-  whole: number;
+  /** Whole tries that failed with an unknown answer. */
+  attempts: number;
+  /** Pauses in a row for slow-down or setup (their backoff). */
+  pauses: number;
+  /** First unknown failure since the partition last got an output. */
+  unknownSince?: number;
+  /** An unknown answer held as a setup fault: met again, the partition pauses without bisecting. */
+  escalated?: { reason: string; scope: string };
+  bisection?: Bisection;
+  /** Offsets whose accepted sends' outputs (keepOnRetry) are already on Kafka: a retry's resend (109110) is not written again. */
+  written: Set<string>;
+}
+
+/** An outcome the chunk already decided but not yet committed; `written`: its outputs are on Kafka. */
+export interface Settled {
+  outcome: Outcome;
+  written: boolean;
 }
 
 type Failed = Extract<Outcome, { kind: 'failed' }>;
@@ -113,18 +106,33 @@ const message = (err: unknown): string => (err instanceof Error ? err.message : 
 export interface ChunkProcessor {
   /** True when the whole chunk is done and the caller may take the next one. */
   process(records: InputRecord[]): Promise<boolean>;
-  /** Start time of the most recent handler call that succeeded (for tests and health). */
+  /** Start time of the most recent handler call that produced an output (for tests and health). */
   lastSuccessStartedAt(): number;
+}
+
+/** What bisection.ts needs from the processor. */
+export interface ChunkContext {
+  deps: ChunkDeps;
+  now: () => number;
+  call(records: InputRecord[], b: Budget): Promise<Outcome[]>;
+  /** Start of the latest handler call in which a record of `scope` got its output (0: never). */
+  lastSuccessStart(scope: string): number;
+  /** Writes the outputs of settled keepOnRetry produces now; commits the settled prefix of `records`. Returns the records left. */
+  advance(records: InputRecord[], st: PartitionState, settled: Map<string, Settled>): Promise<InputRecord[]>;
+  pause(st: PartitionState, at: InputRecord, failure: Failure, err: unknown): void;
+  escalate(st: PartitionState, at: InputRecord, failure: Extract<Failure, { kind: 'unknown' }>, err: unknown, why: string): void;
+  deadLetterOutcome(err: unknown, attempts: number, trace: string | undefined, why: string): Outcome;
 }
 
 export function createChunkProcessor(d: ChunkDeps): ChunkProcessor {
   const now = d.now ?? Date.now;
   const states = new Map<number, PartitionState>();
   let lastSuccessStart = 0;
+  const lastSuccessOf = new Map<string, number>();
 
   const budget = (): Budget => ({ deadline: now() + d.policy.budgetMs, now });
 
-  async function call(records: InputRecord[], b: Budget): Promise<{ outcomes: Outcome[]; startedAt: number }> {
+  async function call(records: InputRecord[], b: Budget): Promise<Outcome[]> {
     const startedAt = now();
     let outcomes: Outcome[];
     try {
@@ -137,8 +145,15 @@ export function createChunkProcessor(d: ChunkDeps): ChunkProcessor {
     // Proof that the dependency works is an output, which needs its answer. A skip (an update, a
     // heartbeat, a tombstone) or a decode-error dead letter never asked it: during an outage
     // they succeed too, and counting them dead-lettered healthy members (seen in the fault suite).
-    if (outcomes.some((o) => o.kind === 'produce')) lastSuccessStart = Math.max(lastSuccessStart, startedAt);
-    return { outcomes, startedAt };
+    // Per scope: an organization whose sends keep failing is not proven wrong by another's
+    // successes. Every output also proves the stage and the registry (its input was decoded).
+    for (const o of outcomes) {
+      if (o.kind !== 'produce') continue;
+      lastSuccessStart = Math.max(lastSuccessStart, startedAt);
+      for (const scope of [d.stage, 'registry', ...(o.scope ? [o.scope] : [])])
+        lastSuccessOf.set(scope, Math.max(lastSuccessOf.get(scope) ?? 0, startedAt));
+    }
+    return outcomes;
   }
 
   function deadLetter(input: InputRecord, error: PipelineError, attempts: number, trace: string | undefined): OutgoingRecord {
@@ -150,17 +165,27 @@ export function createChunkProcessor(d: ChunkDeps): ChunkProcessor {
     return deadLetterRecord(d.stage, d.dlqTopic, input, error, new Date(now()), attempts);
   }
 
-  /** Writes the outputs of `outcomes` (all done ones before `upTo`, kept effects after it), then commits before `upTo`. */
-  async function finish(records: InputRecord[], outcomes: Outcome[], upTo: number, attempts: number): Promise<void> {
+  /**
+   * Writes the outputs of `outcomes` before `upTo` (and kept effects after it) that are not
+   * written yet, then commits before `upTo`. `written[i]`: outcome i's outputs are on Kafka.
+   */
+  async function finish(
+    records: InputRecord[],
+    outcomes: (Outcome | undefined)[],
+    upTo: number,
+    attempts: number,
+    written: boolean[] = [],
+  ): Promise<void> {
     const out: OutgoingRecord[] = [];
     const counts = { produced: 0, skipped: 0, deadLettered: 0 };
     const traces: string[] = [];
     outcomes.forEach((o, i) => {
       const input = records[i] as InputRecord;
+      if (!o) return;
       if (o.trace && i < upTo) traces.push(o.trace);
       if (o.kind === 'produce' && (i < upTo || o.keepOnRetry)) {
-        out.push(...o.records);
-        counts.produced += o.records.length;
+        if (!written[i]) out.push(...o.records);
+        if (i < upTo) counts.produced += o.records.length;
       } else if (i >= upTo) {
         // not done: re-read later
       } else if (o.kind === 'skip') {
@@ -191,156 +216,140 @@ export function createChunkProcessor(d: ChunkDeps): ChunkProcessor {
   }
 
   function pauseFor(st: PartitionState, failure: Failure): number {
-    if (failure.kind === 'throttled') return Math.min(d.policy.maxPauseMs, Math.max(250, failure.retryAfterMs));
-    return Math.max(250, backoffDelay(Math.max(1, st.attempts + st.setup), d.policy.backoff, d.random));
+    if (failure.kind === 'slow-down' && failure.retryAfterMs !== undefined) return Math.min(d.policy.maxPauseMs, Math.max(250, failure.retryAfterMs));
+    const tries = failure.kind === 'unknown' ? st.attempts + st.pauses : st.pauses;
+    return Math.max(250, backoffDelay(Math.max(1, tries), d.policy.backoff, d.random));
   }
 
-  function retryLater(st: PartitionState, input: InputRecord, failure: Failure, err: unknown): void {
-    const ms = pauseFor(st, failure);
-    d.metrics.pauses.inc({ code: errorCode(err) });
-    const log = failure.kind === 'setup' ? d.logger.error.bind(d.logger) : d.logger.warn.bind(d.logger);
-    log(
-      { err, partition: input.partition, offset: input.offset, attempt: st.attempts, failure: failure.kind, resumeInMs: ms },
-      failure.kind === 'throttled'
-        ? 'dependency asked us to wait: pausing partition, nothing dead-lettered'
-        : failure.kind === 'setup'
-          ? 'our credentials or setup were refused: pausing partition, nothing dead-lettered'
-          : 'dependency unavailable: pausing partition, nothing dead-lettered',
-    );
-    d.io.retryLater(input.partition, input.offset, ms);
-  }
+  const ctx: ChunkContext = {
+    deps: d,
+    now,
+    call,
+    lastSuccessStart: (scope) => lastSuccessOf.get(scope) ?? 0,
+
+    async advance(records, st, settled) {
+      let upTo = 0;
+      while (upTo < records.length && settled.has((records[upTo] as InputRecord).offset)) upTo++;
+      const outcomes = records.map((r) => settled.get(r.offset)?.outcome);
+      const written = records.map((r) => settled.get(r.offset)?.written ?? false);
+      // keepOnRetry produces past the prefix are written now (an accepted send is a fact), once.
+      await finish(records, outcomes, upTo, st.attempts + 1, written);
+      for (const r of records) {
+        const s = settled.get(r.offset);
+        if (s?.outcome.kind === 'produce' && s.outcome.keepOnRetry) s.written = true;
+      }
+      if (upTo === 0) return records;
+      for (const r of records.slice(0, upTo)) settled.delete(r.offset);
+      st.offset = next((records[upTo - 1] as InputRecord).offset);
+      return records.slice(upTo);
+    },
+
+    pause(st, at, failure, err) {
+      if (failure.kind === 'setup') d.holds.hold(failure.scope, failure.reason, message(err));
+      if (failure.kind !== 'unknown') st.pauses++;
+      const ms = pauseFor(st, failure);
+      d.metrics.pauses.inc({ code: errorCode(err) });
+      const log = failure.kind === 'setup' ? d.logger.error.bind(d.logger) : d.logger.warn.bind(d.logger);
+      log(
+        { err, partition: at.partition, offset: at.offset, attempt: st.attempts, failure: failure.kind, resumeInMs: ms },
+        failure.kind === 'slow-down'
+          ? 'dependency asked us to wait or did not answer: pausing partition, nothing dead-lettered'
+          : failure.kind === 'setup'
+            ? `our setup is refused (${failure.reason}): holding ${failure.scope}, pausing partition, nothing dead-lettered`
+            : 'answer we cannot read: pausing partition before retrying, nothing dead-lettered',
+      );
+      d.io.retryLater(at.partition, at.offset, ms, { kind: failure.kind, ...(failure.kind === 'setup' ? { scope: failure.scope } : {}) });
+    },
+
+    escalate(st, at, failure, err, why) {
+      st.escalated = { reason: failure.reason, scope: failure.scope };
+      st.bisection = undefined;
+      ctx.pause(
+        st,
+        at,
+        { kind: 'setup', scope: failure.scope, reason: failure.reason },
+        new PipelineError(failure.reason, `${why}: ${message(err)}`),
+      );
+    },
+
+    deadLetterOutcome(err, attempts, trace, why) {
+      const reason = err instanceof PipelineError ? err : new PipelineError(errorCode(err), message(err), { cause: err });
+      return {
+        kind: 'dead-letter',
+        attempts,
+        trace,
+        error: new PipelineError(reason.code, `${why}: ${reason.message}`, { transient: reason.transient }),
+      };
+    },
+  };
 
   function stateFor(first: InputRecord): PartitionState {
     let st = states.get(first.partition);
     // A chunk that does not start where the failing one did (rebalance, seek) starts afresh.
-    if (
-      !st ||
-      (st.isolateUntil === undefined && st.offset !== first.offset) ||
-      (st.isolateUntil !== undefined && BigInt(first.offset) > st.isolateUntil)
-    ) {
-      st = { attempts: 0, offset: first.offset, alone: new Map(), setup: 0, whole: 0 };
+    if (!st || st.offset !== first.offset) {
+      st = { offset: first.offset, attempts: 0, pauses: 0, written: new Set() };
       states.set(first.partition, st);
     }
     return st;
   }
 
-  async function whole(records: InputRecord[], st: PartitionState): Promise<boolean> {
-    const b = budget();
-    const { outcomes } = await call(records, b);
-    const firstFailed = outcomes.findIndex((o) => o.kind === 'failed');
-    if (firstFailed === -1) {
-      await finish(records, outcomes, records.length, st.attempts + 1);
-      states.delete((records[0] as InputRecord).partition);
-      return true;
-    }
-    await finish(records, outcomes, firstFailed, st.attempts + 1);
-    const rest = records.slice(firstFailed);
-    const err = (outcomes[firstFailed] as Failed).error;
-    const failure = classifyFailure(err);
-    const at = rest[0] as InputRecord;
-    if (firstFailed > 0 || st.offset !== at.offset) {
-      st.attempts = 0;
-      st.whole = 0;
-      st.offset = at.offset;
-    }
-    if (failure.kind === 'transient' || failure.kind === 'permanent') st.whole++;
-    if (failure.kind === 'permanent' && rest.length > 1) {
-      // Which record is it? Find out now, inside what is left of this chunk's budget.
-      st.isolateUntil = BigInt((rest[rest.length - 1] as InputRecord).offset);
-      return isolate(rest, st, b);
-    }
-    if (failure.kind === 'permanent') {
-      // The last record of the chunk (rest.length is 1): it alone failed, so it is the record.
-      const o = outcomes[firstFailed] as Failed;
-      await finish([at], [{ kind: 'dead-letter', error: asPipelineError(err), trace: o.trace }], 1, st.attempts + 1);
-      states.delete(at.partition);
-      return true;
-    }
-    if (failure.kind === 'setup') st.setup++;
-    if (failure.kind === 'transient') {
-      st.attempts++;
-      if (st.attempts >= d.policy.isolateAfter && rest.length > 1) st.isolateUntil = BigInt((rest[rest.length - 1] as InputRecord).offset);
-    }
-    retryLater(st, at, failure, err);
-    return false;
+  /** The partition got outputs past its trouble: forget it, and release a hold it escalated. */
+  function recovered(partition: number, st: PartitionState): void {
+    if (st.escalated) d.holds.release(st.escalated.scope);
+    states.delete(partition);
   }
 
-  /**
-   * One by one. A record that fails alone is undecided; its failure is proven when a record
-   * (later in this pass, or of another partition) got an output after its previous failure.
-   * With `aloneAttempts` proven failures it is the record, not the dependency: dead-lettered.
-   * Otherwise it may be an outage: pause before it.
-   */
-  async function isolate(records: InputRecord[], st: PartitionState, b: Budget): Promise<boolean> {
-    const done: Outcome[] = [];
-    const undecided: { i: number; err: unknown; endedAt: number; trace?: string }[] = [];
-    let stop: { i: number; err: unknown; failure: Failure } | undefined;
-    let i = 0;
-    for (; i < records.length; i++) {
-      const r = records[i] as InputRecord;
-      if (BigInt(r.offset) > (st.isolateUntil ?? -1n)) break;
-      if (i > 0 && b.deadline - now() < d.policy.budgetMs / 4) break; // the rest in the next pass, with a fresh budget
-      const { outcomes } = await call([r], b);
-      const endedAt = now();
-      const o = outcomes[0] as Outcome;
-      if (o.kind !== 'failed') {
-        done[i] = o;
-        continue;
-      }
-      const seen = st.alone.get(r.offset) ?? { count: 0, proven: 0 };
-      seen.count++;
-      st.alone.set(r.offset, seen);
-      const failure = classifyFailure(o.error);
-      if (failure.kind === 'permanent') {
-        done[i] = { kind: 'dead-letter', error: asPipelineError(o.error), trace: o.trace, attempts: st.whole + (st.alone.get(r.offset)?.count ?? 1) };
-      } else if (failure.kind === 'transient') {
-        undecided.push({ i, err: o.error, endedAt, trace: o.trace });
-      } else {
-        stop = { i, err: o.error, failure };
-        break;
-      }
-    }
-    // Undecided records with proof of a working dependency become dead letters; the first without proof stops us.
-    let upTo = stop?.i ?? i;
-    for (const u of undecided) {
-      if (u.i >= upTo) break;
-      const r = records[u.i] as InputRecord;
-      const a = st.alone.get(r.offset) ?? { count: 1, proven: 0 };
-      if (lastSuccessStart >= (a.lastEndedAt ?? u.endedAt)) a.proven++;
-      a.lastEndedAt = u.endedAt;
-      if (a.proven >= d.policy.aloneAttempts) {
-        const attempts = st.whole + (st.alone.get(r.offset)?.count ?? 1);
-        const reason = asPipelineError(u.err);
-        done[u.i] = {
-          kind: 'dead-letter',
-          attempts,
-          trace: u.trace,
-          error: new PipelineError(reason.code, `failed ${attempts} times, the last ones alone while other records succeeded: ${reason.message}`, {
-            transient: true,
-          }),
-        };
-      } else {
-        upTo = u.i;
-        stop = { i: u.i, err: u.err, failure: { kind: 'transient' } };
-      }
-    }
-    // Outcomes past upTo (sparse) are only written when they record an accepted send (keepOnRetry).
-    await finish(records, done, upTo, st.attempts + 1);
+  async function whole(records: InputRecord[], st: PartitionState): Promise<boolean> {
+    const b = budget();
+    const callStart = now();
+    const outcomes = await call(records, b);
+    const firstFailed = outcomes.findIndex((o) => o.kind === 'failed');
     const partition = (records[0] as InputRecord).partition;
-    if (stop) {
-      const at = records[stop.i] as InputRecord;
-      if (stop.failure.kind === 'transient') st.attempts++;
-      if (stop.failure.kind === 'setup') st.setup++;
-      retryLater(st, at, stop.failure, stop.err);
+    if (firstFailed === -1) {
+      await finish(records, outcomes, records.length, st.attempts + 1);
+      recovered(partition, st);
+      return true;
+    }
+    await finish(
+      records,
+      outcomes,
+      firstFailed,
+      st.attempts + 1,
+      records.map((r) => st.written.has(r.offset)),
+    );
+    outcomes.forEach((o, i) => o.kind === 'produce' && o.keepOnRetry && st.written.add((records[i] as InputRecord).offset));
+    const rest = records.slice(firstFailed);
+    const at = rest[0] as InputRecord;
+    if (firstFailed > 0) {
+      // progress: what follows is a new chunk as far as counting goes
+      if (st.escalated) d.holds.release(st.escalated.scope);
+      Object.assign(st, { offset: at.offset, attempts: 0, pauses: 0, unknownSince: undefined, escalated: undefined });
+    }
+    const failedOutcomes = outcomes.slice(firstFailed).filter((o): o is Failed => o.kind === 'failed');
+    const failure = worstFailure(failedOutcomes.map((o) => classifyFailure(o.error, d.stage))) as Failure;
+    const err = failedOutcomes[0]?.error;
+    if (failure.kind !== 'unknown') {
+      ctx.pause(st, at, failure, err);
       return false;
     }
-    const last = records[upTo - 1];
-    if (last && BigInt(last.offset) >= (st.isolateUntil ?? -1n)) states.delete(partition);
-    if (upTo < records.length) {
-      d.io.retryLater(partition, (records[upTo] as InputRecord).offset, 0);
+    st.unknownSince ??= now();
+    if (st.escalated?.reason === failure.reason) {
+      ctx.escalate(st, at, failure, err, 'the same unknown answer as before the hold');
       return false;
     }
-    return true;
+    if (now() - st.unknownSince >= d.policy.escalateAfterMs) {
+      ctx.escalate(st, at, failure, err, `unknown answers for ${Math.round((now() - st.unknownSince) / 1000)} s without a success`);
+      return false;
+    }
+    st.attempts++;
+    if (failure.bisect || st.attempts >= d.policy.isolateAfter) {
+      // Which record is it? Find out now, inside what is left of this chunk's budget; the
+      // bisection's state outlives the call, so it goes on where it stopped on the next read.
+      st.bisection = startBisection(rest, outcomes.slice(firstFailed), callStart, st.written);
+      return runBisection(ctx, rest, st, b);
+    }
+    ctx.pause(st, at, failure, err);
+    return false;
   }
 
   return {
@@ -354,17 +363,20 @@ export function createChunkProcessor(d: ChunkDeps): ChunkProcessor {
         if (at > 0) d.metrics.recordWaitSeconds.observe(Math.max(0, started - at) / 1000);
       }
       try {
-        if (st.isolateUntil !== undefined) return await isolate(records, st, budget());
+        if (st.bisection) return await runBisection(ctx, records, st, budget());
         return await whole(records, st);
+      } catch (err) {
+        // A produce or commit past its deadline (stage.ts): the chunk is redone from what was
+        // committed, after a pause, instead of an error out of eachBatch (kafkajs would retry the
+        // fetch loop and restart its consumer). Any other error is kafkajs's (a rebalance): raw.
+        if (!(err instanceof PipelineError && err.code === 'KAFKA_DEADLINE')) throw err;
+        const at = records.find((r) => r.offset === st.offset) ?? first;
+        ctx.pause(st, at, { kind: 'slow-down' }, err);
+        return false;
       } finally {
         d.metrics.batchSeconds.observe((now() - started) / 1000);
       }
     },
     lastSuccessStartedAt: () => lastSuccessStart,
   };
-}
-
-function asPipelineError(err: unknown): PipelineError {
-  if (err instanceof PipelineError) return err;
-  return new PipelineError(errorCode(err), message(err), { transient: isTransient(err), cause: err });
 }

@@ -4,6 +4,7 @@
  * Each main.ts builds its own clients and handler and hands them here.
  */
 import { cachedReadiness, startHealthServer } from './health-server';
+import { createHolds, type Holds } from './holds';
 import { createConsumer, createKafka, createProducer, dlqTopicConfigs, ensureTopics } from './kafka';
 import { describeKafkaSecurity, type KafkaSecurity } from './kafka-security';
 import type { Logger } from './logger';
@@ -37,7 +38,8 @@ export interface ConsumerSpec {
   registry: Registry;
   /** Readiness of the stage's own HTTP/database dependency, by name. */
   dependencies: () => Promise<Record<string, boolean>>;
-  createHandler: (outputSchemaId: number) => BatchHandler;
+  /** `holds`: the process's setup holds; a handler releases a scope on a good answer for it. */
+  createHandler: (outputSchemaId: number, holds: Holds) => BatchHandler;
   /** Closes the stage's own clients once nothing is in flight. */
   closeClients: () => Promise<void>;
 }
@@ -56,6 +58,7 @@ export async function startConsumer(spec: ConsumerSpec): Promise<void> {
   let stage: RunningStage | undefined;
   let live = true;
   let deadReason: string | undefined;
+  const holds = createHolds({ logger, gauge: spec.metrics.hold });
   // cached for a few seconds: every /readyz (and readiness scrape) would otherwise call the registry and the dependency
   const ready = cachedReadiness(async (): Promise<Record<string, boolean>> => ({
     kafka: stage?.isConnected() ?? false,
@@ -66,7 +69,13 @@ export async function startConsumer(spec: ConsumerSpec): Promise<void> {
   const server = await startHealthServer(
     spec.httpHost,
     spec.httpPort,
-    { live: () => live && deadReason === undefined, liveReason: () => deadReason ?? (live ? undefined : 'stopping'), ready },
+    {
+      live: () => live && deadReason === undefined,
+      liveReason: () => deadReason ?? (live ? undefined : 'stopping'),
+      ready,
+      // Alive but waiting says why: the setup holds and the partitions paused now.
+      waiting: () => ({ holds: holds.list(), pausedPartitions: stage?.paused() ?? {} }),
+    },
     spec.metrics.registry,
   );
 
@@ -90,7 +99,8 @@ export async function startConsumer(spec: ConsumerSpec): Promise<void> {
     metrics: spec.metrics,
     chunkSize: spec.chunkSize,
     partitionsConsumedConcurrently: spec.partitionsConsumedConcurrently,
-    handler: spec.createHandler(outputSchemaId),
+    handler: spec.createHandler(outputSchemaId, holds),
+    holds,
     heartbeatIntervalMs: spec.tuning.heartbeatIntervalMs,
     chunkPolicy: { budgetMs: spec.tuning.chunkBudgetMs, isolateAfter: spec.tuning.isolateAfter },
     liveness: { stallTimeoutMs: spec.tuning.stallTimeoutMs, restartGraceMs: spec.tuning.restartGraceMs },

@@ -1,20 +1,24 @@
 import { performance } from 'node:perf_hooks';
-import { ConfigError, HttpError } from './errors';
-import { createHttpAgent, requestJson } from './http';
+import { AnswerError, type Answer, type AnswerCounter, type AnswerRow, classify, describeAnswer } from './answers';
+import { KEY_ANSWERS, LOOKUP_ANSWERS, lookupEntries, MAX_SUBSCRIBER_KEY_LENGTH, memberRef } from './dw-answers';
+import { ConfigError, HttpError, PipelineError } from './errors';
+import { createHttpAgent, requestJson, type JsonResponse } from './http';
 import type { Logger } from './logger';
 import { parseRetryAfter, withRetry, type Budget, type RetryPolicy } from './retry';
+
+export { MAX_SUBSCRIBER_KEY_LENGTH, memberRef } from './dw-answers';
 
 /**
  * Client of the warehouse Subscriber Key API (contract: docs/contracts/dw-key-api.md).
  * Works unchanged against the real endpoint and the local stand-in: only baseUrl and token differ.
  *
- * Error policy, which the augmenter relies on:
- * - per-member problems (UNKNOWN_ORG, INVALID_MEMBER_ID, INVALID_SUBSCRIBER_KEY) come back as
- *   `{ ok: false }` results: permanent for that record only;
- * - anything wrong with the API itself throws an HttpError. Transient ones (timeouts, connection
- *   errors, 429, 5xx, garbage bodies) are retried here and, once retries are exhausted, still
- *   thrown as transient so the augmenter pauses the partition: they never become per-member errors;
- * - 400/401/403 are permanent HttpErrors (our request or our credentials are wrong).
+ * Every answer is read through the answer tables (dw-answers.ts):
+ * - a member the answer names as wrong (UNKNOWN_ORG, INVALID_MEMBER_ID, a key too long) comes
+ *   back as `{ ok: false }`: a dead letter for that record only;
+ * - anything else throws an AnswerError (scope `warehouse`): slow-down and unknown answers are
+ *   retried here inside the budget, then thrown for the stage to pause, bisect or hold; setup
+ *   (401/403, a 404 on the URL) is never retried here and never a member's fault.
+ * One member alone is asked with the single lookup (GET), more with the batch lookup (POST).
  */
 export interface Member {
   orgId: string;
@@ -40,7 +44,9 @@ export interface DwKeyClientConfig {
 export interface DwKeyClientDeps {
   logger: Logger;
   /** Metrics hook, called once per HTTP call. */
-  onHttp?: (route: 'lookup' | 'health', status: number | 'error', ms: number) => void;
+  onHttp?: (route: 'lookup' | 'key' | 'health', status: number | 'error', ms: number) => void;
+  /** Metrics hook: the answer-table row of each member's answer. */
+  onAnswer?: AnswerCounter;
   /** Metrics hook, called before each retry of a lookup (after a transient failure). */
   onRetry?: (route: 'lookup') => void;
 }
@@ -54,12 +60,9 @@ export interface DwKeyClient {
 }
 
 export const MAX_LOOKUP_ITEMS = 500;
-/** SFMC's limit for a subscriber/contact key. */
-export const MAX_SUBSCRIBER_KEY_LENGTH = 254;
 export const DEFAULT_CACHE_SIZE = 10_000;
-
-/** NUL cannot appear in an org id or a valid member id, so the pair maps to one string unambiguously. */
-export const memberRef = (orgId: string, memberId: string): string => `${orgId}\u0000${memberId}`;
+/** What a hold of the warehouse is called (holds.ts). */
+export const WAREHOUSE_SCOPE = 'warehouse';
 
 export function createDwKeyClient(config: DwKeyClientConfig, deps: DwKeyClientDeps): DwKeyClient {
   let base: URL;
@@ -76,7 +79,13 @@ export function createDwKeyClient(config: DwKeyClientConfig, deps: DwKeyClientDe
   // Built once; the token lives only in this header, never in a message or a log line.
   const authorization = `Bearer ${config.apiToken}`;
 
-  async function call(route: 'lookup' | 'health', method: 'GET' | 'POST', path: string, body?: unknown, leftMs = Infinity) {
+  async function call(
+    route: 'lookup' | 'key' | 'health',
+    method: 'GET' | 'POST',
+    path: string,
+    body?: unknown,
+    leftMs = Infinity,
+  ): Promise<JsonResponse> {
     const timeoutMs = Math.max(1, Math.min(config.requestTimeoutMs, leftMs));
     const started = performance.now();
     try {
@@ -98,11 +107,56 @@ export function createDwKeyClient(config: DwKeyClientConfig, deps: DwKeyClientDe
     }
   }
 
-  // Lookups are idempotent (a key, once created, never changes), so retrying a POST is safe.
+  /** An exchange as the answer tables read it; a transport failure is the answer "none" (status 0). */
+  async function answerOf(
+    route: 'lookup' | 'key',
+    method: 'GET' | 'POST',
+    path: string,
+    keys: readonly string[],
+    body: unknown,
+    leftMs: number,
+  ): Promise<Answer> {
+    try {
+      const res = await call(route, method, path, body, leftMs);
+      return { status: res.status, headers: res.headers, json: res.json, isJson: res.isJson, text: res.text, keys };
+    } catch (err) {
+      if (err instanceof HttpError && (err.code === 'DW_TIMEOUT' || err.code === 'DW_UNAVAILABLE')) {
+        log.debug({ route, err: err.message }, 'DW key API gave no answer');
+        return { status: 0, headers: {}, json: undefined, isJson: false, text: '', keys };
+      }
+      throw err;
+    }
+  }
+
+  const failure = (row: AnswerRow, a: Answer): AnswerError =>
+    new AnswerError(row, `DW key API answered ${describeAnswer(a)} (${row.id}: ${row.verdict})`, {
+      scope: WAREHOUSE_SCOPE,
+      retryAfterMs: parseRetryAfter(a.headers['retry-after']),
+    });
+
+  /** Per member its result; a whole-answer failure (the same non-member row for all) is thrown. */
+  function resultsOf(table: readonly AnswerRow[], a: Answer, chunk: readonly Member[]): Map<string, KeyResult> {
+    const results = new Map<string, KeyResult>();
+    for (const m of chunk) {
+      const ref = memberRef(m.orgId, m.memberId);
+      const row = classify(table, a, ref);
+      deps.onAnswer?.(row);
+      if (row.verdict === 'ok') results.set(ref, { ok: true, subscriberKey: subscriberKeyOf(a, ref) });
+      else if (row.verdict === 'member') results.set(ref, memberError(a, ref, row));
+      else throw failure(row, a);
+    }
+    return results;
+  }
+
+  // Lookups are idempotent (a key, once created, never changes), so retrying is safe.
   async function lookupChunk(chunk: readonly Member[], leftMs: number): Promise<Map<string, KeyResult>> {
-    const res = await call('lookup', 'POST', '/v1/subscriber-keys:lookup', { members: chunk }, leftMs);
-    if (res.status !== 200) throw statusError(res.status, res.headers['retry-after'], res.text);
-    return parseLookupResponse(chunk, res.text);
+    const refs = chunk.map((m) => memberRef(m.orgId, m.memberId));
+    if (chunk.length === 1) {
+      const m = chunk[0] as Member;
+      const path = `/v1/subscriber-keys/${encodeURIComponent(m.orgId)}/${encodeURIComponent(m.memberId)}`;
+      return resultsOf(KEY_ANSWERS, await answerOf('key', 'GET', path, refs, undefined, leftMs), chunk);
+    }
+    return resultsOf(LOOKUP_ANSWERS, await answerOf('lookup', 'POST', '/v1/subscriber-keys:lookup', refs, { members: chunk }, leftMs), chunk);
   }
 
   return {
@@ -155,75 +209,29 @@ export function createDwKeyClient(config: DwKeyClientConfig, deps: DwKeyClientDe
   };
 }
 
-/**
- * Checks that every requested member appears exactly once, in `keys` or `errors`, with the right types.
- * A body that is not JSON or breaks the shape throws a TRANSIENT DW_MALFORMED_RESPONSE: a warehouse
- * (or a proxy in front of it) returning garbage is the warehouse's problem, not the records'. Making it
- * permanent would dead-letter healthy members during a warehouse incident; transient makes the
- * augmenter retry and then pause until the API answers properly again.
- */
-export function parseLookupResponse(requested: readonly Member[], text: string): Map<string, KeyResult> {
-  const malformed = (why: string): HttpError =>
-    new HttpError('DW_MALFORMED_RESPONSE', `DW key API answered 200 with an unusable body: ${why}`, { status: 200, transient: true });
-  let body: unknown;
-  try {
-    body = JSON.parse(text);
-  } catch {
-    throw malformed('not JSON');
-  }
-  if (typeof body !== 'object' || body === null) throw malformed('not an object');
-  const { keys = [], errors = [] } = body as { keys?: unknown; errors?: unknown };
-  if (!Array.isArray(keys) || !Array.isArray(errors)) throw malformed('keys/errors are not arrays');
-
-  const pending = new Set(requested.map((m) => memberRef(m.orgId, m.memberId)));
-  const results = new Map<string, KeyResult>();
-  const claim = (entry: unknown, field: 'subscriberKey' | 'code'): Record<string, unknown> => {
-    const e = (typeof entry === 'object' && entry !== null ? entry : {}) as Record<string, unknown>;
-    if (typeof e.orgId !== 'string' || typeof e.memberId !== 'string' || typeof e[field] !== 'string') {
-      throw malformed(`an entry lacks string orgId, memberId or ${field}`);
-    }
-    const ref = memberRef(e.orgId, e.memberId);
-    if (!pending.delete(ref)) throw malformed('a member was not requested or appears twice');
-    return e;
-  };
-  for (const entry of keys) {
-    const e = claim(entry, 'subscriberKey');
-    const key = e.subscriberKey as string;
-    results.set(
-      memberRef(e.orgId as string, e.memberId as string),
-      key.length > 0 && key.length <= MAX_SUBSCRIBER_KEY_LENGTH
-        ? { ok: true, subscriberKey: key }
-        : {
-            ok: false,
-            code: 'INVALID_SUBSCRIBER_KEY',
-            message: `subscriber key is empty or longer than ${MAX_SUBSCRIBER_KEY_LENGTH} characters (${key.length})`,
-          },
-    );
-  }
-  for (const entry of errors) {
-    const e = claim(entry, 'code');
-    results.set(memberRef(e.orgId as string, e.memberId as string), {
-      ok: false,
-      code: e.code as string,
-      message: typeof e.message === 'string' ? e.message : '',
-    });
-  }
-  if (pending.size > 0) throw malformed(`${pending.size} requested member(s) missing from the answer`);
-  return results;
+/** The key the answer gives `ref` (batch or single), once its row said ok. */
+function subscriberKeyOf(a: Answer, ref: string): string {
+  const entry = lookupEntries(a)?.get(ref);
+  if (entry?.kind === 'key') return entry.subscriberKey as string;
+  return (a.json as { subscriberKey: string }).subscriberKey;
 }
 
-function statusError(status: number, retryAfter: string | string[] | undefined, text: string): HttpError {
-  if (status === 401 || status === 403) {
-    // Deliberately says nothing about the token itself.
-    return new HttpError('DW_UNAUTHORIZED', `DW key API refused our credentials (${status}); check the API token`, { status, transient: false });
+/** A member the answer names as wrong: its code and message. */
+function memberError(a: Answer, ref: string, row: AnswerRow): KeyResult {
+  const entry = lookupEntries(a)?.get(ref);
+  if (entry?.kind === 'error') return { ok: false, code: entry.code, message: entry.message };
+  if (row.id.endsWith('bad-key')) {
+    const key = entry?.kind === 'key' ? entry.subscriberKey : (a.json as { subscriberKey?: unknown } | undefined)?.subscriberKey;
+    const length = typeof key === 'string' ? key.length : 0;
+    return {
+      ok: false,
+      code: 'INVALID_SUBSCRIBER_KEY',
+      message: `subscriber key is empty or longer than ${MAX_SUBSCRIBER_KEY_LENGTH} characters (${length})`,
+    };
   }
-  if (status === 400) {
-    return new HttpError('DW_BAD_REQUEST', `DW key API rejected the lookup (400): ${text.slice(0, 300)}`, { status, transient: false });
-  }
-  const retryAfterMs = parseRetryAfter(retryAfter);
-  if (status === 429) return new HttpError('DW_RATE_LIMITED', 'DW key API asked us to slow down (429)', { status, retryAfterMs });
-  // 5xx and the other RETRIABLE_STATUSES are transient (HttpError's default); anything else is not.
-  return new HttpError(status >= 500 ? 'DW_UNAVAILABLE' : `DW_HTTP_${status}`, `DW key API answered ${status}`, { status, retryAfterMs });
+  const body = (a.json ?? {}) as { code?: unknown; error?: unknown; message?: unknown };
+  const code = typeof body.code === 'string' ? body.code : typeof body.error === 'string' ? body.error : 'REJECTED';
+  return { ok: false, code, message: typeof body.message === 'string' ? body.message : describeAnswer(a) };
 }
 
 /** requestJson's transport errors, in this API's own codes (what the augmenter's metrics and tests speak). */
@@ -239,7 +247,11 @@ function toTransportError(err: unknown, timeoutMs: number): HttpError {
 }
 
 const summarize = (err: unknown): { code?: string; status?: number; message?: string } =>
-  err instanceof HttpError ? { code: err.code, status: err.status, message: err.message } : { message: String(err) };
+  err instanceof HttpError
+    ? { code: err.code, status: err.status, message: err.message }
+    : err instanceof PipelineError
+      ? { code: err.code, message: err.message }
+      : { message: String(err) };
 
 /** Least-recently-used map on top of Map's insertion order (re-inserted on read). */
 class LruCache<K, V> {

@@ -3,7 +3,8 @@ import type { Registry } from 'prom-client';
 
 /**
  * /healthz: the process can still work (liveness: fails when the Kafka consumer crashed or
- * stopped, or the stage stalled with lag — and the process then exits). /readyz: it can do its work — Kafka joined,
+ * stopped, or the stage stalled with lag of its own — and the process then exits); while it
+ * waits on a dependency or a setup hold it answers 200 {"status":"paused", holds, pausedPartitions}. /readyz: it can do its work — Kafka joined,
  * registry and its HTTP dependency reachable (readiness). /metrics: Prometheus text.
  */
 export interface HealthChecks {
@@ -11,6 +12,16 @@ export interface HealthChecks {
   /** Why liveness fails (shown in the /healthz body). */
   liveReason?: () => string | undefined;
   ready: () => Promise<Record<string, boolean>>;
+  /** What a live process is waiting for (setup holds, paused partitions): shown, never a failure. */
+  waiting?: () => { holds: unknown[]; pausedPartitions: Record<string, number> };
+}
+
+/** 200's body: ok, or paused with the holds and paused partitions (alive: a paused process is not restarted). */
+function liveBody(checks: HealthChecks): Record<string, unknown> {
+  const w = checks.waiting?.();
+  const paused = w ? Object.values(w.pausedPartitions).reduce((a, n) => a + n, 0) : 0;
+  if (!w || (w.holds.length === 0 && paused === 0)) return { status: 'ok' };
+  return { status: 'paused', holds: w.holds, pausedPartitions: w.pausedPartitions };
 }
 
 /** How long one readiness answer is reused (by /readyz and the readiness gauge alike). */
@@ -49,7 +60,7 @@ export function startHealthServer(host: string, port: number, checks: HealthChec
       switch (req.url?.split('?')[0]) {
         case '/healthz':
           return checks.live()
-            ? reply(200, '{"status":"ok"}')
+            ? reply(200, JSON.stringify(liveBody(checks)))
             : reply(
                 503,
                 JSON.stringify(

@@ -97,6 +97,36 @@ export function createMetrics(stage: string) {
       buckets: STEP_BUCKETS,
       registers: [registry],
     }),
+    // Every answer of an outside service, by its row of the answer tables (answers.ts): an
+    // unusual shape (verdict unknown) shows the minute it starts.
+    answers: new Counter({
+      name: 'welcome_outside_answers_total',
+      help: 'Answers of SFMC, the warehouse and the registry, by call, answer-table row and verdict (ok, member, slow-down, setup, unknown)',
+      labelNames: ['call', 'answer', 'verdict'],
+      registers: [registry],
+    }),
+    hold: new Gauge({
+      name: 'welcome_hold',
+      help: '1 while a scope (org:<id>, warehouse, registry, the stage) is held because our setup is refused or its answers stayed unknown; nothing of it is dead-lettered',
+      labelNames: ['scope', 'reason'],
+      registers: [registry],
+    }),
+    partitionsPaused: new Gauge({
+      name: 'welcome_partitions_paused',
+      help: "This process's input partitions paused now, by why (slow-down, setup, unknown)",
+      labelNames: ['kind'],
+      registers: [registry],
+    }),
+    partitionsOwned: new Gauge({
+      name: 'welcome_partitions_owned',
+      help: 'Input partitions assigned to this process (0: an idle replica, never stalled)',
+      registers: [registry],
+    }),
+    concurrencyLimit: new Gauge({
+      name: 'welcome_sfmc_concurrency_limit',
+      help: 'SFMC requests this process may have in flight now: halved on each 429 50200, one more per 20 answers without it',
+      registers: [registry],
+    }),
     definitionRefused: new Gauge({
       name: 'welcome_sfmc_definition_refused',
       help: "1 while SFMC refuses an organization's send definition (109107/109111): its Welcomes are held, alert",
@@ -133,6 +163,10 @@ export function createMetrics(stage: string) {
         for (const check of checkNames) this.set({ check }, result?.[check] ? 1 : 0);
       },
     }),
+    /** One answer of an outside service, by its answer-table row (a client's onAnswer hook). */
+    countAnswer: (row: { call: string; id: string; verdict: string }): void => {
+      m.answers.inc({ call: row.call, answer: row.id, verdict: row.verdict });
+    },
     /** The process's readiness checks; until set, welcome_ready has no series. */
     setReadiness: (checks: Readiness): void => {
       readiness = checks;

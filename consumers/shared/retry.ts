@@ -1,4 +1,4 @@
-import { HttpError, PipelineError, isTransient } from './errors';
+import { PipelineError, isTransient } from './errors';
 
 export interface RetryPolicy {
   /** Attempts in all, the first included. */
@@ -70,7 +70,8 @@ export async function withRetry<T>(
       return await fn(attempt, left);
     } catch (err) {
       if (!isTransient(err) || attempt >= policy.attempts) throw err;
-      const asked = err instanceof HttpError ? err.retryAfterMs : undefined;
+      // An HttpError's or an AnswerError's (answers.ts) Retry-After: both carry retryAfterMs.
+      const asked = err instanceof PipelineError ? (err as PipelineError & { retryAfterMs?: number }).retryAfterMs : undefined;
       const delay = asked !== undefined ? Math.min(asked, policy.maxDelayMs * 4) : backoffDelay(attempt, policy);
       if (delay + MIN_ATTEMPT_MS > budgetLeft(budget)) throw err;
       hooks.onRetry?.(err, attempt, delay);

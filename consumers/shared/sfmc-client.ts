@@ -1,19 +1,25 @@
 import { createHash } from 'node:crypto';
 import type { Dispatcher } from 'undici';
-import { HttpError, PipelineError, RETRIABLE_STATUSES } from './errors';
+import { AnswerError, type Answer, type AnswerCounter, type AnswerRow, asNumber, asRecord, asString, classify, describeAnswer } from './answers';
+import { createConcurrencyLimiter, type ConcurrencyLimiter } from './concurrency';
+import { HttpError, PipelineError } from './errors';
 import { createHttpAgent, headerValue, type HttpMethod, type JsonResponse, requestJson } from './http';
 import type { Logger } from './logger';
 import { type Budget, parseRetryAfter, type RetryPolicy, withRetry } from './retry';
+import { SEND_ANSWERS, STATUS_ANSWERS, TOKEN_ANSWERS, SFMC_TOO_MANY_CONCURRENT, errorCodeOf, itemFor } from './sfmc-answers';
+
+export { SFMC_DUPLICATE_MESSAGE_KEY, SFMC_INVALID_DEFINITION_KEY, SFMC_MISSING_DEFINITION_KEY } from './sfmc-answers';
 
 /**
  * Salesforce Marketing Cloud client: OAuth2 client credentials + Transactional Messaging
  * API (contract: docs/contracts/sfmc.md). Knows nothing about the local stand-in: only the
  * base URL and credentials differ between environments.
  *
- * Contract with callers: returned outcomes are per recipient (queued / duplicate = already
- * sent / rejected → dead-letter that record). A thrown transient HttpError means "try the
- * whole call again later"; a thrown permanent error is about our setup (credentials, scope,
- * URL), not the records, so the caller should stop rather than dead-letter.
+ * Every answer is read through the answer tables (sfmc-answers.ts) into one verdict per
+ * recipient: sends return one outcome per recipient — queued / duplicate (sent), rejected
+ * (this member is wrong: dead-letter it), or failed with an AnswerError saying slow-down,
+ * setup or unknown — and never throw for an answer. Retries happen here only where the same
+ * request may succeed (slow-down, an unreadable 2xx), inside the caller's budget.
  */
 
 export interface SfmcClientConfig {
@@ -31,6 +37,8 @@ export interface SfmcClientConfig {
   keepAliveTimeoutMs?: number;
   /** Recipients per batch request: SFMC allows 2000, recommends ≤ 500 with attributes. */
   batchSize?: number;
+  /** REST requests in flight at most (the 50200 limiter's ceiling). */
+  maxInFlight?: number;
 }
 
 export type SfmcTarget = 'token' | 'send' | 'status';
@@ -41,6 +49,10 @@ export interface SfmcClientDeps {
   onHttp?: (target: SfmcTarget, status: number, ms: number) => void;
   /** Metrics hook, called before each retry after a transient failure (and before the one re-send after a 401). */
   onRetry?: (target: SfmcTarget) => void;
+  /** Metrics hook: the answer-table row of each answer, per recipient for sends. */
+  onAnswer?: AnswerCounter;
+  /** The 50200 limiter's current limit. */
+  onConcurrency?: (limit: number) => void;
   now?: () => number;
   /** Shared undici dispatcher; by default the client owns one (closed by close()). */
   dispatcher?: Dispatcher;
@@ -53,15 +65,19 @@ export interface SfmcRecipient {
   attributes?: Record<string, string | number | boolean | null>;
 }
 
-export type SendStatus = 'queued' | 'duplicate' | 'rejected';
+/** queued / duplicate: sent (duplicate = 109110, queued before). rejected: SFMC names this recipient as wrong. failed: not sent, `error` says why. */
+export type SendStatus = 'queued' | 'duplicate' | 'rejected' | 'failed';
 
 export interface SendOutcome {
   messageKey: string;
-  /** duplicate = SFMC already has this messageKey (109110): sent before, counts as success. */
   status: SendStatus;
+  /** The answer-table row that decided it ('local' for our own checks before sending). */
+  answer: string;
   errorcode?: number;
   message?: string;
   requestId?: string;
+  /** failed only: slow-down, setup or unknown (an AnswerError), or a budget that ran out. */
+  error?: PipelineError;
 }
 
 export interface SfmcMessageStatus {
@@ -76,39 +92,30 @@ export interface SfmcMessageStatus {
 
 /**
  * `accountId` = the business unit (MID) to act in; tokens are requested and cached per
- * business unit (the token body's account_id). Omitted: the client's default.
+ * business unit. `scope`: what a setup or unknown answer holds (`org:UA`); default `sfmc`.
+ * With a budget, every attempt, wait and Retry-After of the call fits inside it.
  */
 export interface SfmcClient {
-  /**
-   * With a budget, every attempt, wait and Retry-After of the call fits inside it (or the call
-   * throws). `accountId`: the business unit (MID) to act in; omitted, the client's default.
-   */
-  sendBatch(definitionKey: string, recipients: readonly SfmcRecipient[], accountId?: string | number, budget?: Budget): Promise<SendOutcome[]>;
-  sendOne(definitionKey: string, recipient: SfmcRecipient, accountId?: string | number, budget?: Budget): Promise<SendOutcome>;
-  getStatus(messageKey: string, accountId?: string | number): Promise<SfmcMessageStatus | undefined>;
+  sendBatch(
+    definitionKey: string,
+    recipients: readonly SfmcRecipient[],
+    accountId?: string | number,
+    budget?: Budget,
+    scope?: string,
+  ): Promise<SendOutcome[]>;
+  sendOne(definitionKey: string, recipient: SfmcRecipient, accountId?: string | number, budget?: Budget, scope?: string): Promise<SendOutcome>;
+  /** undefined: SFMC knows no message with this key (never queued, or older than 3 days). Throws an AnswerError otherwise. */
+  getStatus(messageKey: string, accountId?: string | number, budget?: Budget, scope?: string): Promise<SfmcMessageStatus | undefined>;
   close(): Promise<void>;
 }
 
-/**
- * An answer that does not tell, for one recipient, whether SFMC queued it: a whole-request
- * 109110 for several recipients (SFMC names no key), or an item without any error code in a
- * 202 that carries a top-level error. sendBatch resolves it by sending that recipient alone.
- */
-export interface UnresolvedOutcome {
-  messageKey: string;
-  status: 'unresolved';
-  errorcode?: number;
-  message: string;
-}
-
-export const SFMC_DUPLICATE_MESSAGE_KEY = 109110;
-/** Whole-request codes that are about our setup (the organization's send definition), not the recipients. */
-export const SFMC_MISSING_DEFINITION_KEY = 109107;
-export const SFMC_INVALID_DEFINITION_KEY = 109111;
-const PARTIAL_FAILURE = 109001;
+/** Rows that leave a recipient unsettled in a batch: it is sent alone with its messageKey. */
+const RESOLVED_ALONE: ReadonlySet<string> = new Set(['send.whole-duplicate', 'send.item-uncoded-under-error']);
 const MAX_MESSAGE_KEY_LENGTH = 100;
 const MAX_BATCH = 2000;
 const RENEW_EARLY_MS = 120_000;
+/** After a refused token request, the same refusal is answered for this long without asking (SFMC throttles token requests). */
+const TOKEN_REFUSAL_COOLDOWN_MS = 30_000;
 const MESSAGES_PATH = 'messaging/v1/email/messages/';
 
 /**
@@ -144,112 +151,34 @@ export function joinUrl(base: string, path: string): string {
   return `${base.replace(/\/+$/, '')}/${path.replace(/^\/+/, '')}`;
 }
 
-type Json = Record<string, unknown>;
-const asRecord = (v: unknown): Json | undefined => (typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Json) : undefined);
-const asString = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
-const asNumber = (v: unknown): number | undefined => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
-
-/** SFMC's own message from an error body, shortened; it never contains our secrets. */
-function describeAnswer(res: JsonResponse): string {
-  const body = asRecord(res.json);
-  if (!res.isJson) return `HTTP ${res.status} with a non-JSON body`;
-  const code = asNumber(body?.['errorcode']) ?? asString(body?.['error']);
-  const message = asString(body?.['message']) ?? asString(body?.['error_description']) ?? '';
-  return `HTTP ${res.status}${code !== undefined ? `, errorcode ${code}` : ''}${message ? `: ${message.slice(0, 200)}` : ''}`;
+/** A response (or the lack of one) as the answer tables read it. */
+export function toAnswer(res: JsonResponse | undefined, keys: readonly string[]): Answer {
+  if (!res) return { status: 0, headers: {}, json: undefined, isJson: false, text: '', keys };
+  return { status: res.status, headers: res.headers, json: res.json, isJson: res.isJson, text: res.text, keys };
 }
 
-/** An answer we cannot use: 429/5xx transient (honouring Retry-After), anything else permanent. */
-function errorForStatus(target: SfmcTarget, res: JsonResponse, now: number): HttpError {
-  const body = asRecord(res.json);
-  const bodySeconds = asNumber(body?.['retryAfter']);
-  const retryAfterMs = parseRetryAfter(headerValue(res.headers, 'retry-after'), now) ?? (bodySeconds !== undefined ? bodySeconds * 1000 : undefined);
-  const transient = res.status >= 500 || RETRIABLE_STATUSES.has(res.status);
-  const code = res.status === 429 ? 'SFMC_THROTTLED' : transient ? 'SFMC_UNAVAILABLE' : `SFMC_HTTP_${res.status}`;
-  return new HttpError(code, `SFMC ${target} answered ${describeAnswer(res)}`, { status: res.status, retryAfterMs, transient });
-}
-
-/** SFMC documents `errorcode`; some answers (and other clients) use `errorCode`: read both. */
-function errorCodeOf(item: Json | undefined): number | undefined {
-  return asNumber(item?.['errorcode']) ?? asNumber(item?.['errorCode']);
-}
-
-function outcomeFor(messageKey: string, errorcode: number | undefined, message: string | undefined, requestId: string | undefined): SendOutcome {
-  if (errorcode === undefined || errorcode === 0) return { messageKey, status: 'queued', requestId };
-  const status: SendStatus = errorcode === SFMC_DUPLICATE_MESSAGE_KEY ? 'duplicate' : 'rejected';
-  return { messageKey, status, errorcode, message, requestId };
-}
-
-/**
- * Reads a send answer (batch or single, 202-with-codes or 400 form) into one outcome per
- * messageKey. Every item's errorcode is read: a 202 may carry 109001 with failed items.
- */
-export function toSendOutcomes(
-  target: SfmcTarget,
-  res: JsonResponse,
-  messageKeys: readonly string[],
-  now: number,
-): (SendOutcome | UnresolvedOutcome)[] {
-  const body = asRecord(res.json);
-  const requestId = asString(body?.['requestId']);
-  if (res.status === 400 || res.status === 422) {
-    // Whole request refused (109107, 109111, 109110 on a single send...): same verdict for each recipient.
-    const code = errorCodeOf(body);
-    const message = describeAnswer(res);
-    // A whole-request duplicate names no key: trusted as "already sent" only when there is one recipient.
-    if (code === SFMC_DUPLICATE_MESSAGE_KEY && messageKeys.length > 1) {
-      return messageKeys.map((key) => ({ messageKey: key, status: 'unresolved', errorcode: code, message: `whole-request ${message}` }));
-    }
-    return messageKeys.map((key) => (code ? outcomeFor(key, code, message, requestId) : { messageKey: key, status: 'rejected', message, requestId }));
-  }
-  if (res.status < 200 || res.status >= 300) throw errorForStatus(target, res, now);
-  // A 2xx we cannot read: SFMC may have queued it. Retrying is safe because messageKeys are
-  // fixed — anything already queued comes back as 109110 (duplicate) on the retry.
-  const unreadable = (why: string): HttpError =>
-    new HttpError('SFMC_BAD_RESPONSE', `SFMC ${target} answered HTTP ${res.status} ${why}`, { status: res.status, transient: true });
-  if (!body) throw unreadable('with a body that is not a JSON object');
-  const top = errorCodeOf(body) ?? 0;
-  const items = Array.isArray(body['responses']) ? body['responses'] : [];
-  const byKey = new Map<string, Json>();
-  items.forEach((raw, i) => {
-    const item = asRecord(raw);
-    const key = asString(item?.['messageKey']) ?? (items.length === messageKeys.length ? messageKeys[i] : undefined);
-    if (item && key !== undefined) byKey.set(key, item);
-  });
-  return messageKeys.map((key) => {
-    const item = byKey.get(key);
-    if (item) {
-      const code = errorCodeOf(item);
-      // "Items without errorcode were queued" is SFMC's rule for a clean 202 and for 109001
-      // (partial failure). Under any other top-level error an item without a code tells
-      // nothing, so it is not counted as queued.
-      if (code === undefined && top !== 0 && top !== PARTIAL_FAILURE) {
-        return {
-          messageKey: key,
-          status: 'unresolved',
-          errorcode: top,
-          message: `202 with top-level errorcode ${top} and no code for this recipient`,
-        };
-      }
-      return outcomeFor(key, code, asString(item['message']), requestId);
-    }
-    if (top === 0) return outcomeFor(key, 0, undefined, requestId);
-    if (top !== PARTIAL_FAILURE) return outcomeFor(key, top, asString(body['message']), requestId);
-    throw unreadable(`109001 without an item for messageKey ${key}`);
-  });
+/** Milliseconds the answer asks us to wait: Retry-After (seconds or date), else the body's retryAfter (seconds). */
+function retryAfterOf(a: Answer, now: number): number | undefined {
+  const seconds = asNumber(asRecord(a.json)?.['retryAfter']);
+  return parseRetryAfter(headerValue(a.headers, 'retry-after'), now) ?? (seconds !== undefined ? seconds * 1000 : undefined);
 }
 
 function localRejection(r: SfmcRecipient): SendOutcome | undefined {
-  if (typeof r.messageKey !== 'string' || r.messageKey === '')
-    return { messageKey: String(r.messageKey ?? ''), status: 'rejected', errorcode: 109104, message: 'missing messageKey (rejected before sending)' };
-  if (r.messageKey.length > MAX_MESSAGE_KEY_LENGTH)
-    return {
-      messageKey: r.messageKey,
-      status: 'rejected',
-      errorcode: 109108,
-      message: 'messageKey longer than 100 characters (rejected before sending)',
-    };
+  const reject = (errorcode: number, message: string): SendOutcome => ({
+    messageKey: String(r.messageKey ?? ''),
+    status: 'rejected',
+    answer: 'local',
+    errorcode,
+    message,
+  });
+  if (typeof r.messageKey !== 'string' || r.messageKey === '') return reject(109104, 'missing messageKey (rejected before sending)');
+  if (r.messageKey.length > MAX_MESSAGE_KEY_LENGTH) return reject(109108, 'messageKey longer than 100 characters (rejected before sending)');
   return undefined;
 }
+
+/** A thrown error that is not an answer (a budget that ran out, a bug) as a failed outcome. */
+const asPipelineError = (err: unknown): PipelineError =>
+  err instanceof PipelineError ? err : new PipelineError('SFMC_CLIENT', err instanceof Error ? err.message : String(err), { cause: err });
 
 export function createSfmcClient(config: SfmcClientConfig, deps: SfmcClientDeps): SfmcClient {
   const now = deps.now ?? Date.now;
@@ -258,6 +187,7 @@ export function createSfmcClient(config: SfmcClientConfig, deps: SfmcClientDeps)
   const dispatcher = deps.dispatcher ?? ownDispatcher;
   const tokenUrl = joinUrl(normaliseInstanceUrl(config.authBaseUrl), 'v2/token');
   const batchSize = Math.min(Math.max(1, config.batchSize ?? 500), MAX_BATCH);
+  const limiter: ConcurrencyLimiter = createConcurrencyLimiter({ max: config.maxInFlight ?? 32, onChange: deps.onConcurrency, now });
   interface Token {
     value: string;
     restBaseUrl: string;
@@ -267,6 +197,7 @@ export function createSfmcClient(config: SfmcClientConfig, deps: SfmcClientDeps)
   interface TokenSlot {
     cached?: Token;
     inflight?: Promise<Token>;
+    refused?: { error: AnswerError; until: number };
   }
   const tokens = new Map<string, TokenSlot>();
   const slotFor = (accountId: string | number | undefined): TokenSlot => {
@@ -277,7 +208,15 @@ export function createSfmcClient(config: SfmcClientConfig, deps: SfmcClientDeps)
   };
   const defaultAccount = config.accountId;
 
-  async function call(target: SfmcTarget, method: HttpMethod, url: string, body?: unknown, token?: string, leftMs = Infinity): Promise<JsonResponse> {
+  /** One HTTP exchange; a transport failure is the answer "none" (status 0). */
+  async function call(
+    target: SfmcTarget,
+    method: HttpMethod,
+    url: string,
+    body: unknown,
+    token: string | undefined,
+    leftMs: number,
+  ): Promise<JsonResponse | undefined> {
     const started = now();
     try {
       // Never longer than what is left of the caller's budget: a held request must not hold the chunk.
@@ -295,44 +234,51 @@ export function createSfmcClient(config: SfmcClientConfig, deps: SfmcClientDeps)
       return res;
     } catch (err) {
       deps.onHttp?.(target, 0, now() - started);
+      if (err instanceof HttpError && (err.code === 'HTTP_TIMEOUT' || err.code === 'HTTP_NETWORK')) {
+        log.debug({ target, err: err.message }, 'SFMC gave no answer');
+        return undefined;
+      }
       throw err;
     }
   }
 
-  async function fetchToken(accountId: string | number | undefined, leftMs: number): Promise<Token> {
-    const body: Json = { grant_type: 'client_credentials', client_id: config.clientId, client_secret: config.clientSecret };
+  const failure = (row: AnswerRow, a: Answer, target: SfmcTarget, scope: string): AnswerError =>
+    new AnswerError(row, `SFMC ${target} answered ${describeAnswer(a)} (${row.id}: ${row.verdict})`, { scope, retryAfterMs: retryAfterOf(a, now()) });
+
+  async function fetchToken(accountId: string | number | undefined, leftMs: number, scope: string): Promise<Token> {
+    const body: Record<string, unknown> = { grant_type: 'client_credentials', client_id: config.clientId, client_secret: config.clientSecret };
     if (accountId !== undefined) body['account_id'] = Number(accountId);
     if (config.scope) body['scope'] = config.scope;
-    const res = await call('token', 'POST', tokenUrl, body, undefined, leftMs);
-    if (res.status === 401 || res.status === 400) {
-      throw new HttpError('SFMC_AUTH_REJECTED', `SFMC refused our client credentials: ${describeAnswer(res)}`, {
-        status: res.status,
-        transient: false,
-      });
-    }
-    if (res.status !== 200) throw errorForStatus('token', res, now());
-    const json = asRecord(res.json);
-    const value = asString(json?.['access_token']);
-    const expiresInS = asNumber(json?.['expires_in']);
-    const rest = asString(json?.['rest_instance_url']);
-    if (!value || !expiresInS || expiresInS <= 0 || !rest) {
-      throw new HttpError('SFMC_BAD_TOKEN_RESPONSE', 'SFMC token answer lacks access_token, expires_in or rest_instance_url', {
-        status: 200,
-        transient: false,
-      });
-    }
+    const a = toAnswer(await call('token', 'POST', tokenUrl, body, undefined, leftMs), []);
+    const row = classify(TOKEN_ANSWERS, a);
+    deps.onAnswer?.(row);
+    if (row.verdict !== 'ok') throw failure(row, a, 'token', scope);
+    const json = asRecord(a.json) as Record<string, unknown>;
+    const expiresInS = asNumber(json['expires_in']) as number;
     // Renew 2 min early as SFMC asks; for short lifetimes (tests) halfway, so the cache still works.
     const renewAt = now() + expiresInS * 1000 - Math.min(RENEW_EARLY_MS, (expiresInS * 1000) / 2);
     log.debug({ expiresInS, accountId }, 'SFMC token obtained');
-    return { value, restBaseUrl: normaliseInstanceUrl(rest), renewAt };
+    return {
+      value: asString(json['access_token']) as string,
+      restBaseUrl: normaliseInstanceUrl(asString(json['rest_instance_url']) as string),
+      renewAt,
+    };
   }
 
   /** Cached token per business unit; concurrent callers share one request (SFMC throttles token requests). */
-  function getToken(slot: TokenSlot, accountId: string | number | undefined, leftMs: number): Promise<Token> {
-    const { cached } = slot;
+  function getToken(slot: TokenSlot, accountId: string | number | undefined, leftMs: number, scope: string): Promise<Token> {
+    const { cached, refused } = slot;
     if (cached && now() < cached.renewAt) return Promise.resolve(cached);
-    slot.inflight ??= fetchToken(accountId, leftMs)
-      .then((t) => (slot.cached = t))
+    if (refused && now() < refused.until) return Promise.reject(refused.error);
+    slot.inflight ??= fetchToken(accountId, leftMs, scope)
+      .then((t) => {
+        slot.refused = undefined;
+        return (slot.cached = t);
+      })
+      .catch((err: unknown) => {
+        if (err instanceof AnswerError && err.verdict === 'setup') slot.refused = { error: err, until: now() + TOKEN_REFUSAL_COOLDOWN_MS };
+        throw err;
+      })
       .finally(() => (slot.inflight = undefined));
     return slot.inflight;
   }
@@ -344,45 +290,47 @@ export function createSfmcClient(config: SfmcClientConfig, deps: SfmcClientDeps)
     path: string,
     body: unknown,
     accountId: string | number | undefined,
-    leftMs = Infinity,
-  ): Promise<JsonResponse> {
+    until: number,
+    scope: string,
+  ): Promise<JsonResponse | undefined> {
     const slot = slotFor(accountId);
-    const until = now() + leftMs;
     for (let attempt = 1; ; attempt++) {
-      const token = await getToken(slot, accountId, until - now());
-      const res = await call(target, method, joinUrl(token.restBaseUrl, path), body, token.value, until - now());
-      if (res.status !== 401) return res;
+      const token = await getToken(slot, accountId, until - now(), scope);
+      const res = await limiter.run(() => call(target, method, joinUrl(token.restBaseUrl, path), body, token.value, until - now()), until);
+      if (res && res.status === 429 && errorCodeOf(res.json) === SFMC_TOO_MANY_CONCURRENT) limiter.throttled();
+      else if (res) limiter.answered();
+      if (res?.status !== 401 || attempt >= 2) return res;
       // Only drop the token that failed: a concurrent caller may already have renewed it.
       if (slot.cached === token) slot.cached = undefined;
-      if (attempt >= 2)
-        throw new HttpError('SFMC_UNAUTHORIZED', `SFMC ${target} refused a freshly issued token: ${describeAnswer(res)}`, {
-          status: 401,
-          transient: false,
-        });
       deps.onRetry?.('token');
       log.debug({ target }, 'SFMC token refused; fetching a new one');
     }
   }
 
-  const retried = <T>(what: string, fn: (leftMs: number) => Promise<T>, budget?: Budget): Promise<T> =>
+  const retried = <T>(what: SfmcTarget, fn: (until: number) => Promise<T>, budget?: Budget): Promise<T> =>
     withRetry(
-      (_attempt, leftMs) => fn(leftMs),
+      (_attempt, leftMs) => fn(now() + leftMs),
       config.retry,
       {
         onRetry: (err, attempt, delayMs) => {
-          deps.onRetry?.(what === 'getStatus' ? 'status' : 'send');
+          deps.onRetry?.(what);
           log.warn({ err, attempt, delayMs, what }, 'SFMC call failed; retrying');
         },
       },
       budget && { now, ...budget },
     );
 
+  /**
+   * One request for `chunk`: per recipient its row. An answer about the whole request that a
+   * retry may change (slow-down, an unreadable 2xx) is thrown, so `retried` tries again.
+   */
   async function sendChunk(
     definitionKey: string,
     chunk: readonly SfmcRecipient[],
     accountId: string | number | undefined,
-    budget?: Budget,
-  ): Promise<(SendOutcome | UnresolvedOutcome)[]> {
+    budget: Budget | undefined,
+    scope: string,
+  ): Promise<SendOutcome[]> {
     const body = {
       definitionKey,
       recipients: chunk.map(({ contactKey, to, messageKey, attributes }) => ({ contactKey, to, messageKey, attributes: attributes ?? {} })),
@@ -391,10 +339,43 @@ export function createSfmcClient(config: SfmcClientConfig, deps: SfmcClientDeps)
     // Retrying this POST is safe only because every recipient's messageKey is fixed: SFMC
     // answers 109110 for those already queued instead of sending a second email.
     return retried(
-      'sendBatch',
-      async (leftMs) => toSendOutcomes('send', await authorized('send', 'POST', MESSAGES_PATH, body, accountId, leftMs), keys, now()),
+      'send',
+      async (until) => {
+        const a = toAnswer(await authorized('send', 'POST', MESSAGES_PATH, body, accountId, until, scope), keys);
+        return outcomesOf(a, keys, scope);
+      },
       budget,
     );
+  }
+
+  /** Per key: its row; a whole-answer row that a retry may change is thrown (retried by the caller). */
+  function outcomesOf(a: Answer, keys: readonly string[], scope: string): SendOutcome[] {
+    const rows = keys.map((k) => classify(SEND_ANSWERS, a, k));
+    rows.forEach((row) => deps.onAnswer?.(row));
+    const first = rows[0];
+    // The same retriable row for every recipient, none named: the request as a whole failed (no answer, 429, 5xx, an unreadable 2xx).
+    if (first && rows.every((r) => r === first) && !RESOLVED_ALONE.has(first.id) && !itemFor(a, keys[0])) {
+      const err = first.verdict === 'ok' || first.verdict === 'member' ? undefined : failure(first, a, 'send', scope);
+      if (err?.transient) throw err;
+    }
+    const requestId = asString(asRecord(a.json)?.['requestId']);
+    return keys.map((messageKey, i) => {
+      const row = rows[i] as AnswerRow;
+      const item = itemFor(a, messageKey);
+      const errorcode = errorCodeOf(item) ?? (item ? undefined : errorCodeOf(a.json));
+      const message = asString(item?.['message']) ?? asString(asRecord(a.json)?.['message']);
+      if (row.verdict === 'ok')
+        return {
+          messageKey,
+          status: row.id.endsWith('queued') ? 'queued' : 'duplicate',
+          answer: row.id,
+          requestId,
+          ...(errorcode ? { errorcode } : {}),
+        };
+      if (row.verdict === 'member')
+        return { messageKey, status: 'rejected', answer: row.id, errorcode, message: message ?? describeAnswer(a), requestId };
+      return { messageKey, status: 'failed', answer: row.id, errorcode, message, requestId, error: failure(row, a, 'send', scope) };
+    });
   }
 
   async function sendBatch(
@@ -402,6 +383,7 @@ export function createSfmcClient(config: SfmcClientConfig, deps: SfmcClientDeps)
     recipients: readonly SfmcRecipient[],
     accountId: string | number | undefined = defaultAccount,
     budget?: Budget,
+    scope = 'sfmc',
   ): Promise<SendOutcome[]> {
     const outcomes = new Map<string, SendOutcome>();
     const toSend = new Map<string, SfmcRecipient>();
@@ -412,25 +394,32 @@ export function createSfmcClient(config: SfmcClientConfig, deps: SfmcClientDeps)
     }
     const unique = [...toSend.values()];
     for (let i = 0; i < unique.length; i += batchSize) {
-      for (const o of await sendChunk(definitionKey, unique.slice(i, i + batchSize), accountId, budget)) {
-        if (o.status !== 'unresolved') {
+      const slice = unique.slice(i, i + batchSize);
+      let got: SendOutcome[];
+      try {
+        got = await sendChunk(definitionKey, slice, accountId, budget, scope);
+      } catch (err) {
+        // This request failed as a whole (after its retries): its recipients only.
+        const error = asPipelineError(err);
+        got = slice.map((r) => ({ messageKey: r.messageKey, status: 'failed', answer: err instanceof AnswerError ? err.row : 'none', error }));
+      }
+      for (const o of got) {
+        if (!RESOLVED_ALONE.has(o.answer)) {
           outcomes.set(o.messageKey, o);
           continue;
         }
         // Resolve it alone, with the same messageKey: SFMC answers 109110 if it was queued
         // before (now a trustworthy single-recipient duplicate), or queues it now.
-        log.warn({ messageKey: o.messageKey, errorcode: o.errorcode, why: o.message }, 'SFMC answer did not settle this recipient; sending it alone');
-        outcomes.set(o.messageKey, await sendOne(definitionKey, toSend.get(o.messageKey)!, accountId, budget));
+        log.warn({ messageKey: o.messageKey, answer: o.answer }, 'SFMC answer did not settle this recipient; sending it alone');
+        outcomes.set(o.messageKey, await sendOne(definitionKey, toSend.get(o.messageKey) as SfmcRecipient, accountId, budget, scope));
       }
     }
-    const result = recipients.map((r, i) => local[i] ?? outcomes.get(r.messageKey)!);
+    const result = recipients.map((r, i) => local[i] ?? (outcomes.get(r.messageKey) as SendOutcome));
     log.debug(
       {
         definitionKey,
         recipients: result.length,
-        queued: result.filter((o) => o.status === 'queued').length,
-        duplicate: result.filter((o) => o.status === 'duplicate').length,
-        rejected: result.filter((o) => o.status === 'rejected').length,
+        ...Object.fromEntries(['queued', 'duplicate', 'rejected', 'failed'].map((s) => [s, result.filter((o) => o.status === s).length])),
       },
       'SFMC batch sent',
     );
@@ -442,42 +431,57 @@ export function createSfmcClient(config: SfmcClientConfig, deps: SfmcClientDeps)
     r: SfmcRecipient,
     accountId: string | number | undefined = defaultAccount,
     budget?: Budget,
+    scope = 'sfmc',
   ): Promise<SendOutcome> {
     const local = localRejection(r);
     if (local) return local;
     const body = { definitionKey, recipient: { contactKey: r.contactKey, to: r.to, attributes: r.attributes ?? {} } };
     // Same idempotency argument as sendChunk: the messageKey in the path is fixed.
-    const [outcome] = await retried(
-      'sendOne',
-      async (leftMs) =>
-        toSendOutcomes(
-          'send',
-          await authorized('send', 'POST', `${MESSAGES_PATH}${encodeURIComponent(r.messageKey)}`, body, accountId, leftMs),
-          [r.messageKey],
-          now(),
-        ),
-      budget,
-    );
-    // A single send that still does not say: not counted as queued (dead-lettered with the
-    // reason; a re-drive is harmless because the messageKey is fixed).
-    if (outcome!.status === 'unresolved')
-      return { messageKey: r.messageKey, status: 'rejected', errorcode: outcome!.errorcode, message: outcome!.message };
-    return outcome!;
+    try {
+      const [outcome] = await retried(
+        'send',
+        async (until) =>
+          outcomesOf(
+            toAnswer(await authorized('send', 'POST', `${MESSAGES_PATH}${encodeURIComponent(r.messageKey)}`, body, accountId, until, scope), [
+              r.messageKey,
+            ]),
+            [r.messageKey],
+            scope,
+          ),
+        budget,
+      );
+      return outcome as SendOutcome;
+    } catch (err) {
+      return { messageKey: r.messageKey, status: 'failed', answer: err instanceof AnswerError ? err.row : 'none', error: asPipelineError(err) };
+    }
   }
 
-  async function getStatus(messageKey: string, accountId: string | number | undefined = defaultAccount): Promise<SfmcMessageStatus | undefined> {
-    const res = await retried('getStatus', async () => {
-      const answer = await authorized('status', 'GET', `${MESSAGES_PATH}${encodeURIComponent(messageKey)}`, undefined, accountId);
-      if (answer.status === 200 || answer.status === 404) return answer;
-      throw errorForStatus('status', answer, now()); // transient for 429/5xx, so retried
-    });
-    if (res.status === 404) return undefined; // unknown, or older than SFMC's 3-day status window
-    const body = asRecord(res.json);
-    if (!body) throw new HttpError('SFMC_BAD_RESPONSE', 'SFMC status answered HTTP 200 with a non-JSON body', { status: 200, transient: false });
+  async function getStatus(
+    messageKey: string,
+    accountId: string | number | undefined = defaultAccount,
+    budget?: Budget,
+    scope = 'sfmc',
+  ): Promise<SfmcMessageStatus | undefined> {
+    const a = await retried(
+      'status',
+      async (until) => {
+        const answer = toAnswer(
+          await authorized('status', 'GET', `${MESSAGES_PATH}${encodeURIComponent(messageKey)}`, undefined, accountId, until, scope),
+          [messageKey],
+        );
+        const row = classify(STATUS_ANSWERS, answer);
+        deps.onAnswer?.(row);
+        if (row.verdict !== 'ok') throw failure(row, answer, 'status', scope);
+        return answer;
+      },
+      budget,
+    );
+    if (a.status === 404) return undefined; // unknown, or older than SFMC's 3-day status window
+    const body = asRecord(a.json) as Record<string, unknown>;
     const info = asRecord(body['info']);
     return {
       messageKey,
-      eventCategoryType: asString(body['eventCategoryType']) ?? 'unknown',
+      eventCategoryType: asString(body['eventCategoryType']) as string,
       timestamp: asString(body['timestamp']),
       // SFMC's examples show the code as a number; accept a numeric string too.
       statusCode:

@@ -2,12 +2,17 @@
  * The timing of a stage's group membership and chunks, from the environment, validated so
  * that the budgets add up (see docs: failure model, "timeouts that add up"):
  *   heartbeat (session / 6) < chunk budget < session timeout,
- *   in-flight chunk + commit < rebalance timeout, and < the shutdown deadline (9 s),
+ *   chunk budget + produce deadline (2 s) + commit deadline (1.5 s) + leaving the group (1 s)
+ *     ≤ the shutdown deadline (9 s), and < the rebalance timeout (budget + 10 s),
  *   longest pause (Retry-After cap 60 s) + chunk budget < stall timeout.
  */
 import { type Env, int } from './env';
 import { ConfigError } from './errors';
 import { SHUTDOWN_DEADLINE_MS } from './process';
+import { COMMIT_DEADLINE_MS, PRODUCE_DEADLINE_MS } from './stage';
+
+/** LeaveGroup and the disconnects after the last commit of a shutdown. */
+const LEAVE_MS = 1_000;
 
 export interface StageTuning {
   sessionTimeoutMs: number;
@@ -31,9 +36,10 @@ export function loadStageTuning(env: Env): StageTuning {
       `CHUNK_BUDGET_MS (${chunkBudgetMs}) must be at most 3/4 of KAFKA_SESSION_TIMEOUT_MS (${sessionTimeoutMs}): a rebalance waits for the slowest in-flight chunk`,
     );
   }
-  if (chunkBudgetMs + 2_000 > SHUTDOWN_DEADLINE_MS) {
+  const afterChunk = PRODUCE_DEADLINE_MS + COMMIT_DEADLINE_MS + LEAVE_MS;
+  if (chunkBudgetMs + afterChunk > SHUTDOWN_DEADLINE_MS) {
     throw new ConfigError(
-      `CHUNK_BUDGET_MS (${chunkBudgetMs}) must leave 2 s for commit and leave inside the ${SHUTDOWN_DEADLINE_MS} ms shutdown deadline`,
+      `CHUNK_BUDGET_MS (${chunkBudgetMs}) must leave ${afterChunk} ms (produce ${PRODUCE_DEADLINE_MS}, commit ${COMMIT_DEADLINE_MS}, leave ${LEAVE_MS}) inside the ${SHUTDOWN_DEADLINE_MS} ms shutdown deadline`,
     );
   }
   const stallTimeoutMs = int(env, 'STAGE_STALL_TIMEOUT_MS', 180_000, 30_000, 86_400_000);

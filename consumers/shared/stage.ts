@@ -15,9 +15,10 @@
  *   made no progress for too long while it has lag.
  */
 import type { IHeaders } from 'kafkajs';
-import { createChunkProcessor, DEFAULT_CHUNK_POLICY, type ChunkPolicy } from './chunk';
+import { createChunkProcessor, DEFAULT_CHUNK_POLICY, type ChunkPolicy, type PauseKind } from './chunk';
 import { createCoalescer } from './coalesce';
-import type { PipelineError } from './errors';
+import { PipelineError } from './errors';
+import type { Holds } from './holds';
 import { groupLag, type Consumer, type Producer, type KafkaMessage, type OutgoingRecord, type Admin, produceAll } from './kafka';
 import { createLiveness, type Liveness, type LivenessOptions } from './liveness';
 import type { Logger } from './logger';
@@ -35,8 +36,12 @@ export interface InputRecord {
 }
 
 export type Outcome =
-  /** keepOnRetry: the output records an effect that already happened (an accepted send); write it even when an earlier record of the chunk must be retried. */
-  | { kind: 'produce'; records: OutgoingRecord[]; trace: string; keepOnRetry?: boolean }
+  /**
+   * keepOnRetry: the output records an effect that already happened (an accepted send); write it
+   * even when an earlier record of the chunk must be retried. scope: what the output proves works
+   * (`org:UA`, `warehouse`): a failure of that scope is proven a record's own only by outputs of it.
+   */
+  | { kind: 'produce'; records: OutgoingRecord[]; trace: string; keepOnRetry?: boolean; scope?: string }
   /** records: an optional trace of the skip (e.g. on welcome.skipped / welcome.held), written with the batch's outputs. */
   | { kind: 'skip'; reason: string; trace?: string; records?: OutgoingRecord[] }
   /** attempts: how many times the record was tried (the stage sets it when it gives up on retries). */
@@ -72,6 +77,28 @@ export interface StageOptions {
   onFatal: (reason: string) => void;
   /** How often lag is measured (and liveness checked). */
   lagIntervalMs?: number;
+  /** Setup holds of this process: a release resumes the partitions paused on that scope at once. */
+  holds: Holds;
+  /** Longest wait for one acknowledged produce, and for one commit (retries included): past it the chunk is redone. */
+  produceDeadlineMs?: number;
+  commitDeadlineMs?: number;
+}
+
+/** Bounds every Kafka wait of a chunk; their sum with the budget is checked in stage-config.ts. */
+export const PRODUCE_DEADLINE_MS = 2_000;
+export const COMMIT_DEADLINE_MS = 1_500;
+
+/** `work`, or a transient PIPELINE error after `ms` (the work goes on unobserved; its result is not used). */
+export function withDeadline<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new PipelineError('KAFKA_DEADLINE', `${what} took longer than ${ms} ms: the chunk is redone`, { transient: true })),
+      ms,
+    );
+  });
+  work.catch(() => undefined); // a late rejection is not an unhandled one
+  return Promise.race([work, late]).finally(() => clearTimeout(timer));
 }
 
 export const DLQ_HEADERS = {
@@ -131,10 +158,13 @@ export interface RunningStage {
   stop(): Promise<void>;
   isConnected(): boolean;
   liveness: Liveness;
+  /** Partitions of this process paused now, by why. */
+  paused(): Record<string, number>;
 }
 
 export async function runStage(o: StageOptions): Promise<RunningStage> {
-  const resumeTimers = new Set<NodeJS.Timeout>();
+  /** Per paused partition: its resume timer, why it waits, and the hold whose release ends the wait early. */
+  const pausedParts = new Map<number, { timer: NodeJS.Timeout; kind: PauseKind; scope?: string }>();
   const commitFns = new Map<number, CommitFn>();
   let connected = false;
   let stopping = false;
@@ -143,15 +173,21 @@ export async function runStage(o: StageOptions): Promise<RunningStage> {
     o.logger.error({ reason }, 'consumer exited: liveness failed');
     o.onFatal(reason);
   });
-  o.consumer.on(o.consumer.events.GROUP_JOIN, () => {
+  o.consumer.on(o.consumer.events.GROUP_JOIN, (e) => {
     connected = true;
-    liveness.joined();
+    const assignment = (e.payload as { memberAssignment?: Record<string, number[]> }).memberAssignment ?? {};
+    liveness.joined(assignment[o.inputTopic] ?? []);
+    o.metrics.partitionsOwned.set((assignment[o.inputTopic] ?? []).length);
   });
   o.consumer.on(o.consumer.events.CRASH, (e) => {
     connected = false;
     const { error, restart } = e.payload as { error: Error; restart: boolean };
     o.logger.error({ err: error, restart }, restart ? 'kafka consumer crashed; kafkajs restarts it' : 'kafka consumer crashed and will not restart');
     liveness.crashed(restart, error.message);
+    // kafkajs's restart builds a new consumer group with nothing paused: our pauses are gone with the old one
+    pausedParts.forEach((p) => clearTimeout(p.timer));
+    pausedParts.clear();
+    pausedGauge();
   });
   o.consumer.on(o.consumer.events.STOP, () => {
     connected = false;
@@ -165,7 +201,6 @@ export async function runStage(o: StageOptions): Promise<RunningStage> {
     for (let attempt = 1; ; attempt++) {
       try {
         await fn({ topics: [{ topic: o.inputTopic, partitions: offsets }] });
-        liveness.progress();
         return;
       } catch (err) {
         if (REJOIN_ERROR_TYPES.has(errorType(err) ?? '')) {
@@ -196,8 +231,39 @@ export async function runStage(o: StageOptions): Promise<RunningStage> {
   async function commit(partition: number, offset: string): Promise<void> {
     const fn = commitFns.get(partition);
     if (!fn) throw new Error(`no batch in flight for partition ${partition}`);
-    return commitTogether([{ partition, offset, fn }]);
+    return withDeadline(commitTogether([{ partition, offset, fn }]), o.commitDeadlineMs ?? COMMIT_DEADLINE_MS, 'the commit');
   }
+
+  const pausedGauge = (): void => {
+    for (const kind of ['slow-down', 'setup', 'unknown'] as const)
+      o.metrics.partitionsPaused.set({ kind }, [...pausedParts.values()].filter((p) => p.kind === kind).length);
+  };
+  /**
+   * pause/resume/seek throw when kafkajs has no consumer group: after a crash, until its restart
+   * timer builds a new one (consumer/index.js: stop() sets consumerGroup = null). The new group
+   * starts with nothing paused and no seek, from the committed offsets: the chunk is read again,
+   * which is all a resume or a seek would have done. So a failure here is logged, never thrown
+   * from a timer (that killed the process without a log line).
+   */
+  const kafkaCall = (what: string, partition: number, fn: () => void): void => {
+    try {
+      fn();
+    } catch (err) {
+      o.logger.warn({ err, partition }, `consumer.${what} refused (kafkajs is restarting its consumer group; it re-reads from the committed offset)`);
+    }
+  };
+  const resumeNow = (partition: number): void => {
+    const p = pausedParts.get(partition);
+    if (!p) return;
+    clearTimeout(p.timer);
+    pausedParts.delete(partition);
+    pausedGauge();
+    if (!stopping) kafkaCall('resume', partition, () => o.consumer.resume([{ topic: o.inputTopic, partitions: [partition] }]));
+  };
+  // A released hold resumes every partition that waited on it, not after each one's own backoff.
+  o.holds.onRelease((scope) => {
+    for (const [partition, p] of pausedParts) if (p.kind === 'setup' && p.scope === scope) resumeNow(partition);
+  });
 
   const processor = createChunkProcessor({
     stage: o.stage,
@@ -205,20 +271,24 @@ export async function runStage(o: StageOptions): Promise<RunningStage> {
     handler: o.handler,
     logger: o.logger,
     metrics: o.metrics,
+    holds: o.holds,
     policy: { ...DEFAULT_CHUNK_POLICY, ...o.chunkPolicy },
     io: {
-      produce: (records: OutgoingRecord[]) => (records.length === 0 ? Promise.resolve() : produceTogether(records)),
+      produce: (records: OutgoingRecord[]) =>
+        records.length === 0 ? Promise.resolve() : withDeadline(produceTogether(records), o.produceDeadlineMs ?? PRODUCE_DEADLINE_MS, 'the produce'),
       commit,
-      retryLater(partition, offset, pauseMs) {
+      retryLater(partition, offset, pauseMs, why) {
         const tp = [{ topic: o.inputTopic, partitions: [partition] }];
-        if (pauseMs > 0) o.consumer.pause(tp);
-        o.consumer.seek({ topic: o.inputTopic, partition, offset });
-        if (pauseMs <= 0) return;
-        const timer = setTimeout(() => {
-          resumeTimers.delete(timer);
-          o.consumer.resume(tp);
-        }, pauseMs);
-        resumeTimers.add(timer);
+        const before = pausedParts.get(partition);
+        if (before) clearTimeout(before.timer);
+        pausedParts.delete(partition);
+        if (pauseMs > 0) kafkaCall('pause', partition, () => o.consumer.pause(tp));
+        kafkaCall('seek', partition, () => o.consumer.seek({ topic: o.inputTopic, partition, offset }));
+        if (pauseMs > 0) {
+          const timer = setTimeout(() => resumeNow(partition), pauseMs);
+          pausedParts.set(partition, { timer, kind: why?.kind ?? 'slow-down', ...(why?.scope ? { scope: why.scope } : {}) });
+        } else if (before) kafkaCall('resume', partition, () => o.consumer.resume(tp));
+        pausedGauge();
       },
     },
   });
@@ -244,7 +314,10 @@ export async function runStage(o: StageOptions): Promise<RunningStage> {
           // After stop(): take no new chunk (the in-flight one was committed above).
           if (!isRunning() || isStale() || rebalancing) return;
           const chunk = all.slice(i, i + o.chunkSize);
-          if (!(await processor.process(chunk))) return;
+          const done = await processor.process(chunk);
+          // an attempt of our own finished with a classified answer: this process works
+          liveness.attempted();
+          if (!done) return;
           resolveOffset((chunk[chunk.length - 1] as InputRecord).offset);
         }
       } finally {
@@ -267,7 +340,7 @@ export async function runStage(o: StageOptions): Promise<RunningStage> {
       .then((lags) => {
         lags.forEach((l) => o.metrics.lag.set({ partition: String(l.partition) }, l.lag));
         o.metrics.lagMeasuredAt.set(Date.now() / 1000);
-        liveness.lag(lags.reduce((a, l) => a + l.lag, 0));
+        liveness.lag(lags);
         lagFailing = false;
       })
       .catch((err: unknown) => {
@@ -284,10 +357,16 @@ export async function runStage(o: StageOptions): Promise<RunningStage> {
   return {
     isConnected: () => connected,
     liveness,
+    paused: () => {
+      const out: Record<string, number> = {};
+      for (const p of pausedParts.values()) out[p.kind] = (out[p.kind] ?? 0) + 1;
+      return out;
+    },
     async stop() {
       stopping = true;
       clearInterval(lagTimer);
-      resumeTimers.forEach(clearTimeout);
+      pausedParts.forEach((p) => clearTimeout(p.timer));
+      pausedParts.clear();
       // kafkajs's stop(): the runner stops taking batches, waits for the in-flight ones (each
       // commits through its batch's commit function, which still works now), then leaves the group.
       await o.consumer.stop();

@@ -2,7 +2,8 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { int, optionalStr, str } from '../../consumers/shared/env';
 import { createLogger, type Logger } from '../../consumers/shared/logger';
-import { mergeFaults, NO_FAULTS, takeFailure, takeMalformed, type Faults } from './faults';
+import { mergeFaults, NO_FAULTS, takeAnswer, takeFailure, takeMalformed, type Faults } from './faults';
+import { writeExample } from '../answer-faults';
 import { BodyError, delay, hasBearerToken, readJsonBody, sendJson, sendText } from './http-io';
 import { KeyStore } from './key-store';
 import { lookupKeys, memberIdProblem, parseLookupBody } from './lookup';
@@ -45,6 +46,21 @@ export interface DwKeyApiStandin {
 }
 
 export const DEFAULT_ORGS = ['UA', 'AA', 'DL'];
+
+/** The members of a lookup body as member refs (for the answer fault); none when the body is not one. */
+function lookupRefs(body: unknown): string[] {
+  const members = parseLookupBody(body);
+  return Array.isArray(members) ? members.map((m) => `${m.orgId}\u0000${m.memberId}`) : [];
+}
+function singleRef(rest: string): string[] {
+  const [org = '', member = ''] = rest.split('/');
+  try {
+    return [`${decodeURIComponent(org)}\u0000${decodeURIComponent(member)}`];
+  } catch {
+    return [];
+  }
+}
+
 const LOOKUP_PATH = '/v1/subscriber-keys:lookup';
 const KEY_PREFIX = '/v1/subscriber-keys/';
 
@@ -68,6 +84,11 @@ export async function createDwKeyApiStandin(options: DwKeyApiStandinOptions): Pr
     if (!isLookup && !path.startsWith(KEY_PREFIX)) return sendJson(res, 404, { error: 'NOT_FOUND', message: `no route ${path}` });
 
     if (faults.latencyMs > 0 && !(await delay(faults.latencyMs, res, pendingDelays))) return;
+    // A row of the answer tables, on demand (faults.ts): before everything else the stand-in would answer.
+    const body = isLookup && req.method === 'POST' ? await readJsonBody(req) : undefined;
+    const refs = isLookup ? lookupRefs(body) : singleRef(path.slice(KEY_PREFIX.length));
+    const served = takeAnswer(faults, isLookup ? 'dw-lookup' : 'dw-key', refs);
+    if (served) return writeExample(req, res, served);
     const failure = takeFailure(faults, random);
     if (failure?.status === 429) {
       return sendJson(res, 429, { error: 'RATE_LIMITED', message: 'slow down' }, { 'retry-after': String(failure.retryAfterS) });
@@ -77,12 +98,12 @@ export async function createDwKeyApiStandin(options: DwKeyApiStandinOptions): Pr
       return sendJson(res, 401, { error: 'UNAUTHORIZED', message: 'missing or wrong bearer token' }, { 'www-authenticate': 'Bearer' });
     }
     counters.lookups += 1;
-    return isLookup ? handleLookup(req, res) : handleSingle(req, res, path.slice(KEY_PREFIX.length));
+    return isLookup ? handleLookup(req, res, body) : handleSingle(req, res, path.slice(KEY_PREFIX.length));
   }
 
-  async function handleLookup(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  async function handleLookup(req: IncomingMessage, res: ServerResponse, body: unknown): Promise<void> {
     if (req.method !== 'POST') return sendJson(res, 405, { error: 'METHOD_NOT_ALLOWED', message: 'use POST' });
-    const members = parseLookupBody(await readJsonBody(req));
+    const members = parseLookupBody(body);
     if (!Array.isArray(members)) return sendJson(res, 400, members);
     const { response, created } = lookupKeys(members, orgs, store);
     counters.membersLooked += response.keys.length + response.errors.length;
@@ -116,6 +137,8 @@ export async function createDwKeyApiStandin(options: DwKeyApiStandinOptions): Pr
     const { keys, created } = store.getOrCreate([{ orgId, memberId }]);
     counters.membersLooked += 1;
     counters.keysCreated += created;
+    // A lookup of one member is a lookup too: malformedJson / malformedFor garble it like a batch one.
+    if (takeMalformed(faults, [memberId])) return sendText(res, 200, '{"orgId": <html>502 Bad Gateway', 'application/json');
     return sendJson(res, 200, { orgId, memberId, subscriberKey: keys[0] });
   }
 

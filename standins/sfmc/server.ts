@@ -5,7 +5,9 @@ import { createLogger, type Logger } from '../../consumers/shared/logger';
 import { int, optionalStr, secret, str, type Env } from '../../consumers/shared/env';
 import { sleep } from '../../consumers/shared/retry';
 import { DEFAULT_FAULTS, type FaultSettings, type NotSentReason, SfmcStandinState } from './state';
-import { NO_HOLD, splitHoldPatch, takeHold, type HoldFaults } from './faults';
+import { NO_EXTRA, recipientsOf, splitExtraPatch, takeAnswer, takeHold, tooMany, type ExtraFaults } from './faults';
+import { writeExample } from '../answer-faults';
+import type { ExampleAnswer } from '../../consumers/shared/answers';
 import { genericError, handleBatchSend, handleSingleSend, handleStatus, handleToken, type Reply } from './handlers';
 
 /**
@@ -83,6 +85,15 @@ async function readJson(req: IncomingMessage): Promise<unknown> {
     throw new BadRequest('Request body is not valid JSON');
   }
 }
+
+/** A messageKey from the path; a malformed one as it is (the handlers answer it 400). */
+const decodedKey = (raw: string): string => {
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    return raw;
+  }
+};
 
 function write(res: ServerResponse, reply: Reply): void {
   const payload = JSON.stringify(reply.body);
@@ -168,7 +179,7 @@ function injectSendFault(state: SfmcStandinState, req: IncomingMessage, res: Ser
 }
 
 function createHandler(state: SfmcStandinState, options: SfmcStandinOptions) {
-  const hold: HoldFaults = { ...NO_HOLD };
+  const extra: ExtraFaults & { inFlight: number } = { ...NO_EXTRA, answer: [], answerFor: [], inFlight: 0 };
   const publicBase = (req: IncomingMessage): string => options.publicUrl?.replace(/\/+$/, '') ?? `http://${req.headers.host ?? '127.0.0.1'}`;
 
   async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -182,21 +193,21 @@ function createHandler(state: SfmcStandinState, options: SfmcStandinOptions) {
     if (path === '/healthz') return write(res, { status: 200, body: { status: 'ok' } });
     if (path === '/__standin/faults') {
       if (method === 'POST') {
-        let split: ReturnType<typeof splitHoldPatch>;
+        let split: ReturnType<typeof splitExtraPatch>;
         try {
-          split = splitHoldPatch(await readJson(req));
+          split = splitExtraPatch(await readJson(req));
         } catch (err) {
           throw new BadRequest((err as Error).message);
         }
         const { expireTokens, ...patch } = parseFaultPatch(split.rest);
         state.setFaults(patch);
-        Object.assign(hold, split.hold);
+        Object.assign(extra, split.extra);
         if (expireTokens) state.expireAllTokens();
       } else if (method === 'DELETE') {
         state.resetFaults();
-        Object.assign(hold, NO_HOLD);
+        Object.assign(extra, NO_EXTRA, { answer: [], answerFor: [] });
       }
-      return write(res, { status: 200, body: { ...state.faults, ...hold } });
+      return write(res, { status: 200, body: { ...state.faults, ...extra } });
     }
     if (path === '/__standin/sends') {
       if (method === 'DELETE') state.clearSends();
@@ -208,33 +219,57 @@ function createHandler(state: SfmcStandinState, options: SfmcStandinOptions) {
       return write(res, { status: 200, body: state.stats });
     }
 
+    // Send requests in flight: above extra.concurrentSends SFMC answers 50200 (faults.ts).
+    const counted = method === 'POST' && path.startsWith(MESSAGES_PATH);
+    if (counted) extra.inFlight++;
+    try {
+      return await answer(req, res, path, method);
+    } finally {
+      if (counted) extra.inFlight--;
+    }
+  }
+
+  async function answer(req: IncomingMessage, res: ServerResponse, path: string, method: string): Promise<void> {
     if (state.faults.latencyMs > 0) {
       state.stats.injected.latency++;
       await sleep(state.faults.latencyMs);
     }
-    if (path === '/v2/token' && method === 'POST') return write(res, handleToken(state, await readJson(req), publicBase(req)));
+    if (path === '/v2/token' && method === 'POST') {
+      const body = await readJson(req);
+      const fault = takeAnswer(extra, 'sfmc-token', [], body);
+      return fault ? writeExample(req, res, fault) : write(res, handleToken(state, body, publicBase(req)));
+    }
 
     const isSend = method === 'POST' && (path === MESSAGES_PATH || path.startsWith(`${MESSAGES_PATH}/`));
     const isStatus = method === 'GET' && path.startsWith(`${MESSAGES_PATH}/`) && path.length > MESSAGES_PATH.length + 1;
     if (!isSend && !isStatus) return write(res, genericError(404, 0, `No route for ${method} ${path}`));
 
     let body: unknown;
+    const key = path.slice(MESSAGES_PATH.length + 1);
+    let fault: ExampleAnswer | undefined;
     if (isSend) {
       state.stats.sendRequests++;
       body = await readJson(req); // read before faults so a dropped connection looks like a lost answer
-      const holdMs = takeHold(hold);
+      const holdMs = takeHold(extra);
       if (holdMs > 0) await sleep(holdMs);
       if (injectSendFault(state, req, res)) return;
+      const keys = key === '' ? recipientsOf(body).map((r) => String(r.messageKey ?? '')) : [decodedKey(key)];
+      fault = tooMany(extra, keys) ?? takeAnswer(extra, 'sfmc-send', keys, body);
+      if (fault && !extra.answerAfterAccepting) return writeExample(req, res, fault);
+    } else {
+      fault = takeAnswer(extra, 'sfmc-status', [decodedKey(key)], undefined);
+      if (fault) return writeExample(req, res, fault);
     }
     const token = bearerToken(req);
     if (!token || !state.isTokenValid(token)) {
       state.stats.unauthorized++;
       return write(res, genericError(401, 0, 'Not Authorized'));
     }
-    const key = path.slice(MESSAGES_PATH.length + 1);
     const accountId = state.tokenAccount(token);
     if (isStatus) return write(res, handleStatus(state, key, accountId));
-    return write(res, key === '' ? handleBatchSend(state, body, accountId) : handleSingleSend(state, key, body, accountId));
+    const reply = key === '' ? handleBatchSend(state, body, accountId) : handleSingleSend(state, key, body, accountId);
+    // answerAfterAccepting: processed (its sends accepted), then the row's answer instead of SFMC's
+    return fault ? writeExample(req, res, fault) : write(res, reply);
   }
 
   return (req: IncomingMessage, res: ServerResponse): void => {

@@ -18,6 +18,8 @@ export interface Rec {
   key: Buffer | null;
   value: Buffer | null;
   headers: IHeaders;
+  /** The record's Kafka timestamp (epoch ms). */
+  timestamp: number;
 }
 
 export type Offsets = Map<number, bigint>;
@@ -47,7 +49,15 @@ export async function readRange(topic: string, from: Offsets): Promise<Rec[]> {
         const offset = BigInt(message.offset);
         const end = to.get(partition) ?? 0n;
         if (offset >= (from.get(partition) ?? 0n) && offset < end) {
-          out.push({ topic, partition, offset, key: message.key, value: message.value, headers: message.headers ?? {} });
+          out.push({
+            topic,
+            partition,
+            offset,
+            key: message.key,
+            value: message.value,
+            headers: message.headers ?? {},
+            timestamp: Number(message.timestamp),
+          });
         }
         reached.set(partition, offset + 1n);
       },

@@ -5,6 +5,7 @@ import { classify, nextCheckAt, sfmcTimeToUtc, STATUS_WINDOW_MS, toStatusRecord 
 import type { OutgoingRecord } from '../../../consumers/shared/kafka';
 import { createLogger } from '../../../consumers/shared/logger';
 import { createMetrics } from '../../../consumers/shared/metrics';
+import { createHolds } from '../../../consumers/shared/holds';
 import type { Registry } from '../../../consumers/shared/registry';
 import { loadSchema } from '../../../consumers/shared/schemas';
 import type { SfmcClient, SfmcMessageStatus } from '../../../consumers/shared/sfmc-client';
@@ -97,6 +98,7 @@ describe('status checker', () => {
         firstCheckDelayMs: 0,
         recheck,
         concurrency: 2,
+        holds: createHolds({ logger: createLogger('test', 'silent') }),
         now: () => clock.t,
       },
       delivery,

@@ -4,9 +4,13 @@ import { input, jsonRegistry, nothingSent, openGuards } from './fakes';
 import type { AugmentedMember } from '../../../consumers/emailer/augmented-member';
 import { parseOrgConfig } from '../../../consumers/emailer/org-config';
 import { planWelcome } from '../../../consumers/emailer/transform';
-import { SETUP_ERROR_CODES } from '../../../consumers/shared/chunk';
 import { createWelcomeHandler } from '../../../consumers/emailer/welcome';
+import { AnswerError, classify, toAnswer } from '../../../consumers/shared/answers';
 import { ConfigError } from '../../../consumers/shared/errors';
+import { classifyFailure } from '../../../consumers/shared/failure';
+import { createHolds } from '../../../consumers/shared/holds';
+import { createLogger } from '../../../consumers/shared/logger';
+import { SEND_ANSWERS } from '../../../consumers/shared/sfmc-answers';
 import { createMetrics } from '../../../consumers/shared/metrics';
 import type { SendOutcome, SfmcClient, SfmcRecipient } from '../../../consumers/shared/sfmc-client';
 import { welcomeMessageKey } from '../../../consumers/shared/sfmc-client';
@@ -51,10 +55,19 @@ describe('the Welcome handler', () => {
     const sfmc: SfmcClient = {
       async sendBatch(definitionKey, recipients: readonly SfmcRecipient[], accountId) {
         calls.push({ definitionKey, accountId, keys: recipients.map((r) => r.messageKey) });
+        const keys = recipients.map((r) => r.messageKey);
+        const refusal = toAnswer((SEND_ANSWERS.find((r) => r.id === 'send.definition') as (typeof SEND_ANSWERS)[number]).example(keys), keys);
+        const row = classify(SEND_ANSWERS, refusal, keys[0]);
         return recipients.map((r): SendOutcome =>
           refuse.has(definitionKey)
-            ? { messageKey: r.messageKey, status: 'rejected', errorcode: 109111, message: 'InvalidDefinitionKey' }
-            : { messageKey: r.messageKey, status: 'queued', requestId: 'req-1' },
+            ? {
+                messageKey: r.messageKey,
+                status: 'failed',
+                answer: row.id,
+                errorcode: 109111,
+                error: new AnswerError(row, 'InvalidDefinitionKey', { scope: 'org:UA' }),
+              }
+            : { messageKey: r.messageKey, status: 'queued', answer: 'send.item-queued', requestId: 'req-1' },
         );
       },
       sendOne: async () => {
@@ -64,7 +77,9 @@ describe('the Welcome handler', () => {
       close: async () => undefined,
     };
     const metrics = createMetrics('emailer-test');
+    const holds = createHolds({ logger: createLogger('test', 'silent') });
     const handler = createWelcomeHandler({
+      holds,
       registry: jsonRegistry,
       reader: avro.Type.forSchema('string'),
       sfmc,
@@ -76,7 +91,7 @@ describe('the Welcome handler', () => {
       guards,
       now: () => 10,
     });
-    return { calls, metrics, handler };
+    return { calls, metrics, handler, holds };
   }
 
   test('sends each organization in its own business unit', async () => {
@@ -89,19 +104,21 @@ describe('the Welcome handler', () => {
     ]);
   });
 
-  test('a refused definitionKey holds the batch (throws, dead-letters nothing) and raises the alert gauge; fixed, it clears', async () => {
+  test('a refused definitionKey holds the batch (failed as setup, dead-letters nothing) and raises the alert gauge; fixed, it clears', async () => {
     const refuse = new Set(['welcome-ua']);
-    const { handler, metrics } = setup(refuse);
+    const { handler, metrics, holds } = setup(refuse);
     const batch = [input(member('UA', 'M1'), 0), input(member('UA', 'M3'), 1)];
-    // Failed, not dead-lettered: the error's code is a setup error, so the stage pauses and retries (chunk.ts).
+    // Failed, not dead-lettered: the verdict is setup, so the stage holds org:UA and retries (chunk.ts).
     const held = await handler(batch, budget());
     expect(held.map((o) => o.kind)).toEqual(['failed', 'failed']);
-    for (const o of held) expect(o.kind === 'failed' && o.error).toMatchObject({ code: 'SFMC_DEFINITION_REFUSED', transient: true });
-    expect(SETUP_ERROR_CODES.has('SFMC_DEFINITION_REFUSED')).toBe(true);
+    for (const o of held)
+      expect(o.kind === 'failed' && classifyFailure(o.error, 'emailer')).toEqual({ kind: 'setup', scope: 'org:UA', reason: 'send.definition' });
     const gauge = async () => (await metrics.definitionRefused.get()).values.find((v) => v.labels['org'] === 'UA')?.value;
     expect(await gauge()).toBe(1);
+    holds.hold('org:UA', 'send.definition', 'refused'); // what the chunk does with the setup failure
     refuse.clear(); // someone creates / activates the definition in SFMC; the paused batch is retried
     expect((await handler(batch, budget())).map((o) => o.kind)).toEqual(['produce', 'produce']);
     expect(await gauge()).toBe(0);
+    expect(holds.list()).toEqual([]); // the good answer released the hold
   });
 });

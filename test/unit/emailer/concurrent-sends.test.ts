@@ -8,6 +8,8 @@ import { parseOrgConfig } from '../../../consumers/emailer/org-config';
 import { createWelcomeHandler } from '../../../consumers/emailer/welcome';
 import { HttpError } from '../../../consumers/shared/errors';
 import { createMetrics } from '../../../consumers/shared/metrics';
+import { createHolds } from '../../../consumers/shared/holds';
+import { createLogger } from '../../../consumers/shared/logger';
 import type { SfmcClient, SfmcRecipient } from '../../../consumers/shared/sfmc-client';
 import avro from 'avsc';
 import { input, jsonRegistry, member, openGuards } from './fakes';
@@ -107,7 +109,7 @@ function gatedSfmc(): {
       const fail = await gate(definitionKey).opened;
       events.push(`end ${definitionKey}`);
       if (fail) throw new HttpError('SFMC_UNAVAILABLE', 'SFMC send answered HTTP 503', { status: 503 });
-      return recipients.map((r) => ({ messageKey: r.messageKey, status: 'queued' as const, requestId: 'r' }));
+      return recipients.map((r) => ({ messageKey: r.messageKey, status: 'queued' as const, answer: 'send.item-queued', requestId: 'r' }));
     },
     sendOne: async () => {
       throw new Error('not used');
@@ -133,6 +135,7 @@ function handlerWith(client: SfmcClient, concurrentRequests: number) {
     metrics: createMetrics('emailer'),
     sentTopic: 'welcome.sent',
     sentSchemaId: 1,
+    holds: createHolds({ logger: createLogger('test', 'silent') }),
     guards: openGuards(),
     concurrentRequests,
   });

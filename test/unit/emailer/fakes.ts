@@ -17,9 +17,10 @@ export const member = (org: string, id: string, over: Partial<AugmentedMember> =
   last_name: 'B',
   locale: 'en-US',
   subscriber_key: `${org}-${id}`,
-  member_created_at: 1,
-  source_committed_at: 2,
-  augmented_at: 3,
+  // a signup of a second ago: older members are first asked about at SFMC (send-outcomes.ts)
+  member_created_at: Date.now() - 2_000,
+  source_committed_at: Date.now() - 1_000,
+  augmented_at: Date.now() - 500,
   marketing_opt_in: null,
   ...over,
 });

@@ -59,7 +59,12 @@ describe('planWelcome', () => {
 });
 
 test('toWelcomeSent fills every column of the audit table and encodes with the WelcomeSent schema', () => {
-  const sent = toWelcomeSent(member(), 'welcome-ua', { messageKey: 'welcome-x', status: 'queued', requestId: 'req-1' }, 3000);
+  const sent = toWelcomeSent(
+    member(),
+    'welcome-ua',
+    { messageKey: 'welcome-x', status: 'queued', answer: 'send.item-queued', requestId: 'req-1' },
+    3000,
+  );
   expect(sent).toEqual({
     org_id: 'UA',
     org_member_id: 'M-7',
@@ -73,7 +78,9 @@ test('toWelcomeSent fills every column of the audit table and encodes with the W
   });
   const type = avro.Type.forSchema(loadSchema('welcome-sent.avsc'), { wrapUnions: false });
   expect(type.isValid(sent)).toBe(true);
-  expect(type.isValid(toWelcomeSent(member(), 'welcome-ua', { messageKey: 'k', status: 'duplicate' }, 3000))).toBe(true);
+  expect(type.isValid(toWelcomeSent(member(), 'welcome-ua', { messageKey: 'k', status: 'duplicate', answer: 'send.item-duplicate' }, 3000))).toBe(
+    true,
+  );
 });
 
 test('the emailer reader view is the current NewMemberAugmented schema', () => {

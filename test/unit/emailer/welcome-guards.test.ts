@@ -10,6 +10,8 @@ import { parseOrgConfig } from '../../../consumers/emailer/org-config';
 import type { SentRecord } from '../../../consumers/emailer/sent-record';
 import { createWelcomeHandler } from '../../../consumers/emailer/welcome';
 import { createMetrics } from '../../../consumers/shared/metrics';
+import { createHolds } from '../../../consumers/shared/holds';
+import { createLogger } from '../../../consumers/shared/logger';
 import type { Registry } from '../../../consumers/shared/registry';
 import type { SfmcClient, SfmcRecipient } from '../../../consumers/shared/sfmc-client';
 import type { InputRecord, Outcome } from '../../../consumers/shared/stage';
@@ -52,7 +54,7 @@ function setup(preExisting: string[] = [], alreadySent: string[] = []) {
   const sfmc = {
     sendBatch: async (_d: string, rs: readonly SfmcRecipient[]) => {
       sentTo.push(...rs);
-      return rs.map((r) => ({ messageKey: r.messageKey, status: 'queued' as const, requestId: 'req' }));
+      return rs.map((r) => ({ messageKey: r.messageKey, status: 'queued' as const, answer: 'send.item-queued', requestId: 'req' }));
     },
   } as unknown as SfmcClient;
   const pick = (list: string[], ms: { orgId: string; orgMemberId: string }[]) =>
@@ -80,6 +82,7 @@ function setup(preExisting: string[] = [], alreadySent: string[] = []) {
     metrics: createMetrics('emailer'),
     sentTopic: 'welcome.sent',
     sentSchemaId: 1,
+    holds: createHolds({ logger: createLogger('test', 'silent') }),
     now: () => NOW,
     guards: { breaker: createBreaker(() => NOW), skippedTopic: 'welcome.skipped', heldTopic: 'welcome.held', onHeld: (o) => held.push(o) },
   });

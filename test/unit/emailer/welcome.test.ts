@@ -6,6 +6,8 @@ import { parseOrgConfig } from '../../../consumers/emailer/org-config';
 import { createWelcomeHandler } from '../../../consumers/emailer/welcome';
 import { HttpError } from '../../../consumers/shared/errors';
 import { createMetrics } from '../../../consumers/shared/metrics';
+import { createHolds } from '../../../consumers/shared/holds';
+import { createLogger } from '../../../consumers/shared/logger';
 import type { Budget } from '../../../consumers/shared/retry';
 import type { SfmcClient, SfmcRecipient } from '../../../consumers/shared/sfmc-client';
 import avro from 'avsc';
@@ -23,7 +25,7 @@ function sfmc(failFor: string, budgets: (Budget | undefined)[]): SfmcClient {
     async sendBatch(definitionKey: string, recipients: readonly SfmcRecipient[], _accountId?: string | number, budget?: Budget) {
       budgets.push(budget);
       if (definitionKey === failFor) throw new HttpError('SFMC_UNAVAILABLE', 'SFMC send answered HTTP 503', { status: 503 });
-      return recipients.map((r) => ({ messageKey: r.messageKey, status: 'queued' as const, requestId: 'req-1' }));
+      return recipients.map((r) => ({ messageKey: r.messageKey, status: 'queued' as const, answer: 'send.item-queued', requestId: 'req-1' }));
     },
     sendOne: async () => {
       throw new Error('not used');
@@ -44,6 +46,7 @@ test('a failing template group marks only its members failed; accepted members k
     metrics: createMetrics('emailer'),
     sentTopic: 'welcome.sent',
     sentSchemaId: 1,
+    holds: createHolds({ logger: createLogger('test', 'silent') }),
     guards,
   });
   const records = [input(member('UA', 'u1'), 1), input(member('AA', 'a1'), 2), input(member('UA', 'u2'), 3)];

@@ -1,16 +1,11 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { HttpError, isTransient } from '../../../consumers/shared/errors';
+import { AnswerError, classify, toAnswer } from '../../../consumers/shared/answers';
+import { LOOKUP_ANSWERS } from '../../../consumers/shared/dw-answers';
+import { isTransient } from '../../../consumers/shared/errors';
 import { createLogger } from '../../../consumers/shared/logger';
 import type { RetryPolicy } from '../../../consumers/shared/retry';
-import {
-  createDwKeyClient,
-  memberRef,
-  parseLookupResponse,
-  type DwKeyClient,
-  type DwKeyClientConfig,
-  type Member,
-} from '../../../consumers/shared/dw-client';
+import { createDwKeyClient, memberRef, type DwKeyClient, type DwKeyClientConfig, type Member } from '../../../consumers/shared/dw-client';
 import { createDwKeyApiStandin, type DwKeyApiStandin } from '../../../standins/dw-key-api/server';
 
 const TOKEN = 'sekret-dw-token-123';
@@ -51,13 +46,13 @@ describe('DW Subscriber Key client', () => {
     return client;
   }
 
-  async function rejection(promise: Promise<unknown>): Promise<HttpError> {
+  async function rejection(promise: Promise<unknown>): Promise<AnswerError> {
     const err = await promise.then(
       () => undefined,
       (e: unknown) => e,
     );
-    expect(err).toBeInstanceOf(HttpError);
-    return err as HttpError;
+    expect(err).toBeInstanceOf(AnswerError);
+    return err as AnswerError;
   }
 
   const members = (n: number, orgId = 'UA', prefix = 'm'): Member[] => Array.from({ length: n }, (_, i) => ({ orgId, memberId: `${prefix}-${i}` }));
@@ -110,14 +105,14 @@ describe('DW Subscriber Key client', () => {
     expect(standin.stats().membersLooked - before.membersLooked).toBe(501);
   });
 
-  it('fails permanently on a wrong token (401), without retrying and without the token in the message', async () => {
+  it('a wrong token (401) is our setup: not retried, scope warehouse, the token in no message', async () => {
     client = createDwKeyClient(
       { baseUrl: standin.url, apiToken: 'wrong-token-456', requestTimeoutMs: 2_000, retry: FAST_RETRY },
       { logger: createLogger('dw-client-test', 'debug', { write: (line: string) => void logLines.push(line) }) },
     );
     const before = standin.stats();
-    const err = await rejection(client.lookup(members(1)));
-    expect(err).toMatchObject({ code: 'DW_UNAUTHORIZED', status: 401, transient: false });
+    const err = await rejection(client.lookup(members(2)));
+    expect(err).toMatchObject({ row: 'dw-lookup.401', verdict: 'setup', scope: 'warehouse', transient: false });
     expect(err.message).not.toContain('wrong-token-456');
     expect(JSON.stringify(err)).not.toContain('wrong-token-456');
     expect(standin.stats().lookups - before.lookups).toBe(0);
@@ -142,12 +137,12 @@ describe('DW Subscriber Key client', () => {
     expect(logLines.filter((l) => l.includes('retrying'))).toHaveLength(2);
   });
 
-  it('throws a transient error after its retries during an outage, and works again once the API is back', async () => {
+  it('throws a slow-down after its retries during an outage, and works again once the API is back', async () => {
     const dw = makeClient();
     standin.setFaults({ down: true });
     expect(await dw.health()).toBe(false);
     const err = await rejection(dw.lookup(members(3, 'DL', 'outage')));
-    expect(err).toMatchObject({ code: 'DW_UNAVAILABLE', status: 503, transient: true });
+    expect(err).toMatchObject({ row: 'dw-lookup.5xx', verdict: 'slow-down', transient: true });
     expect(httpCalls.filter((c) => c.route === 'lookup')).toHaveLength(FAST_RETRY.attempts);
 
     standin.setFaults({ down: false });
@@ -156,10 +151,10 @@ describe('DW Subscriber Key client', () => {
     expect([...results.values()].every((r) => r.ok)).toBe(true);
   });
 
-  it('treats a non-JSON 200 as a transient DW_MALFORMED_RESPONSE: retried, never per-member errors', async () => {
+  it('treats a non-JSON 200 as unknown: retried, never per-member errors', async () => {
     standin.setFaults({ malformedJson: 10 });
     const err = await rejection(makeClient().lookup(members(2, 'UA', 'garbled')));
-    expect(err).toMatchObject({ code: 'DW_MALFORMED_RESPONSE', transient: true });
+    expect(err).toMatchObject({ row: 'dw-lookup.other', verdict: 'unknown', transient: true });
     expect(isTransient(err)).toBe(true);
     expect(httpCalls).toHaveLength(FAST_RETRY.attempts);
 
@@ -168,11 +163,11 @@ describe('DW Subscriber Key client', () => {
     expect([...results.values()].every((r) => r.ok)).toBe(true);
   });
 
-  it('keeps to its deadline when the API is slower: a transient DW_TIMEOUT, no hang', async () => {
+  it('keeps to its deadline when the API is slower: no answer, a slow-down, no hang', async () => {
     standin.setFaults({ latencyMs: 30_000 });
     const started = Date.now();
     const err = await rejection(makeClient({ requestTimeoutMs: 150, retry: { ...FAST_RETRY, attempts: 2 } }).lookup(members(1)));
-    expect(err).toMatchObject({ code: 'DW_TIMEOUT', transient: true });
+    expect(err).toMatchObject({ row: 'dw-key.no-answer', verdict: 'slow-down', transient: true });
     expect(Date.now() - started).toBeLessThan(1_500);
     expect(httpCalls.map((c) => c.status)).toEqual(['error', 'error']);
   });
@@ -181,11 +176,11 @@ describe('DW Subscriber Key client', () => {
     const closed = await listen(createServer());
     await new Promise((resolve) => closed.server.close(resolve));
     const dw = makeClient({ retry: { ...FAST_RETRY, attempts: 2 } }, closed.url);
-    expect(await rejection(dw.lookup(members(1)))).toMatchObject({ code: 'DW_UNAVAILABLE', transient: true });
+    expect(await rejection(dw.lookup(members(2)))).toMatchObject({ row: 'dw-lookup.no-answer', verdict: 'slow-down' });
     expect(await dw.health()).toBe(false);
   });
 
-  it('fails permanently on a 400 from the API, without retrying', async () => {
+  it('a 400 names no member: an unknown refusal, bisected by the stage, not retried here', async () => {
     let requests = 0;
     const scripted = await listen(
       createServer((req, res) => {
@@ -194,8 +189,8 @@ describe('DW Subscriber Key client', () => {
       }),
     );
     try {
-      const err = await rejection(makeClient({}, scripted.url).lookup(members(1)));
-      expect(err).toMatchObject({ code: 'DW_BAD_REQUEST', status: 400, transient: false });
+      const err = await rejection(makeClient({}, scripted.url).lookup(members(2)));
+      expect(err).toMatchObject({ row: 'dw-lookup.refused', verdict: 'unknown', bisect: true, transient: false });
       expect(requests).toBe(1);
     } finally {
       await client?.close();
@@ -209,11 +204,16 @@ describe('DW Subscriber Key client', () => {
     const scripted = await listen(
       createServer((req, res) => {
         seenPath = req.url ?? '';
-        res.writeHead(200, { 'content-type': 'application/json' }).end('{"keys":[{"orgId":"UA","memberId":"1","subscriberKey":"K"}],"errors":[]}');
+        res
+          .writeHead(200, { 'content-type': 'application/json' })
+          .end('{"keys":[{"orgId":"UA","memberId":"1","subscriberKey":"K"},{"orgId":"UA","memberId":"2","subscriberKey":"L"}],"errors":[]}');
       }),
     );
     try {
-      const results = await makeClient({}, `${scripted.url}/dw/api/`).lookup([{ orgId: 'UA', memberId: '1' }]);
+      const results = await makeClient({}, `${scripted.url}/dw/api/`).lookup([
+        { orgId: 'UA', memberId: '1' },
+        { orgId: 'UA', memberId: '2' },
+      ]);
       expect(seenPath).toBe('/dw/api/v1/subscriber-keys:lookup');
       expect(results.get(memberRef('UA', '1'))).toEqual({ ok: true, subscriberKey: 'K' });
     } finally {
@@ -224,12 +224,15 @@ describe('DW Subscriber Key client', () => {
   });
 });
 
-describe('parseLookupResponse', () => {
-  const asked = [
-    { orgId: 'UA', memberId: '1' },
-    { orgId: 'UA', memberId: '2' },
-  ];
+describe('the batch lookup answer, member by member', () => {
+  const asked = [memberRef('UA', '1'), memberRef('UA', '2')];
   const key = (memberId: string, subscriberKey: string) => ({ orgId: 'UA', memberId, subscriberKey });
+  const rowsOf = (body: unknown): string[] =>
+    asked.map(
+      (ref) =>
+        classify(LOOKUP_ANSWERS, toAnswer({ status: 200, headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }, asked), ref)
+          .id,
+    );
 
   it.each([
     ['a missing member', { keys: [key('1', 'K1')], errors: [] }],
@@ -238,16 +241,12 @@ describe('parseLookupResponse', () => {
     ['a key that is not a string', { keys: [key('1', 'K1'), { orgId: 'UA', memberId: '2', subscriberKey: 42 }] }],
     ['keys that is not an array', { keys: {} }],
     ['a JSON array', []],
-  ])('rejects %s as a transient DW_MALFORMED_RESPONSE', (_why, body) => {
-    expect(() => parseLookupResponse(asked, JSON.stringify(body))).toThrow(
-      expect.objectContaining({ code: 'DW_MALFORMED_RESPONSE', transient: true }),
-    );
+  ])('%s makes the whole answer unknown (no member is blamed)', (_why, body) => {
+    expect(rowsOf(body)).toEqual(['dw-lookup.other', 'dw-lookup.other']);
   });
 
-  it('turns a key longer than 254 characters into a per-member INVALID_SUBSCRIBER_KEY', () => {
-    const results = parseLookupResponse(asked, JSON.stringify({ keys: [key('1', 'K'.repeat(254)), key('2', 'K'.repeat(255))] }));
-    expect(results.get(memberRef('UA', '1'))).toEqual({ ok: true, subscriberKey: 'K'.repeat(254) });
-    expect(results.get(memberRef('UA', '2'))).toMatchObject({ ok: false, code: 'INVALID_SUBSCRIBER_KEY' });
+  it('a key longer than 254 characters is that member’s INVALID_SUBSCRIBER_KEY', () => {
+    expect(rowsOf({ keys: [key('1', 'K'.repeat(254)), key('2', 'K'.repeat(255))] })).toEqual(['dw-lookup.key', 'dw-lookup.bad-key']);
   });
 });
 

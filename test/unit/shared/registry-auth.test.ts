@@ -75,14 +75,15 @@ describe('createRegistry sends the credential on every request', () => {
     expect(seen.every((h) => h === 'Bearer good')).toBe(true);
   });
 
-  test('a wrong token: a REGISTRY_AUTH error naming the variable, transient (never a dead letter)', async () => {
+  test('a wrong token: our setup (registry.refused, scope registry) naming the variable, never a dead letter', async () => {
     const registry = createRegistry({ url: base, auth: { kind: 'bearer', token: 'bad' } });
     expect(await registry.ping()).toBe(false);
     const bytes = Buffer.concat([Buffer.from([0, 0, 0, 0, 7]), Buffer.from([2, 120])]);
     await expect(registry.decode(bytes, (w) => w)).rejects.toMatchObject({
-      code: 'REGISTRY_AUTH',
-      transient: true,
-      message: expect.stringMatching(/refused GET \/schemas\/ids\/7 with 401: the REGISTRY_TOKEN credential was rejected/),
+      verdict: 'setup',
+      row: 'registry.refused',
+      scope: 'registry',
+      message: expect.stringMatching(/GET \/schemas\/ids\/7 answered HTTP 401.*: the REGISTRY_TOKEN credential was rejected/),
     });
     await expect(registry.register('s-value', schema as never, 'BACKWARD')).rejects.toMatchObject({ code: 'REGISTRY_AUTH' });
   });

@@ -67,7 +67,7 @@ test('a registry that answers 503 is transient (pause), and is asked again next 
   const bytes = framed(4, Buffer.from('x'));
   const first = await registry.decode(bytes, view).catch((e: unknown) => e);
   expect(first).toBeInstanceOf(PipelineError);
-  expect(first).toMatchObject({ code: 'REGISTRY_UNAVAILABLE', transient: true });
+  expect(first).toMatchObject({ row: 'registry.busy', verdict: 'slow-down', transient: true });
   const before = requests;
   await registry.decode(bytes, view).catch(() => undefined);
   expect(requests - before).toBe(1);
@@ -77,5 +77,5 @@ test('an unreachable registry is transient', async () => {
   const err = await createRegistry('http://127.0.0.1:1')
     .decode(framed(2, Buffer.from('x')), view)
     .catch((e: unknown) => e);
-  expect(err).toMatchObject({ code: 'REGISTRY_UNAVAILABLE', transient: true });
+  expect(err).toMatchObject({ row: 'registry.no-answer', verdict: 'slow-down', transient: true });
 });

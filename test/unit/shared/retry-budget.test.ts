@@ -70,6 +70,11 @@ describe('stage tuning (env)', () => {
   test.each([
     [{ CHUNK_BUDGET_MS: '5000' }, /CHUNK_BUDGET_MS \(5000\) must be at most 3\/4 of KAFKA_SESSION_TIMEOUT_MS/],
     [{ KAFKA_SESSION_TIMEOUT_MS: '30000', CHUNK_BUDGET_MS: '8000' }, /shutdown deadline/],
+    // the budget, the produce and commit deadlines and leaving the group add up to the 9-s shutdown
+    [
+      { KAFKA_SESSION_TIMEOUT_MS: '30000', CHUNK_BUDGET_MS: '4600' },
+      /must leave 4500 ms \(produce 2000, commit 1500, leave 1000\) inside the 9000 ms shutdown deadline/,
+    ],
     [{ STAGE_STALL_TIMEOUT_MS: '40000' }, /STAGE_STALL_TIMEOUT_MS \(40000\) must exceed/],
     [{ STAGE_STALL_TIMEOUT_MS: 'soon' }, /STAGE_STALL_TIMEOUT_MS/],
     [{ KAFKA_SESSION_TIMEOUT_MS: '3000' }, /KAFKA_SESSION_TIMEOUT_MS/],

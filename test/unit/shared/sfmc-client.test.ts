@@ -1,8 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import { Writable } from 'node:stream';
-import { HttpError } from '../../../consumers/shared/errors';
+import { AnswerError } from '../../../consumers/shared/answers';
 import { createLogger } from '../../../consumers/shared/logger';
-import type { JsonResponse } from '../../../consumers/shared/http';
 import {
   createSfmcClient,
   joinUrl,
@@ -12,7 +11,6 @@ import {
   type SfmcClientDeps,
   type SfmcRecipient,
   type SfmcTarget,
-  toSendOutcomes,
   welcomeMessageKey,
 } from '../../../consumers/shared/sfmc-client';
 import { createSfmcStandin, type SfmcStandin, type SfmcStandinOptions } from '../../../standins/sfmc/server';
@@ -93,25 +91,28 @@ describe('SFMC client: token handling', () => {
     expect(standin.state.listSends()).toHaveLength(3);
   });
 
-  test('gives up with a permanent error when even a fresh token is refused', async () => {
+  test('a fresh token refused too: our setup (send.401), not retried further', async () => {
     await standin.close();
     let standinClock = Date.now();
     await startStandin({ now: () => (standinClock += 2_000_000) }); // every token is expired by the time it is used
-    const err = await client()
-      .sendOne('welcome-ua', member(1))
-      .catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(HttpError);
-    expect(err).toMatchObject({ code: 'SFMC_UNAUTHORIZED', status: 401, transient: false });
+    const outcome = await client().sendOne('welcome-ua', member(1));
+    expect(outcome).toMatchObject({ status: 'failed', answer: 'send.401' });
+    expect(outcome.error).toBeInstanceOf(AnswerError);
+    expect(outcome.error).toMatchObject({ verdict: 'setup', transient: false });
     expect(standin.state.stats.tokenRequests).toBe(2);
   });
 
-  test('treats bad client credentials as a permanent error, without retrying', async () => {
-    const err = await client({ clientSecret: 'wrong' })
-      .sendBatch('welcome-ua', [member(1)])
-      .catch((e: unknown) => e);
-    expect(err).toMatchObject({ code: 'SFMC_AUTH_REJECTED', status: 401, transient: false });
-    expect((err as Error).message).toContain('invalid_client');
-    expect(standin.state.stats.tokenRequests).toBe(1);
+  test('bad client credentials: our setup (token.refused), not retried, and not asked again for 30 s', async () => {
+    const c = client({ clientSecret: 'wrong' });
+    const [outcome] = await c.sendBatch('welcome-ua', [member(1)], undefined, undefined, 'org:UA');
+    expect(outcome).toMatchObject({
+      status: 'failed',
+      answer: 'token.refused',
+      error: expect.objectContaining({ verdict: 'setup', scope: 'org:UA' }),
+    });
+    expect(outcome?.error?.message).toContain('invalid_client');
+    await c.sendBatch('welcome-ua', [member(2)]);
+    expect(standin.state.stats.tokenRequests).toBe(1); // SFMC throttles token requests: the refusal is remembered
     expect(standin.state.stats.sendRequests).toBe(0);
   });
 });
@@ -144,12 +145,14 @@ describe('SFMC client: transient failures', () => {
     expect(standin.state.listSends()).toHaveLength(2);
   });
 
-  test('throws a transient error once the retries are used up, so the caller retries later', async () => {
+  test('a slow-down once the retries are used up, so the caller pauses and retries later', async () => {
     standin.state.setFaults({ fail5xx: 10, retryAfterS: 0 });
-    const err = await client()
-      .sendBatch('welcome-ua', [member(1)])
-      .catch((e: unknown) => e);
-    expect(err).toMatchObject({ code: 'SFMC_UNAVAILABLE', status: 503, transient: true });
+    const [outcome] = await client().sendBatch('welcome-ua', [member(1)]);
+    expect(outcome).toMatchObject({
+      status: 'failed',
+      answer: 'send.5xx',
+      error: expect.objectContaining({ verdict: 'slow-down', transient: true }),
+    });
     expect(standin.state.stats.sendRequests).toBe(4);
   });
 
@@ -159,12 +162,15 @@ describe('SFMC client: transient failures', () => {
     expect(httpLog.filter((h) => h.target === 'send').map((h) => h.status)).toEqual([0, 0, 202]);
   });
 
-  test('turns a slow answer into a transient timeout', async () => {
+  test('turns a slow answer into no answer: a slow-down', async () => {
     const c = client({ requestTimeoutMs: 100, retry: { attempts: 2, baseDelayMs: 1, maxDelayMs: 5 } });
     await c.sendOne('welcome-ua', member(0));
     standin.state.setFaults({ latencyMs: 400 });
-    const err = await c.sendOne('welcome-ua', member(1)).catch((e: unknown) => e);
-    expect(err).toMatchObject({ code: 'HTTP_TIMEOUT', transient: true });
+    expect(await c.sendOne('welcome-ua', member(1))).toMatchObject({
+      status: 'failed',
+      answer: 'send.no-answer',
+      error: expect.objectContaining({ verdict: 'slow-down' }),
+    });
   });
 });
 
@@ -182,12 +188,13 @@ describe('SFMC client: per-recipient outcomes', () => {
     expect(outcomes.every((o) => typeof o.requestId === 'string')).toBe(true);
   });
 
-  test('rejects every recipient of a request refused whole (unknown definitionKey), without throwing', async () => {
+  test('a request refused whole for its definitionKey is our setup for each recipient, never a member fault, not retried', async () => {
     const outcomes = await client().sendBatch('not-a-definition', [member(1), member(2)]);
     expect(outcomes).toEqual([
-      expect.objectContaining({ messageKey: member(1).messageKey, status: 'rejected', errorcode: 109111 }),
-      expect.objectContaining({ messageKey: member(2).messageKey, status: 'rejected', errorcode: 109111 }),
+      expect.objectContaining({ messageKey: member(1).messageKey, status: 'failed', answer: 'send.definition', errorcode: 109111 }),
+      expect.objectContaining({ messageKey: member(2).messageKey, status: 'failed', answer: 'send.definition', errorcode: 109111 }),
     ]);
+    expect(outcomes.map((o) => o.error?.message)).toEqual([expect.stringContaining('setup'), expect.stringContaining('setup')]);
     expect(standin.state.stats.sendRequests).toBe(1);
   });
 
@@ -204,7 +211,7 @@ describe('SFMC client: per-recipient outcomes', () => {
     const c = client();
     expect((await c.sendOne('welcome-ua', member(1))).status).toBe('queued');
     expect(await c.sendOne('welcome-ua', member(1))).toMatchObject({ status: 'duplicate', errorcode: 109110 });
-    expect(await c.sendOne('nope', member(2))).toMatchObject({ status: 'rejected', errorcode: 109111 });
+    expect(await c.sendOne('nope', member(2))).toMatchObject({ status: 'failed', answer: 'send.definition', errorcode: 109111 });
     expect(await c.sendOne('welcome-ua', member(3, { to: 'a@b' }))).toMatchObject({ status: 'rejected', errorcode: 109121 });
   });
 
@@ -225,43 +232,57 @@ describe('SFMC client: per-recipient outcomes', () => {
   });
 });
 
-describe('SFMC client: answer interpretation', () => {
-  const answer = (status: number, text: string, headers: Record<string, string> = {}): JsonResponse => {
-    let json: unknown;
-    try {
-      json = JSON.parse(text);
-    } catch {
-      json = undefined;
-    }
-    return { status, headers, json, isJson: json !== undefined, text };
-  };
+describe('SFMC client: answers the stand-in serves on demand', () => {
+  test('a 2xx without an item for the key is never "sent": retried (the stand-in had queued it: 109110 next time)', async () => {
+    await fetch(`${standin.url}/__standin/faults`, {
+      method: 'POST',
+      body: JSON.stringify({ answer: 'send.2xx-no-item', answerCount: 1, answerAfterAccepting: true }),
+    });
+    const [outcome] = await client().sendBatch('welcome-ua', [member(1)]);
+    expect(outcome).toMatchObject({ status: 'duplicate', answer: 'send.item-duplicate' });
+    expect(standin.state.listSends()).toHaveLength(1);
+  });
 
-  test('a non-JSON 5xx is transient, a non-JSON 400 rejects each recipient with a clear message', () => {
-    expect(() => toSendOutcomes('send', answer(502, '<html>Bad gateway</html>'), ['k'], Date.now())).toThrow(
-      expect.objectContaining({ transient: true, status: 502 }),
-    );
-    expect(toSendOutcomes('send', answer(400, 'oops'), ['a', 'b'], Date.now())).toEqual([
-      { messageKey: 'a', status: 'rejected', message: 'HTTP 400 with a non-JSON body', requestId: undefined },
-      { messageKey: 'b', status: 'rejected', message: 'HTTP 400 with a non-JSON body', requestId: undefined },
+  test('a 2xx without items every time: failed as unknown after the retries, not one send accepted twice', async () => {
+    await fetch(`${standin.url}/__standin/faults`, {
+      method: 'POST',
+      body: JSON.stringify({ answer: 'send.2xx-no-item', answerAfterAccepting: true }),
+    });
+    const outcomes = await client().sendBatch('welcome-ua', [member(1), member(2)]);
+    expect(outcomes.map((o) => [o.status, o.answer, o.error instanceof AnswerError && o.error.verdict])).toEqual([
+      ['failed', 'send.2xx-no-item', 'unknown'],
+      ['failed', 'send.2xx-no-item', 'unknown'],
     ]);
-    expect(() => toSendOutcomes('send', answer(403, '{"errorcode":20002,"message":"Insufficient privileges"}'), ['k'], Date.now())).toThrow(
-      expect.objectContaining({ transient: false, code: 'SFMC_HTTP_403' }),
-    );
+    expect(standin.state.listSends()).toHaveLength(2);
   });
 
-  test('an unreadable 2xx, or a 109001 missing an item, is transient: retrying is safe with fixed keys', () => {
-    expect(() => toSendOutcomes('send', answer(202, 'not json'), ['k'], Date.now())).toThrow(
-      expect.objectContaining({ code: 'SFMC_BAD_RESPONSE', transient: true }),
-    );
-    expect(() => toSendOutcomes('send', answer(202, '{"errorcode":109001,"responses":[{"messageKey":"a"}]}'), ['a', 'b'], Date.now())).toThrow(
-      expect.objectContaining({ transient: true }),
-    );
+  test("a proxy's HTML 400 names nobody: an unknown refusal to bisect, not retried, no member rejected", async () => {
+    await fetch(`${standin.url}/__standin/faults`, { method: 'POST', body: JSON.stringify({ answer: 'send.refused' }) });
+    const outcomes = await client().sendBatch('welcome-ua', [member(1), member(2)]);
+    expect(outcomes.map((o) => o.status)).toEqual(['failed', 'failed']);
+    expect(outcomes[0]?.error).toMatchObject({ verdict: 'unknown', bisect: true, transient: false });
+    expect(standin.state.stats.sendRequests).toBe(1);
   });
 
-  test('takes the wait from the retryAfter body field when the header is missing', () => {
-    expect(() => toSendOutcomes('send', answer(429, '{"errorcode":50100,"retryAfter":3}'), ['k'], Date.now())).toThrow(
-      expect.objectContaining({ code: 'SFMC_THROTTLED', retryAfterMs: 3000 }),
-    );
+  test('403 20002: our setup; 50200: a slow-down that halves the concurrency, which grows back', async () => {
+    const limits: number[] = [];
+    const c = client({ maxInFlight: 8 }, { onConcurrency: (n) => limits.push(n) });
+    await fetch(`${standin.url}/__standin/faults`, { method: 'POST', body: JSON.stringify({ answer: 'send.403' }) });
+    expect((await c.sendOne('welcome-ua', member(1))).error).toMatchObject({ verdict: 'setup', row: 'send.403' });
+    await fetch(`${standin.url}/__standin/faults`, { method: 'POST', body: JSON.stringify({ answer: 'send.429-50200', answerCount: 2 }) });
+    expect((await c.sendOne('welcome-ua', member(2))).status).toBe('queued');
+    expect(limits).toEqual([8, 4, 2]);
+    for (let i = 0; i < 40; i++) await c.sendOne('welcome-ua', member(10 + i));
+    expect(limits.at(-1)).toBe(4);
+  });
+
+  test('the status call: found, not found (404 JSON), and a 404 without JSON is our setup', async () => {
+    const c = client();
+    await c.sendOne('welcome-ua', member(1));
+    expect(await c.getStatus(member(1).messageKey)).toMatchObject({ eventCategoryType: expect.stringContaining('Email') });
+    expect(await c.getStatus('never-sent')).toBeUndefined();
+    await fetch(`${standin.url}/__standin/faults`, { method: 'POST', body: JSON.stringify({ answer: 'status.path' }) });
+    await expect(c.getStatus(member(1).messageKey)).rejects.toMatchObject({ verdict: 'setup', row: 'status.path' });
   });
 });
 

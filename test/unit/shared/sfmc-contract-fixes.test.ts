@@ -3,8 +3,10 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { Agent, request } from 'undici';
 import { createLogger } from '../../../consumers/shared/logger';
+import { classify } from '../../../consumers/shared/answers';
 import type { JsonResponse } from '../../../consumers/shared/http';
-import { createSfmcClient, type SfmcClient, type SfmcRecipient, toSendOutcomes, welcomeMessageKey } from '../../../consumers/shared/sfmc-client';
+import { SEND_ANSWERS } from '../../../consumers/shared/sfmc-answers';
+import { createSfmcClient, type SfmcClient, type SfmcRecipient, toAnswer, welcomeMessageKey } from '../../../consumers/shared/sfmc-client';
 import { createSfmcStandin, type SfmcStandin } from '../../../standins/sfmc/server';
 
 const agent = new Agent({ keepAliveTimeout: 1000 });
@@ -16,6 +18,12 @@ afterAll(async () => agent.close());
 
 const member = (n: number): SfmcRecipient => ({ contactKey: `SK-${n}`, to: `member${n}@example.com`, messageKey: welcomeMessageKey('UA', n) });
 const answer = (status: number, json: unknown): JsonResponse => ({ status, headers: {}, json, isJson: true, text: JSON.stringify(json) });
+/** Each key's row and verdict in SFMC's send table. */
+const rows = (res: JsonResponse, keys: string[]): [string, string, string][] =>
+  keys.map((k) => {
+    const row = classify(SEND_ANSWERS, toAnswer(res, keys), k);
+    return [k, row.id, row.verdict];
+  });
 
 async function standin(options: Parameters<typeof createSfmcStandin>[0] = {}): Promise<SfmcStandin> {
   const s = await createSfmcStandin({ port: 0, ...options });
@@ -63,21 +71,31 @@ describe('SFMC client reads recipient codes the way SFMC and other clients write
       errorCode: 109001,
       responses: [{ messageKey: 'a' }, { messageKey: 'b', errorCode: 109121, message: 'bad to' }],
     });
-    expect(toSendOutcomes('send', res, ['a', 'b'], 0).map((o) => [o.messageKey, o.status, o.errorcode])).toEqual([
-      ['a', 'queued', undefined],
-      ['b', 'rejected', 109121],
+    expect(rows(res, ['a', 'b'])).toEqual([
+      ['a', 'send.item-queued', 'ok'],
+      ['b', 'send.item-recipient', 'member'],
     ]);
   });
 
   test('an item without any code under a top-level error other than 109001 is not counted as queued', () => {
     const res = answer(202, { requestId: 'r', errorcode: 109111, message: 'InvalidDefinitionKey', responses: [{ messageKey: 'a' }] });
-    expect(toSendOutcomes('send', res, ['a'], 0)).toEqual([expect.objectContaining({ messageKey: 'a', status: 'unresolved', errorcode: 109111 })]);
+    expect(rows(res, ['a'])).toEqual([['a', 'send.item-uncoded-under-error', 'unknown']]);
   });
 
-  test('a whole-request 109110 is "already sent" for one recipient, unresolved for several', () => {
+  test('a whole-request 109110 is "already sent" for one recipient, unsettled for several', () => {
     const dup = answer(400, { errorcode: 109110, message: 'MCMS_UTM_Validation_DuplicateMessageKey' });
-    expect(toSendOutcomes('send', dup, ['a'], 0)).toEqual([expect.objectContaining({ status: 'duplicate', errorcode: 109110 })]);
-    expect(toSendOutcomes('send', dup, ['a', 'b'], 0).map((o) => o.status)).toEqual(['unresolved', 'unresolved']);
+    expect(rows(dup, ['a'])).toEqual([['a', 'send.single-duplicate', 'ok']]);
+    expect(rows(dup, ['a', 'b']).map((r) => r[1])).toEqual(['send.whole-duplicate', 'send.whole-duplicate']);
+  });
+
+  test('a 2xx whose items do not name a recipient leaves it unknown, never queued', () => {
+    expect(rows(answer(202, { requestId: 'r' }), ['a', 'b']).map((r) => r[2])).toEqual(['unknown', 'unknown']);
+    expect(rows(answer(202, { requestId: 'r', errorcode: 0, responses: [{ messageKey: 'a' }] }), ['a', 'b'])).toEqual([
+      ['a', 'send.item-queued', 'ok'],
+      ['b', 'send.2xx-no-item', 'unknown'],
+    ]);
+    // two items without a messageKey cannot be matched by position
+    expect(rows(answer(202, { requestId: 'r', responses: [{}, {}] }), ['a', 'b']).map((r) => r[1])).toEqual(['send.2xx-no-item', 'send.2xx-no-item']);
   });
 });
 
