@@ -231,7 +231,8 @@ prerequisites() {
   [ ${#missing[@]} -eq 0 ] && return 0
   if [ "$(id -u)" = 0 ]; then
     step "installing Debian packages: ${missing[*]}"
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" \
+    # another apt run (a second stack starting, unattended upgrades) holds dpkg's lock: wait for it
+    apt-get -o DPkg::Lock::Timeout=300 update -qq && DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends "${missing[@]}" \
       || fail "apt-get install ${missing[*]} failed"
     # the Debian package starts the system server on 3306; we leave it as it is and never use it
     # (prometheus likewise starts a system server on 9090 under systemd: ours runs on PROMETHEUS_PORT)
