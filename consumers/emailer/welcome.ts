@@ -68,7 +68,7 @@ export function createWelcomeHandler(deps: WelcomeDeps): BatchHandler {
     }
   }
 
-  return async (records, budget) => {
+  return async (records, budget, opts) => {
     const slots = await Promise.all(records.map((r) => decode(r, budget)));
     const decoded = slots.flatMap((s) => (s.member ? [s.member] : []));
     if (decoded.length > 0) deps.holds.release('registry');
@@ -98,7 +98,9 @@ export function createWelcomeHandler(deps: WelcomeDeps): BatchHandler {
       const m = slot.member;
       if (!m || slot.outcome) continue;
       const trace = memberTrace(m.org_id, m.org_member_id, m.member_id);
-      if (done.has(sentKey(m.org_id, m.org_member_id))) {
+      // A bisection's control resends an accepted Welcome (SFMC answers 109110, nobody is emailed)
+      // to learn whether SFMC answers now; skipped here, it would prove nothing.
+      if (done.has(sentKey(m.org_id, m.org_member_id)) && !opts?.control) {
         slot.outcome = { kind: 'skip', reason: 'already-sent', trace };
         continue;
       }

@@ -11,9 +11,14 @@
  * - A record that fails alone is dead-lettered after `aloneAttempts` proven failures: a
  *   failure is proven when a record of the same scope got its output after the record's
  *   previous alone failure ended (for the first one: after its call started). Right after each
- *   alone failure a settled neighbour of the same scope is asked again as a control (a resend
- *   SFMC answers 109110, a lookup again): its success is the proof that the dependency works
- *   now; its failure means an outage, and nothing is proven. The control's outcome is not used.
+ *   alone failure a control is asked: preferably the next record after the bisected range
+ *   (fresh work: the range grows by it and its outcome is kept), else a settled neighbour of
+ *   the same scope asked again (a resend SFMC answers 109110, a lookup again; its outcome is
+ *   not used; the handler lets it past the guards that skip work already done, such as the
+ *   emailer's audit rows, or it would prove nothing). A control's output is the proof that the
+ *   dependency works now; its failure means an outage, and nothing is proven. (Seen in CI
+ *   before both: the neighbours asked again were skipped as already sent, nothing proved the
+ *   bad member's failure, and it waited with the 31 members behind it in its partition.)
  * - When every piece of a level (four or more, or all single records) failed with the same
  *   unknown answer and nothing of that scope succeeded since the bisection began, the fault is
  *   not a member's: the scope is held as a setup fault (chunk.ts escalate).
@@ -120,6 +125,34 @@ function judge(ctx: ChunkContext, st: PartitionState, bs: Bisection, retryUnprov
   }
 }
 
+/** The first record after the bisected range in this fetch, if any. */
+const freshRecord = (bs: Bisection, left: InputRecord[]): InputRecord | undefined => left.find((r) => BigInt(r.offset) > bs.until);
+
+/**
+ * Takes `fresh` into the range and tries it alone as a control: its output settles it (and
+ * proves its scope); an unknown failure makes it a piece of the next level; a slow-down or
+ * setup answer pauses the partition (true: the pass ends).
+ */
+async function tryFresh(ctx: ChunkContext, st: PartitionState, bs: Bisection, fresh: InputRecord, head: InputRecord, b: Budget): Promise<boolean> {
+  bs.until = BigInt(fresh.offset);
+  const [outcome] = await ctx.call([fresh], b);
+  if (!outcome) return false;
+  if (outcome.kind !== 'failed') {
+    bs.settled.set(fresh.offset, { outcome, written: false });
+    return false;
+  }
+  const failure = classifyFailure(outcome.error, ctx.deps.stage);
+  bs.lastError = outcome.error;
+  if (failure.kind === 'unknown') {
+    bs.nextLevel.push([fresh.offset]);
+    return false;
+  }
+  bs.level.unshift([fresh.offset]);
+  bs.paused = true;
+  ctx.pause(st, head, failure, outcome.error);
+  return true;
+}
+
 type Next = { piece: string[] } | { setup: Extract<Failure, { kind: 'unknown' }> } | { wait: true };
 
 function nextPiece(ctx: ChunkContext, bs: Bisection): Next {
@@ -165,19 +198,23 @@ export async function runBisection(ctx: ChunkContext, records: InputRecord[], st
       d.io.retryLater(head.partition, head.offset, 0, { kind: 'continue' });
       return false;
     }
-    // A control call for the last suspect: does the dependency answer its neighbour now?
+    const outOfBudget = (): boolean => tries > 0 && b.deadline - ctx.now() < d.policy.budgetMs / 4;
+    // A control call for the last suspect: does the dependency answer another member now?
     const suspect = bs.controls.shift();
     if (suspect !== undefined) {
       const s = bs.suspects.get(suspect);
-      const control = s && !bs.settled.has(suspect) ? controlFor(bs, suspect, s.scope, d.stage, byOffset) : undefined;
-      if (control !== undefined) {
-        if (tries > 0 && b.deadline - ctx.now() < d.policy.budgetMs / 4) {
+      const fresh = s && !bs.settled.has(suspect) ? freshRecord(bs, left) : undefined;
+      const control = s && !fresh && !bs.settled.has(suspect) ? controlFor(bs, suspect, s.scope, d.stage, byOffset) : undefined;
+      if (fresh || control !== undefined) {
+        if (outOfBudget()) {
           bs.controls.unshift(suspect);
           d.io.retryLater(head.partition, head.offset, 0, { kind: 'continue' });
           return false;
         }
         tries++;
-        await ctx.call([byOffset.get(control) as InputRecord], b); // its outcome is settled already: only the proof counts
+        if (fresh) {
+          if (await tryFresh(ctx, st, bs, fresh, head, b)) return false;
+        } else await ctx.call([byOffset.get(control as string) as InputRecord], b, { control: true }); // settled already: only the proof counts
       }
       continue;
     }
@@ -193,13 +230,24 @@ export async function runBisection(ctx: ChunkContext, records: InputRecord[], st
         bs.level = halves(left.filter((r) => inRange(r.offset) && !bs.settled.has(r.offset)).map((r) => r.offset));
         continue;
       }
-      // Only suspects whose failure is not proven yet: wait for another record of their scope to succeed.
+      // Only suspects whose failure is not proven yet: the next record after the range is the
+      // control if there is one; else wait for another record of their scope to succeed.
+      const fresh = freshRecord(bs, left);
+      if (fresh) {
+        if (outOfBudget()) {
+          d.io.retryLater(head.partition, head.offset, 0, { kind: 'continue' });
+          return false;
+        }
+        tries++;
+        if (await tryFresh(ctx, st, bs, fresh, head, b)) return false;
+        continue;
+      }
       bs.paused = true;
       const s = waiting[0]?.[1];
       ctx.pause(st, head, { kind: 'unknown', scope: s?.scope ?? d.stage, reason: 'unproven', bisect: true }, bs.lastError);
       return false;
     }
-    if (tries > 0 && b.deadline - ctx.now() < d.policy.budgetMs / 4) {
+    if (outOfBudget()) {
       bs.level.unshift(next.piece); // the rest in the next pass, with a fresh budget
       d.io.retryLater(head.partition, head.offset, 0, { kind: 'continue' });
       return false;

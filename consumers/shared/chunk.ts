@@ -86,8 +86,13 @@ export interface PartitionState {
   pauses: number;
   /** First unknown failure since the partition last got an output. */
   unknownSince?: number;
-  /** An unknown answer held as a setup fault: met again, the partition pauses without bisecting. */
-  escalated?: { reason: string; scope: string };
+  /**
+   * An unknown answer held as a setup fault (`at`: when): met again with no success of its scope
+   * since, the partition pauses without bisecting; met again after the scope worked for others,
+   * the fault is no longer everyone's and the chunk is bisected (a bad member at its head would
+   * otherwise hold the partition for good, re-held at every release).
+   */
+  escalated?: { reason: string; scope: string; at: number };
   bisection?: Bisection;
   /** Offsets whose accepted sends' outputs (keepOnRetry) are already on Kafka: a retry's resend (109110) is not written again. */
   written: Set<string>;
@@ -114,7 +119,7 @@ export interface ChunkProcessor {
 export interface ChunkContext {
   deps: ChunkDeps;
   now: () => number;
-  call(records: InputRecord[], b: Budget): Promise<Outcome[]>;
+  call(records: InputRecord[], b: Budget, opts?: { control?: boolean }): Promise<Outcome[]>;
   /** Start of the latest handler call in which a record of `scope` got its output (0: never). */
   lastSuccessStart(scope: string): number;
   /** Writes the outputs of settled keepOnRetry produces now; commits the settled prefix of `records`. Returns the records left. */
@@ -132,11 +137,11 @@ export function createChunkProcessor(d: ChunkDeps): ChunkProcessor {
 
   const budget = (): Budget => ({ deadline: now() + d.policy.budgetMs, now });
 
-  async function call(records: InputRecord[], b: Budget): Promise<Outcome[]> {
+  async function call(records: InputRecord[], b: Budget, opts?: { control?: boolean }): Promise<Outcome[]> {
     const startedAt = now();
     let outcomes: Outcome[];
     try {
-      outcomes = await d.handler(records, b);
+      outcomes = await d.handler(records, b, opts);
       if (outcomes.length !== records.length) throw new Error(`handler returned ${outcomes.length} outcomes for ${records.length} records`);
     } catch (err) {
       outcomes = records.map(() => ({ kind: 'failed', error: err }));
@@ -262,7 +267,7 @@ export function createChunkProcessor(d: ChunkDeps): ChunkProcessor {
     },
 
     escalate(st, at, failure, err, why) {
-      st.escalated = { reason: failure.reason, scope: failure.scope };
+      st.escalated = { reason: failure.reason, scope: failure.scope, at: now() };
       st.bisection = undefined;
       ctx.pause(
         st,
@@ -333,16 +338,18 @@ export function createChunkProcessor(d: ChunkDeps): ChunkProcessor {
       return false;
     }
     st.unknownSince ??= now();
-    if (st.escalated?.reason === failure.reason) {
+    const workedSinceHeld = st.escalated !== undefined && ctx.lastSuccessStart(failure.scope) > st.escalated.at;
+    if (st.escalated?.reason === failure.reason && !workedSinceHeld) {
       ctx.escalate(st, at, failure, err, 'the same unknown answer as before the hold');
       return false;
     }
-    if (now() - st.unknownSince >= d.policy.escalateAfterMs) {
+    if (workedSinceHeld) Object.assign(st, { escalated: undefined, unknownSince: now() });
+    else if (now() - st.unknownSince >= d.policy.escalateAfterMs) {
       ctx.escalate(st, at, failure, err, `unknown answers for ${Math.round((now() - st.unknownSince) / 1000)} s without a success`);
       return false;
     }
     st.attempts++;
-    if (failure.bisect || st.attempts >= d.policy.isolateAfter) {
+    if (failure.bisect || workedSinceHeld || st.attempts >= d.policy.isolateAfter) {
       // Which record is it? Find out now, inside what is left of this chunk's budget; the
       // bisection's state outlives the call, so it goes on where it stopped on the next read.
       st.bisection = startBisection(rest, outcomes.slice(firstFailed), callStart, st.written);

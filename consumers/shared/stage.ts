@@ -53,7 +53,12 @@ export type Outcome =
  * Returns one outcome per input record, in order. Every call it makes to the outside must fit
  * in `budget` (pass it to the clients). A throw means every record of the call failed.
  */
-export type BatchHandler = (records: InputRecord[], budget: Budget) => Promise<Outcome[]>;
+/**
+ * `control`: a bisection asks these records again only to learn whether the dependency answers
+ * now (their outcomes are settled already and not used): a guard that skips work already done
+ * (the emailer's audit rows) must let them through, or the call proves nothing.
+ */
+export type BatchHandler = (records: InputRecord[], budget: Budget, opts?: { control?: boolean }) => Promise<Outcome[]>;
 
 export interface StageOptions {
   stage: string;

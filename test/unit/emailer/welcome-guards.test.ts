@@ -91,6 +91,13 @@ function setup(preExisting: string[] = [], alreadySent: string[] = []) {
 
 const skipTopic = (o: Outcome): string | undefined => (o.kind === 'skip' ? o.records?.[0]?.topic : undefined);
 
+test("a bisection's control passes the already-sent guard (SFMC answers 109110, nobody is emailed) and only that one", async () => {
+  const { handler, sentTo } = setup(['UA:pre'], ['UA:done']);
+  const out = await handler([input(member('UA', 'done')), input(member('UA', 'pre'))], { deadline: Date.now() + 4_000 }, { control: true });
+  expect(out.map((o) => (o.kind === 'skip' ? o.reason : o.kind))).toEqual(['produce', 'pre-existing']);
+  expect(sentTo.map((r) => r.attributes?.MemberId)).toEqual(['done']);
+});
+
 test('pre-existing, too-old and switched-off members are skipped with a trace on welcome.skipped; already-sent without one', async () => {
   const { handler, sentTo } = setup(['UA:pre'], ['UA:done']);
   const records = [

@@ -44,18 +44,18 @@ interface Fake {
 
 /** `cost`: clock milliseconds each handler call takes; `produceFails`: how many produces time out first. */
 function fake(
-  handler: (members: string[], records: InputRecord[]) => Outcome[] | Promise<Outcome[]>,
+  handler: (members: string[], records: InputRecord[], opts?: { control?: boolean }) => Outcome[] | Promise<Outcome[]>,
   policy = {},
   cost = 10,
   produceFails = 0,
 ): Fake {
   let failing = produceFails;
   const f: Omit<Fake, 'p'> = { produced: [], commits: [], later: [], calls: [], clock: { t: 1_000_000 }, holds: createHolds({ logger: silent }) };
-  const h: BatchHandler = async (records, budget) => {
+  const h: BatchHandler = async (records, budget, opts) => {
     const members = records.map((r) => r.key?.toString() ?? '');
     f.calls.push({ members, budget });
     f.clock.t += cost;
-    return handler(members, records);
+    return handler(members, records, opts);
   };
   const p = createChunkProcessor({
     stage: 'test',
@@ -325,4 +325,57 @@ test('answers that go bad for everyone during a bisection prove nothing: the con
   await drive(f, records, 80);
   expect(dlq(f).map((r) => r.key?.toString())).toEqual(['bad']);
   expect(new Set(outputs(f))).toEqual(new Set(['a', 'b', 'c', 'd', 'e', 'g', 'h']));
+});
+
+/** SFMC behind our audit guard: a member sent before is skipped when asked again (unless as a control); any request carrying 'bad' is refused whole. */
+const refusingBadWithAuditGuard =
+  (sent: Set<string>) =>
+  (members: string[], records: InputRecord[], opts?: { control?: boolean }): Outcome[] =>
+    members.includes('bad')
+      ? records.map(() => ({ kind: 'failed', error: answerError('send.refused') }))
+      : records.map((r, i) => {
+          const m = members[i] as string;
+          if (sent.has(m) && !opts?.control) return { kind: 'skip', reason: 'already-sent', trace: m };
+          sent.add(m);
+          return produceOf(r, { keepOnRetry: true });
+        });
+
+test('the bad member last of its chunk, its neighbours skipped when asked again (their audit rows): the next records are the controls', async () => {
+  // seen in CI: the neighbours asked as controls were already sent, so nothing proved the bad
+  // member's failure and it waited for ever, with the 31 members behind it in its partition
+  const sent = new Set<string>();
+  const f = fake(refusingBadWithAuditGuard(sent));
+  const first = chunk('a', 'b', 'c', 'bad');
+  const all = [...first, rec(14, 'e'), rec(15, 'f'), rec(16, 'g')];
+  await f.p.process(first);
+  await drive(f, all, 80);
+  expect(dlq(f).map((r) => r.key?.toString())).toEqual(['bad']);
+  expect(outputs(f).sort()).toEqual(['a', 'b', 'c', 'e', 'f', 'g']); // each once
+  expect(f.commits.at(-1)).toEqual({ partition: 0, offset: '17' });
+  expect(f.holds.list()).toEqual([]);
+});
+
+test('held as a setup fault, then its scope works for others: the chunk is bisected, not held again at every release', async () => {
+  let everyoneRefused = true;
+  const sent = new Set<string>();
+  const guarded = refusingBadWithAuditGuard(sent);
+  const f = fake((members, records, opts) =>
+    everyoneRefused && records[0]?.partition === 0
+      ? records.map(() => ({ kind: 'failed', error: answerError('send.refused') }))
+      : guarded(members, records, opts),
+  );
+  const records = chunk('a', 'bad', 'c', 'd', 'e', 'f');
+  for (let i = 0; i < 5; i++) await f.p.process(records);
+  expect(f.holds.list()).toEqual([expect.objectContaining({ scope: 'org:UA', reason: 'send.refused' })]);
+  expect(f.later.at(-1)?.kind).toBe('setup');
+  // the proxy is gone; another partition's member of the same organization is sent
+  everyoneRefused = false;
+  f.clock.t += 1_000;
+  expect(await f.p.process([rec(100, 'z', 1)])).toBe(true);
+  f.holds.release('org:UA'); // what the emailer's good answer does
+  f.later.push({ partition: 0, offset: '10', pauseMs: 0 });
+  await drive(f, records, 80);
+  expect(dlq(f).map((r) => r.key?.toString())).toEqual(['bad']);
+  expect(outputs(f).sort()).toEqual(['a', 'c', 'd', 'e', 'f', 'z']);
+  expect(f.commits.filter((c) => c.partition === 0).at(-1)).toEqual({ partition: 0, offset: '16' });
 });
