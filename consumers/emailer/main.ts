@@ -14,7 +14,7 @@ import { mysqlConnection } from '../shared/connection-config';
 import { loadEmailerConfig } from './config';
 import { createSentRecord } from './sent-record';
 import { createWelcomeHandler } from './welcome';
-import { HELD_TOPIC_CONFIGS, SKIPPED_TOPIC_CONFIGS } from './guards';
+import { HELD_TOPIC_CONFIGS, SKIPPED_TOPIC_CONFIGS, type HoldingGuard } from './guards';
 
 // Attempts per send; every attempt, wait and Retry-After also fits the chunk's budget (CHUNK_BUDGET_MS):
 // a Retry-After longer than what is left pauses the partition for that long instead.
@@ -64,7 +64,8 @@ runMain('emailer', async () => {
   const held = new Counter({
     name: 'welcome_held_total',
     help: 'Welcomes held by the send-rate breaker or the import guard (on welcome.held until released)',
-    labelNames: ['org'],
+    // guard: ceiling (maxPerMinute) or import (maxPerTransaction): the runbook's first question
+    labelNames: ['org', 'guard'],
     registers: [metrics.registry],
   });
   new Gauge({
@@ -84,7 +85,7 @@ runMain('emailer', async () => {
     { topic: config.heldTopic, partitions: config.topicPartitions, configs: HELD_TOPIC_CONFIGS },
     { topic: config.skippedTopic, partitions: config.topicPartitions, configs: SKIPPED_TOPIC_CONFIGS },
   ]);
-  const guards = { breaker, skippedTopic: config.skippedTopic, heldTopic: config.heldTopic, onHeld: (org: string) => held.inc({ org }) };
+  const guards = { breaker, skippedTopic: config.skippedTopic, heldTopic: config.heldTopic, onHeld: (org: string, guard: HoldingGuard) => held.inc({ org, guard }) };
   await startConsumer({
     stage: 'emailer',
     kafkaBrokers: config.kafkaBrokers,

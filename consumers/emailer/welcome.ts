@@ -34,7 +34,7 @@ export interface WelcomeDeps {
   sentTopic: string;
   sentSchemaId: number;
   /** Guards (make seed-preexisting, age, import, send rate): where their traces go, and the breaker (shared by the replicas). */
-  guards: { breaker: Breaker; skippedTopic: string; heldTopic: string; onHeld: (orgId: string) => void };
+  guards: { breaker: Breaker; skippedTopic: string; heldTopic: string; onHeld: (orgId: string, guard: HoldingGuard) => void };
   /** SFMC requests of one chunk in flight at once (one per organization); 1 = one after another. */
   concurrentRequests?: number;
   /** Setup holds: a good answer for an organization releases its hold. */
@@ -91,7 +91,7 @@ export function createWelcomeHandler(deps: WelcomeDeps): BatchHandler {
     const counted = new Map<string, Slot[]>();
     // Held, byte for byte, until an operator releases it (make release-held).
     const hold = (slot: Slot, m: AugmentedMember, guard: HoldingGuard, reason: string, trace: string): void => {
-      deps.guards.onHeld(m.org_id);
+      deps.guards.onHeld(m.org_id, guard);
       slot.outcome = { kind: 'skip', reason: 'held', trace, records: [heldRecord(heldTopic, slot.input, m.org_id, reason, now(), guard)] };
     };
     for (const slot of slots) {

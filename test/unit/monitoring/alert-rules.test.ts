@@ -107,7 +107,7 @@ describe('alert rules (monitoring/alerts.yml)', () => {
   it('read only metrics that the consumers, the JMX exporter rules, the watchdog or the reconciliation export', async () => {
     // the source scans find what they are meant to find (else the check below proves nothing for them)
     expect(declaredIn('consumers/emailer/main.ts')).toEqual([
-      { name: 'welcome_held_total', type: 'counter', labels: ['org'] },
+      { name: 'welcome_held_total', type: 'counter', labels: ['org', 'guard'] },
       { name: 'welcome_breaker_open', type: 'gauge', labels: ['org'] },
     ]);
     expect(reconcileTextfileMetrics()).toEqual(
