@@ -85,7 +85,12 @@ runMain('emailer', async () => {
     { topic: config.heldTopic, partitions: config.topicPartitions, configs: HELD_TOPIC_CONFIGS },
     { topic: config.skippedTopic, partitions: config.topicPartitions, configs: SKIPPED_TOPIC_CONFIGS },
   ]);
-  const guards = { breaker, skippedTopic: config.skippedTopic, heldTopic: config.heldTopic, onHeld: (org: string, guard: HoldingGuard) => held.inc({ org, guard }) };
+  const guards = {
+    breaker,
+    skippedTopic: config.skippedTopic,
+    heldTopic: config.heldTopic,
+    onHeld: (org: string, guard: HoldingGuard) => held.inc({ org, guard }),
+  };
   await startConsumer({
     stage: 'emailer',
     kafkaBrokers: config.kafkaBrokers,
