@@ -75,6 +75,8 @@ const cfg = {
     .filter((n) => n > 0),
   stepS: Number(env.BENCH_STEP_S ?? P.stepS),
   drainS: Number(env.BENCH_DRAIN_S ?? P.drainS),
+  drainWithinS: Number(env.BENCH_DRAIN_WITHIN_S ?? 3),
+  rampMax: Number(env.BENCH_RAMP_MAX ?? (profileName === 'smoke' ? 0 : 32_000)),
   scaleOut: env.BENCH_SCALEOUT ? env.BENCH_SCALEOUT !== '0' : P.scaleOut,
   scaleInstances: (env.BENCH_SCALE_INSTANCES ?? P.scaleInstances.join(','))
     .split(',')
@@ -255,6 +257,8 @@ async function main(): Promise<void> {
       rates: cfg.ramp,
       stepMs: cfg.stepS * 1000,
       drainMs: cfg.drainS * 1000,
+      drainWithinMs: cfg.drainWithinS * 1000,
+      maxRate: cfg.rampMax,
       maxInFlight: cfg.connections,
       rowsPerTxn: cfg.rampRowsPerTxn,
       pids,
