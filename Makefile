@@ -63,7 +63,7 @@ replay-dlq: build ## re-drive a stage's dead letters after fixing the cause: mak
 	@$(WITH_ENV) node dist/tools/dlq.js replay $(STAGE)
 
 # Member guards (docs: operations.md): pre-existing members, held Welcomes, reconciliation.
-.PHONY: seed-preexisting release-held reconcile
+.PHONY: seed-preexisting release-held reconcile forget
 seed-preexisting: build ## record every existing member as pre-existing, never welcomed (idempotent): [UNTIL=ISO-time]
 	@$(WITH_ENV) node dist/tools/seed-preexisting.js $(if $(UNTIL),--until=$(UNTIL))
 
@@ -72,6 +72,10 @@ release-held: build ## send the Welcomes the rate breaker held for one organizat
 
 reconcile: build ## members without a Welcome, per organization and cause: [SINCE=ISO-time] [GRACE=minutes] [ARGS=--redrive|--json]
 	@$(WITH_ENV) node dist/tools/reconcile.js $(if $(SINCE),--since=$(SINCE)) $(if $(GRACE),--grace-minutes=$(GRACE)) $(ARGS)
+
+forget: build ## an erasure request: record one member as forgotten (keyed hash), delete its rows from our tables: make forget MEMBER=UA/12345678
+	@test -n "$(MEMBER)" || { echo "usage: make forget MEMBER=<org>/<member id>"; exit 2; }
+	@$(WITH_ENV) node dist/tools/forget.js '$(MEMBER)'
 
 # `up` and `connectors` are idempotent, so on a fresh clone `make demo` is the only command needed.
 demo: up connectors ## start what is not running, register schemas and connectors, sign up a few members and show each Welcome

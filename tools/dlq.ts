@@ -12,12 +12,15 @@
  * offsets would expire after 7 days idle; replay-positions.ts), so a dead letter is replayed once; if it fails again it returns to the
  * DLQ with dlq.attempts + 1. Replays are idempotent downstream: the emailer skips members
  * already in the audit table and SFMC refuses a reused messageKey.
+ * A forgotten member's dead letters (make forget) are not replayed: passed over, and their
+ * position recorded like any other, so no offset moves (docs/member-data.md).
  */
 import type { IHeaders } from 'kafkajs';
 import { DLQ_HEADERS } from '../consumers/shared/stage';
 import { header, kafka, readToEnd } from './topic-read';
 import { createProducer } from '../consumers/shared/kafka';
 import { ensurePositionsTopic, readPositions, recordPosition } from './replay-positions';
+import { forgottenCheck } from './forgotten-db';
 
 const env = process.env;
 const STAGES: Record<string, string> = {
@@ -61,6 +64,8 @@ async function replay(stage: string | undefined): Promise<void> {
   if (!stage || !(stage in STAGES)) throw new Error(`usage: dlq replay ${Object.keys(STAGES).join('|')}`);
   const topic = STAGES[stage] as string;
   await ensurePositionsTopic(POSITIONS_TOPIC);
+  const isForgotten = await forgottenCheck();
+  let forgotten = 0;
   const producer = createProducer(kafka);
   await producer.connect();
   const byTarget = new Map<string, number>();
@@ -71,6 +76,10 @@ async function replay(stage: string | undefined): Promise<void> {
         // Our stages name the source topic in dlq.original.topic; Connect's sink DLQ in __connect.errors.topic.
         const target = header(m.headers, DLQ_HEADERS.topic) ?? header(m.headers, '__connect.errors.topic');
         if (!target) throw new Error(`a record in ${topic} has no ${DLQ_HEADERS.topic} header; not replayable`);
+        if (isForgotten(m.key)) {
+          forgotten++;
+          return recordPosition(producer, POSITIONS_TOPIC, topic, partition, BigInt(m.offset) + 1n);
+        }
         // Acknowledged before its replay position is recorded: a crash here replays it twice, never zero times.
         // Connect writes some headers with null values, which a producer cannot send back.
         const headers = Object.fromEntries(Object.entries(m.headers ?? {}).filter(([, v]) => v !== null && v !== undefined)) as IHeaders;
@@ -81,7 +90,7 @@ async function replay(stage: string | undefined): Promise<void> {
       { from: (lows) => replayPositions(topic, stage, lows) },
     );
     out(
-      `replayed ${n} record(s) from ${topic}${n ? `: ${[...byTarget].map(([t, c]) => `${c} → ${t}`).join(', ')}` : ' (nothing new since the last replay)'}`,
+      `replayed ${n - forgotten} record(s) from ${topic}${n ? `: ${[...byTarget].map(([t, c]) => `${c} → ${t}`).join(', ')}` : ' (nothing new since the last replay)'}${forgotten ? `; ${forgotten} of forgotten members passed over` : ''}`,
     );
   } finally {
     await producer.disconnect();

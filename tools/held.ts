@@ -12,6 +12,8 @@
  * resumes where the last one stopped, however long ago, and another organization's held
  * records stay held. (A consumer group's offsets would be dropped after about 7 idle days, and
  * every Welcome ever released would count as held again.)
+ * A forgotten member's held records (make forget) are never released: passed over, the
+ * position recorded past them like any other (docs/member-data.md).
  */
 import type { IHeaders } from 'kafkajs';
 import { GUARD_HEADERS } from '../consumers/emailer/guards';
@@ -19,6 +21,7 @@ import { ORG_ID } from '../consumers/shared/member';
 import { header, kafka, readToEnd } from './topic-read';
 import { createProducer, produceAll, type OutgoingRecord } from '../consumers/shared/kafka';
 import { ensurePositionsTopic, readPositions, recordPosition } from './replay-positions';
+import { forgottenCheck } from './forgotten-db';
 
 const env = process.env;
 const HELD = env.HELD_TOPIC ?? 'welcome.held';
@@ -71,6 +74,8 @@ async function status(): Promise<void> {
 async function release(org: string | undefined): Promise<void> {
   if (!org || !ORG_ID.test(org)) throw new Error('usage: held release ORG (e.g. make release-held ORG=UA)');
   await ensurePositionsTopic(POSITIONS_TOPIC);
+  const isForgotten = await forgottenCheck();
+  let forgotten = 0;
   const producer = createProducer(kafka);
   await producer.connect();
   let released = 0;
@@ -90,7 +95,9 @@ async function release(org: string | undefined): Promise<void> {
       HELD,
       async (m, partition) => {
         after.set(partition, BigInt(m.offset) + 1n);
-        if (header(m.headers, GUARD_HEADERS.org) === org) {
+        const ours = header(m.headers, GUARD_HEADERS.org) === org;
+        if (ours && isForgotten(m.key)) forgotten++;
+        else if (ours) {
           const headers = Object.fromEntries(Object.entries(m.headers ?? {}).filter(([, v]) => v !== null && v !== undefined)) as IHeaders;
           batch.push({
             topic: AUGMENTED,
@@ -111,7 +118,7 @@ async function release(org: string | undefined): Promise<void> {
     );
     await flush();
     out(
-      `released ${released} held Welcome(s) of ${org} to ${AUGMENTED} (${read} held record(s) read${read ? '' : ': nothing new since the last release'})`,
+      `released ${released} held Welcome(s) of ${org} to ${AUGMENTED} (${read} held record(s) read${read ? '' : ': nothing new since the last release'}${forgotten ? `; ${forgotten} of forgotten members passed over` : ''})`,
     );
   } finally {
     await producer.disconnect();

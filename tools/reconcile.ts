@@ -7,6 +7,7 @@
  *   held           the send-rate breaker holds it (welcome.held, not yet released)
  *   audit-failed   sent, but the audit sink dead-lettered its row (welcome.audit.dlq)
  *   missing        no trace at all: its change event never reached the pipeline
+ *   forgotten      erased (make forget) while the company kept its members row: never welcomed, never re-driven
  * `--redrive` puts a create event for each missing member on the member topic (encoded with
  * the topic's own writer schemas), so it takes the normal path: augmenter, emailer, audit. Its
  * commit time is the member's created_at, so a member older than its organization's
@@ -29,6 +30,7 @@ import { DecodeError } from '../consumers/shared/errors';
 import { memberKey } from '../consumers/shared/member';
 import { createRegistry } from '../consumers/shared/registry';
 import { DLQ_HEADERS } from '../consumers/shared/stage';
+import { forgottenCheck } from './forgotten-db';
 import { heldPending } from './held';
 import { n, opsDb } from './ops-db';
 import { header, kafka, readToEnd } from './topic-read';
@@ -45,7 +47,7 @@ const T = {
 const registryUrl = env.REGISTRY_URL ?? 'http://127.0.0.1:8081';
 const log = (line: string): void => void process.stderr.write(`${line}\n`);
 
-export type Cause = 'dead-lettered' | 'skipped' | 'held' | 'audit-failed' | 'missing';
+export type Cause = 'dead-lettered' | 'skipped' | 'held' | 'audit-failed' | 'missing' | 'forgotten';
 interface Unwelcomed {
   id: number;
   org: string;
@@ -56,7 +58,7 @@ interface Unwelcomed {
 }
 interface Trace {
   at: number;
-  cause: Exclude<Cause, 'missing'>;
+  cause: Exclude<Cause, 'missing' | 'forgotten'>;
   detail: string;
 }
 
@@ -260,10 +262,14 @@ export async function reconcile(args: Args): Promise<{ members: Unwelcomed[]; mi
   const { rows, scanned } = await unwelcomed(args.since, cutoff, args.chunk);
   log(`  reading the pipeline's traces (${T.emailerDlq}, ${T.augmenterDlq}, ${T.auditDlq}, ${T.skipped}, held)`);
   const { byKey, byId } = rows.length > 0 ? await traces() : { byKey: new Map<string, Trace>(), byId: new Map<number, Trace>() };
+  // Forgotten members are accounted for, not missing: a re-drive would put their row on a topic again.
+  const isForgotten = rows.length > 0 ? await forgottenCheck() : (): boolean => false;
   const members: Unwelcomed[] = rows.map((r) => {
     const org = String(r.org_id);
     const orgMemberId = String(r.org_member_id);
     const id = Number(r.id);
+    const createdAt = (r.created_at as Date).toISOString();
+    if (isForgotten(memberKey(org, orgMemberId))) return { id, org, orgMemberId, createdAt, cause: 'forgotten', detail: 'forgotten (make forget)' };
     const a = byKey.get(memberKey(org, orgMemberId));
     const b = byId.get(id);
     const t = a && b ? (a.at >= b.at ? a : b) : (a ?? b);
@@ -271,7 +277,7 @@ export async function reconcile(args: Args): Promise<{ members: Unwelcomed[]; mi
       id,
       org,
       orgMemberId,
-      createdAt: (r.created_at as Date).toISOString(),
+      createdAt,
       cause: t?.cause ?? 'missing',
       detail: t?.detail ?? 'no trace: its change event never reached the pipeline',
     };

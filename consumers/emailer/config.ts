@@ -9,6 +9,7 @@ import {
   type KafkaAndRegistry,
   type SfmcSettings,
 } from '../shared/connection-config';
+import { loadForgetKey } from '../shared/forgotten';
 import { readOrgConfig, type OrgConfig } from './org-config';
 
 export interface EmailerConfig extends KafkaAndRegistry {
@@ -23,6 +24,8 @@ export interface EmailerConfig extends KafkaAndRegistry {
   topicPartitions: number;
   sfmc: SfmcSettings & { batchSize: number; concurrentRequests: number };
   db: DbSettings;
+  /** WELCOME_FORGET_KEY (or _FILE): the key of the forgotten members' hashes (shared/forgotten.ts). */
+  forgetKey: string;
   orgs: OrgConfig;
   chunkSize: number;
   partitionsConsumedConcurrently: number;
@@ -53,6 +56,8 @@ export function loadEmailerConfig(env: Env, readFile: (p: string) => string = (p
       concurrentRequests: int(env, 'SFMC_CONCURRENT_REQUESTS', 4, 1, 32),
     },
     db: loadDbSettings(env, readFile, { userVar: 'EMAILER_DB_USER', passwordVar: 'EMAILER_DB_PASSWORD', defaultUser: 'welcome_emailer' }),
+    // Required: without it a forgotten member could not be recognized, and would be sent.
+    forgetKey: loadForgetKey(env, readFile),
     orgs: readOrgConfig(env, readFile),
     chunkSize: int(env, 'EMAILER_BATCH_SIZE', 500, 1, 2000),
     // 6 = the topics' partitions: one worker each, so a fetch round runs in one wave, not two

@@ -25,7 +25,7 @@ runMain('emailer', async () => {
   const logger = createLogger('emailer', config.logLevel);
   const metrics = createMetrics('emailer');
   const registry = createRegistry({ url: config.registryUrl, auth: config.registryAuth, onAnswer: metrics.countAnswer });
-  const sent = createSentRecord({ ...config.db, connections: config.partitionsConsumedConcurrently });
+  const sent = createSentRecord({ ...config.db, connections: config.partitionsConsumedConcurrently, forgetKey: config.forgetKey });
   const sfmc = createSfmcClient(
     // At most every worker's requests in flight; 429 50200 lowers it (concurrency.ts).
     {

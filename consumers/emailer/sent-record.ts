@@ -8,18 +8,21 @@
 import { createPool, type Pool, type RowDataPacket } from 'mysql2/promise';
 import { PipelineError } from '../shared/errors';
 import { mysqlConnection, type DbSettings } from '../shared/connection-config';
+import { FORGOTTEN_TABLE, memberHash } from '../shared/forgotten';
 
 export interface KnownMembers {
   /** memberKeys that already have a Welcome on record. */
   sent: Set<string>;
   /** memberKeys that existed when the pipeline was switched on (`make seed-preexisting`): never welcomed. */
   preExisting: Set<string>;
+  /** memberKeys forgotten (`make forget`) → their hash: never sent, whatever else says (held, released, replayed). */
+  forgotten: Map<string, string>;
 }
 
 export interface SentRecord {
   /**
-   * Which of these members were already welcomed or existed before the switch-on: one query for
-   * both tables. `timeoutMs` bounds the pool wait, connect and query together (default 5 s).
+   * Which of these members were already welcomed, existed before the switch-on or were
+   * forgotten: one query for the three tables. `timeoutMs` bounds the pool wait, connect and query together (default 5 s).
    */
   lookup(members: { orgId: string; orgMemberId: string }[], timeoutMs?: number): Promise<KnownMembers>;
   ping(): Promise<boolean>;
@@ -34,6 +37,8 @@ export type SentRecordConfig = DbSettings & {
    * again (a TLS handshake) by the next chunk.
    */
   connections?: number;
+  /** WELCOME_FORGET_KEY: forgotten members are recorded as its HMAC of their key (shared/forgotten.ts). */
+  forgetKey: string;
 };
 
 const key = (orgId: string, orgMemberId: string): string => `${orgId}:${orgMemberId}`;
@@ -41,7 +46,7 @@ const SENT_TABLE = 'new_members_sent_to_salesforce';
 const PREEXISTING_TABLE = 'welcome_preexisting_members';
 
 export function createSentRecord(config: SentRecordConfig): SentRecord {
-  const { connections, ...db } = config;
+  const { connections, forgetKey, ...db } = config;
   const size = Math.max(2, connections ?? 4);
   // A database restart closes every pooled connection: mysql2 drops a closed connection from
   // the pool (no crash), a query that meets one fails as SENT_RECORD_UNAVAILABLE (transient: the
@@ -80,16 +85,24 @@ export function createSentRecord(config: SentRecordConfig): SentRecord {
     `SELECT '${tag}' AS t, org_id, org_member_id FROM ${table} WHERE (org_id, org_member_id) IN (${tuples(n)})`;
   return {
     async lookup(members, timeoutMs) {
-      const known: KnownMembers = { sent: new Set(), preExisting: new Set() };
+      const known: KnownMembers = { sent: new Set(), preExisting: new Set(), forgotten: new Map() };
       if (members.length === 0) return known;
-      // Both tables in one round trip on one connection: the chunk waits for one answer, not two.
+      // The forgotten list holds hashes only: the answer names the hash, mapped back here.
+      const byHash = new Map(members.map((m) => [memberHash(forgetKey, m.orgId, m.orgMemberId), key(m.orgId, m.orgMemberId)]));
+      const forgotten = `SELECT 'f' AS t, member_hash AS org_id, NULL AS org_member_id FROM ${FORGOTTEN_TABLE} WHERE member_hash IN (${[...byHash.keys()].map(() => '?').join(', ')})`;
+      // The three tables in one round trip on one connection: the chunk waits for one answer, not three.
       const rows = await query(
-        `${select(SENT_TABLE, members.length, 's')} UNION ALL ${select(PREEXISTING_TABLE, members.length, 'p')}`,
-        [...params(members), ...params(members)],
-        `${SENT_TABLE}/${PREEXISTING_TABLE}`,
+        `${select(SENT_TABLE, members.length, 's')} UNION ALL ${select(PREEXISTING_TABLE, members.length, 'p')} UNION ALL ${forgotten}`,
+        [...params(members), ...params(members), ...byHash.keys()],
+        `${SENT_TABLE}/${PREEXISTING_TABLE}/${FORGOTTEN_TABLE}`,
         timeoutMs,
       );
-      for (const r of rows) (r.t === 's' ? known.sent : known.preExisting).add(key(String(r.org_id), String(r.org_member_id)));
+      for (const r of rows) {
+        if (r.t === 'f') {
+          const k = byHash.get(String(r.org_id));
+          if (k) known.forgotten.set(k, String(r.org_id));
+        } else (r.t === 's' ? known.sent : known.preExisting).add(key(String(r.org_id), String(r.org_member_id)));
+      }
       return known;
     },
     async ping() {

@@ -7,6 +7,7 @@
  */
 import { DecodeError, RecordError } from '../shared/errors';
 import type { Holds } from '../shared/holds';
+import { forgottenTrace } from '../shared/forgotten';
 import { memberKey, memberTrace } from '../shared/member';
 import type { Metrics } from '../shared/metrics';
 import type { Registry } from '../shared/registry';
@@ -75,7 +76,7 @@ export function createWelcomeHandler(deps: WelcomeDeps): BatchHandler {
     const refs = decoded.map((m) => ({ orgId: m.org_id, orgMemberId: m.org_member_id }));
     const readStart = now();
     // Pool wait, connect and query together: at most half of what is left, so SFMC keeps the rest.
-    const { sent: done, preExisting } = await deps.sent.lookup(refs, Math.max(1, Math.min(AUDIT_READ_MAX_MS, budgetLeft(budget) / 2)));
+    const { sent: done, preExisting, forgotten } = await deps.sent.lookup(refs, Math.max(1, Math.min(AUDIT_READ_MAX_MS, budgetLeft(budget) / 2)));
     if (refs.length > 0) deps.metrics.chunkStepSeconds.observe({ step: 'audit-read' }, (now() - readStart) / 1000);
     const { breaker, skippedTopic, heldTopic } = deps.guards;
     const skip = (slot: Slot, m: AugmentedMember, reason: string, trace: string): Outcome => ({
@@ -97,6 +98,13 @@ export function createWelcomeHandler(deps: WelcomeDeps): BatchHandler {
     for (const slot of slots) {
       const m = slot.member;
       if (!m || slot.outcome) continue;
+      // Forgotten (make forget): no Welcome and no trace of it, before any other guard — a held,
+      // released or replayed record of the member ends here. Logged by its hash only.
+      const forgottenHash = forgotten.get(sentKey(m.org_id, m.org_member_id));
+      if (forgottenHash) {
+        slot.outcome = { kind: 'skip', reason: 'forgotten', trace: forgottenTrace(forgottenHash) };
+        continue;
+      }
       const trace = memberTrace(m.org_id, m.org_member_id, m.member_id);
       // A bisection's control resends an accepted Welcome (SFMC answers 109110, nobody is emailed)
       // to learn whether SFMC answers now; skipped here, it would prove nothing.

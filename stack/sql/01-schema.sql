@@ -62,6 +62,16 @@ CREATE TABLE IF NOT EXISTS loyalty.welcome_send_ceiling (
   org_id  VARCHAR(16) NOT NULL PRIMARY KEY
 );
 
+-- Members forgotten on an erasure request (`make forget`, docs/member-data.md): a keyed hash
+-- (HMAC-SHA256 with WELCOME_FORGET_KEY) of `org_id:org_member_id`, never the member itself.
+-- The emailer reads it in the same query as its already-sent guard and sends nothing to a
+-- member listed here; the replay and release tools drop such members' records. Written only
+-- by the forget tool's user; never deleted (a forgotten member stays forgotten).
+CREATE TABLE IF NOT EXISTS loyalty.welcome_forgotten (
+  member_hash   CHAR(64)     NOT NULL PRIMARY KEY,
+  forgotten_at  TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3)
+);
+
 -- A table the CDC user must NOT be able to read (least privilege is tested).
 CREATE TABLE IF NOT EXISTS loyalty.member_payment_methods (
   member_id  BIGINT UNSIGNED NOT NULL PRIMARY KEY,

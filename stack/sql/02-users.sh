@@ -15,6 +15,7 @@ set -euo pipefail
 : "${CDC_DB_USER:=debezium}" "${SINK_DB_USER:=welcome_audit}" "${EMAILER_DB_USER:=welcome_emailer}"
 : "${CDC_DB_PASSWORD:?CDC_DB_PASSWORD is required}" "${SINK_DB_PASSWORD:?SINK_DB_PASSWORD is required}" "${EMAILER_DB_PASSWORD:?EMAILER_DB_PASSWORD is required}"
 : "${DELIVERY_DB_USER:=welcome_delivery}" "${DELIVERY_DB_PASSWORD:?DELIVERY_DB_PASSWORD is required}"
+: "${FORGET_DB_USER:=welcome_forget}" "${FORGET_DB_PASSWORD:?FORGET_DB_PASSWORD is required}"
 case ${DB_REQUIRE_SSL:-0} in 1) require=SSL ;; 0) require=NONE ;; *) echo "DB_REQUIRE_SSL must be 0 or 1" >&2; exit 1 ;; esac
 
 # A string literal under the sql_mode set below (no NO_BACKSLASH_ESCAPES): backslash and quote
@@ -41,7 +42,7 @@ root_client() {
 
 # user NAME: the account 'NAME'@'%' as SQL
 user() { printf "%s@'%%'" "$(sql_str "$1")"; }
-cdc=$(user "$CDC_DB_USER") sink=$(user "$SINK_DB_USER") emailer=$(user "$EMAILER_DB_USER") delivery=$(user "$DELIVERY_DB_USER")
+cdc=$(user "$CDC_DB_USER") sink=$(user "$SINK_DB_USER") emailer=$(user "$EMAILER_DB_USER") delivery=$(user "$DELIVERY_DB_USER") forget=$(user "$FORGET_DB_USER")
 
 root_client <<SQL
 -- explicit: the escaping above assumes backslash escapes are on, whatever the server's default
@@ -65,6 +66,8 @@ CREATE USER IF NOT EXISTS ${emailer} IDENTIFIED BY $(sql_str "$EMAILER_DB_PASSWO
 ALTER USER ${emailer} IDENTIFIED BY $(sql_str "$EMAILER_DB_PASSWORD");
 GRANT SELECT ON loyalty.new_members_sent_to_salesforce TO ${emailer};
 GRANT SELECT ON loyalty.welcome_preexisting_members TO ${emailer};
+-- Forgotten members (make forget): read in the same query as the audit table, never written.
+GRANT SELECT ON loyalty.welcome_forgotten TO ${emailer};
 -- The send-rate breaker's shared counts: insert and prune its own rows, lock its org rows.
 GRANT SELECT, INSERT, DELETE ON loyalty.welcome_send_admissions TO ${emailer};
 GRANT SELECT, INSERT, UPDATE ON loyalty.welcome_send_ceiling TO ${emailer};
@@ -75,5 +78,17 @@ GRANT SELECT, INSERT, UPDATE ON loyalty.welcome_delivery_status TO ${sink};
 CREATE USER IF NOT EXISTS ${delivery} IDENTIFIED BY $(sql_str "$DELIVERY_DB_PASSWORD");
 ALTER USER ${delivery} IDENTIFIED BY $(sql_str "$DELIVERY_DB_PASSWORD");
 GRANT SELECT ON loyalty.welcome_delivery_status TO ${delivery};
+
+-- The forget tool (make forget) and the replay/release tools' check: records the member's hash,
+-- deletes its rows from the tables we own (DELETE ... WHERE needs SELECT on the columns it
+-- compares). Nothing on members (the company's table), nothing to update anywhere.
+CREATE USER IF NOT EXISTS ${forget} IDENTIFIED BY $(sql_str "$FORGET_DB_PASSWORD");
+ALTER USER ${forget} IDENTIFIED BY $(sql_str "$FORGET_DB_PASSWORD");
+GRANT SELECT, INSERT ON loyalty.welcome_forgotten TO ${forget};
+GRANT SELECT, DELETE ON loyalty.new_members_sent_to_salesforce TO ${forget};
+GRANT SELECT, DELETE ON loyalty.welcome_delivery_status TO ${forget};
+GRANT SELECT, DELETE ON loyalty.welcome_preexisting_members TO ${forget};
+GRANT SELECT, DELETE ON loyalty.welcome_send_admissions TO ${forget};
+ALTER USER ${forget} REQUIRE ${require};
 FLUSH PRIVILEGES;
 SQL

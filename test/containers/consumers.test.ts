@@ -44,6 +44,7 @@ const SECRET_VALUES: Record<string, () => string> = {
   'dw-api-token/token': () => env.DW_API_TOKEN ?? '',
   'sfmc-client-secret/client-secret': () => env.SFMC_CLIENT_SECRET ?? '',
   'emailer-db-password/emailer-password': () => env.EMAILER_DB_PASSWORD ?? '',
+  'welcome-forget-key/forget-key': () => env.WELCOME_FORGET_KEY ?? '',
   'delivery-db-password/delivery-password': () => env.DELIVERY_DB_PASSWORD ?? '',
 };
 const KAFKA_PASSWORD: Record<StageName, string | undefined> = {

@@ -63,10 +63,15 @@ test("the emailer's audit-table pool works over TLS", async () => {
     password: env.EMAILER_DB_PASSWORD ?? '',
     database: 'loyalty',
     tls: { ca, verifyHost: true },
+    forgetKey: env.WELCOME_FORGET_KEY ?? '',
   });
   try {
     expect(await sent.ping()).toBe(true);
-    expect(await sent.lookup([{ orgId: 'UA', orgMemberId: `none-${runId}` }])).toEqual({ sent: new Set(), preExisting: new Set() });
+    expect(await sent.lookup([{ orgId: 'UA', orgMemberId: `none-${runId}` }])).toEqual({
+      sent: new Set(),
+      preExisting: new Set(),
+      forgotten: new Map(),
+    });
   } finally {
     await sent.close();
   }

@@ -27,11 +27,12 @@ const users = {
   SINK: `t${tag}_sink`,
   EMAILER: `t${tag}_mail`,
   DELIVERY: `t${tag}_dlv`,
+  FORGET: `t${tag}_fgt`,
 };
 const admin = { user: `t${tag}_admin`, password: `ad'm\\in"$HOME\\` };
 const tricky = (n: string, round: number): string => `${n}${round}'q\\'b"s$USER\\n%x\\`;
 const ca = readFileSync(join(STATE_DIR, 'tls', 'ca.crt'));
-const tlsUsers = new Set(['CDC', 'SINK']); // REQUIRE SSL with DB_REQUIRE_SSL=1
+const tlsUsers = new Set(['CDC', 'SINK', 'FORGET']); // REQUIRE SSL with DB_REQUIRE_SSL=1
 
 let root: Connection;
 let dir: string;

@@ -120,9 +120,27 @@ describe('a consumer refuses to start on bad configuration, naming the problem',
       SFMC_CLIENT_ID: 'c',
       SFMC_CLIENT_SECRET: 's',
       EMAILER_DB_PASSWORD: 'p',
+      WELCOME_FORGET_KEY: 'a-forget-key-of-some-length',
     });
     expect(r.status).toBe(2);
     expect(r.stderr).toMatch(/UA.definitionKey must be a non-empty string/);
+  });
+
+  // Without the key a forgotten member could not be recognized, and would be sent: no start.
+  test.each([
+    [undefined, /WELCOME_FORGET_KEY \(or WELCOME_FORGET_KEY_FILE\) is required/],
+    ['short', /WELCOME_FORGET_KEY must be at least 16 characters/],
+  ])('emailer with WELCOME_FORGET_KEY=%s', (key, message) => {
+    const r = run('consumers/emailer/main.js', {
+      SFMC_AUTH_URL: 'https://x.example',
+      SFMC_CLIENT_ID: 'c',
+      SFMC_CLIENT_SECRET: 's',
+      EMAILER_DB_PASSWORD: 'p',
+      WELCOME_FORGET_KEY: key,
+    });
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(message);
+    expect(r.stderr).not.toContain('short');
   });
 
   test('emailer with a secret file that does not exist', () => {

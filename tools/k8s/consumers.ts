@@ -67,6 +67,8 @@ export const STAGES: StageDef[] = [
     secrets: (s) => ({
       SFMC_CLIENT_SECRET: { secret: s.secrets.sfmc, key: 'client-secret' },
       EMAILER_DB_PASSWORD: { secret: s.secrets.db, key: 'emailer-password' },
+      // The key of the forgotten members' hashes (make forget): the forget tool uses the same.
+      WELCOME_FORGET_KEY: { secret: s.secrets.db, key: 'forget-key' },
     }),
     env: (s) => ({ SFMC_AUTH_URL: s.sfmcAuthUrl, SFMC_CLIENT_ID: s.sfmcClientId, EMAILER_DB_USER: s.emailerDbUser }),
     egress: ['sfmc', 'database'],

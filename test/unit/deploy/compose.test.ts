@@ -714,6 +714,9 @@ describe('docker-compose.yml', () => {
       DW_API_TOKEN: 't',
       SFMC_CLIENT_SECRET: 'x',
       CONNECT_REST_PASSWORD: 'o',
+      DELIVERY_DB_PASSWORD: 'd',
+      FORGET_DB_PASSWORD: 'f',
+      WELCOME_FORGET_KEY: 'k',
     };
     const run = (env: Record<string, string>): { status: number | null; stderr: string } => {
       // an empty env file: the result must not depend on a developer's .env

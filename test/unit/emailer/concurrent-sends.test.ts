@@ -130,7 +130,11 @@ function handlerWith(client: SfmcClient, concurrentRequests: number) {
     registry: jsonRegistry,
     reader: avro.Type.forValue({}),
     sfmc: client,
-    sent: { lookup: async () => ({ sent: new Set(), preExisting: new Set() }), ping: async () => true, close: async () => undefined },
+    sent: {
+      lookup: async () => ({ sent: new Set(), preExisting: new Set(), forgotten: new Map() }),
+      ping: async () => true,
+      close: async () => undefined,
+    },
     orgs,
     metrics: createMetrics('emailer'),
     sentTopic: 'welcome.sent',

@@ -43,7 +43,7 @@ export const jsonRegistry: Registry = {
 };
 
 export const nothingSent: SentRecord = {
-  lookup: async () => ({ sent: new Set(), preExisting: new Set() }),
+  lookup: async () => ({ sent: new Set(), preExisting: new Set(), forgotten: new Map() }),
   ping: async () => true,
   close: async () => undefined,
 };

@@ -43,7 +43,7 @@ const input = (m: AugmentedMember, headers: InputRecord['headers'] = {}): InputR
   timestamp: '0',
 });
 
-function setup(preExisting: string[] = [], alreadySent: string[] = []) {
+function setup(preExisting: string[] = [], alreadySent: string[] = [], forgotten: string[] = []) {
   const sentTo: SfmcRecipient[] = [];
   const registry: Registry = {
     register: async () => 1,
@@ -60,7 +60,11 @@ function setup(preExisting: string[] = [], alreadySent: string[] = []) {
   const pick = (list: string[], ms: { orgId: string; orgMemberId: string }[]) =>
     new Set(ms.map((m) => `${m.orgId}:${m.orgMemberId}`).filter((k) => list.includes(k)));
   const sent: SentRecord = {
-    lookup: async (ms) => ({ sent: pick(alreadySent, ms), preExisting: pick(preExisting, ms) }),
+    lookup: async (ms) => ({
+      sent: pick(alreadySent, ms),
+      preExisting: pick(preExisting, ms),
+      forgotten: new Map([...pick(forgotten, ms)].map((k) => [k, `hash-of-${k}`])),
+    }),
     ping: async () => true,
     close: async () => undefined,
   };
@@ -113,6 +117,22 @@ test('pre-existing, too-old and switched-off members are skipped with a trace on
   const trace = out[0]?.kind === 'skip' ? out[0].records?.[0] : undefined;
   expect(trace).toMatchObject({ key: 'UA:pre', value: null, headers: { [GUARD_HEADERS.skipReason]: 'pre-existing', [GUARD_HEADERS.org]: 'UA' } });
   expect(sentTo.map((r) => r.attributes?.MemberId)).toEqual(['new']);
+});
+
+test('a forgotten member is never sent, even released, already sent or pre-existing: skipped as forgotten, no trace topic, named by its hash only', async () => {
+  const { handler, sentTo, held } = setup(['UA:gone'], ['UA:gone'], ['UA:gone', 'AA:gone2']);
+  const records = [
+    input(member('UA', 'gone')),
+    input(member('AA', 'gone2'), { [GUARD_HEADERS.released]: Buffer.from('true') }),
+    input(member('AA', 'kept')),
+  ];
+  const out = await handler(records, { deadline: Date.now() + 4_000 });
+  expect(out.map((o) => (o.kind === 'skip' ? o.reason : o.kind))).toEqual(['forgotten', 'forgotten', 'produce']);
+  expect(out.map(skipTopic)).toEqual([undefined, undefined, undefined]);
+  expect(out[0]?.trace).toBe('forgotten#hash-of-UA:g');
+  expect(JSON.stringify(out.slice(0, 2))).not.toContain('gone@');
+  expect(sentTo.map((r) => r.attributes?.MemberId)).toEqual(['kept']);
+  expect(held).toEqual([]);
 });
 
 test("above UA's ceiling the rest of UA is held byte for byte, AA is sent, and a released record passes the breaker", async () => {

@@ -21,6 +21,7 @@ const stageEnv = {
   SFMC_CLIENT_SECRET: 's',
   EMAILER_DB_PASSWORD: 'p',
   DELIVERY_DB_PASSWORD: 'p',
+  WELCOME_FORGET_KEY: 'a-forget-key-of-some-length',
   WELCOME_ORGS_FILE: 'orgs.json',
   DB_SSL_CA_FILE: '/run/ca.pem',
 };
