@@ -297,7 +297,10 @@ function createHandler(state: SfmcStandinState, options: SfmcStandinOptions) {
       body = await readJson(req); // read before faults so a dropped connection looks like a lost answer
       const attempt = attemptsOf(state, key === '' ? undefined : decodedKey(key), body);
       const holdMs = takeHold(extra);
-      if (holdMs > 0) await sleep(holdMs);
+      if (holdMs > 0) {
+        state.stats.injected.held++; // counted, so a test can show its hold was met
+        await sleep(holdMs);
+      }
       const injected = injectSendFault(state, req, res);
       if (injected) return state.recordAttempts(attempt(() => injected));
       const keys = key === '' ? recipientsOf(body).map((r) => String(r.messageKey ?? '')) : [decodedKey(key)];
@@ -311,7 +314,7 @@ function createHandler(state: SfmcStandinState, options: SfmcStandinOptions) {
       else {
         const reply =
           key === '' ? handleBatchSend(state, body, state.tokenAccount(token)) : handleSingleSend(state, key, body, state.tokenAccount(token));
-        state.recordAttempts(attempt((messageKey) => outcomeOf(reply, messageKey)));
+        state.recordAttempts(attempt((messageKey) => `${outcomeOf(reply, messageKey)}${fault ? `+answer:${fault.status}` : ''}`));
         // answerAfterAccepting: processed (its sends accepted), then the row's answer instead of SFMC's
         return fault ? writeExample(req, res, fault) : write(res, reply);
       }

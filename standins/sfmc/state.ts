@@ -95,7 +95,8 @@ export interface StandinStats {
   accepted: number;
   unauthorized: number;
   rejectedByCode: Record<string, number>;
-  injected: { latency: number; fail429: number; fail5xx: number; dropConnections: number; expireTokens: number };
+  /** held: send requests held open by the holdSends fault (faults.ts). */
+  injected: { latency: number; fail429: number; fail5xx: number; dropConnections: number; expireTokens: number; held: number };
 }
 
 export interface StandinStateOptions {
@@ -124,7 +125,7 @@ function emptyStats(): StandinStats {
     accepted: 0,
     unauthorized: 0,
     rejectedByCode: {},
-    injected: { latency: 0, fail429: 0, fail5xx: 0, dropConnections: 0, expireTokens: 0 },
+    injected: { latency: 0, fail429: 0, fail5xx: 0, dropConnections: 0, expireTokens: 0, held: 0 },
   };
 }
 
