@@ -43,6 +43,8 @@ export interface Account {
   refused: number;
   /** Attempts per outcome, e.g. { accepted: 180, '429': 30 }. */
   outcomes: Record<string, number>;
+  /** The most POSTs any one key got. */
+  mostPostsOfOneKey: number;
 }
 
 /** Every send attempt the stand-in received at or after `sinceMs` (its clock: the same machine's). */
@@ -90,6 +92,7 @@ export function account(view: AttemptsView, prefix: string): Account {
     absorbed,
     refused,
     outcomes,
+    mostPostsOfOneKey: Math.max(0, ...[...byKey.values()].map((p) => p.length)),
   };
 }
 
