@@ -91,7 +91,8 @@ test('unknown organization → DLQ; wrong template → held (not dead-lettered, 
   const step = Date.now();
   const skippedBefore = await metricValue(stackEnv.emailerMetrics, 'welcome_records_skipped_total', 'reason="already-sent"');
   expect(replay('emailer')).toMatch(/replayed \d+ record\(s\)/);
-  await produceRaw(stackEnv.augmentedTopic, [{ key: `QF:${id}`, value: first.value }]);
+  // The dead letter as `dlq replay` puts it back: key, value and its dlq.* headers, byte for byte.
+  await produceRaw(stackEnv.augmentedTopic, [{ key: `QF:${id}`, value: first.value, headers: first.headers }]);
   await waitFor(
     'the re-driven record skipped as already sent',
     async () => (await metricValue(stackEnv.emailerMetrics, 'welcome_records_skipped_total', 'reason="already-sent"')) > skippedBefore,
