@@ -81,7 +81,8 @@ export function account(view: AttemptsView, prefix: string): Account {
   let absorbed = 0;
   let refused = 0;
   for (const posts of byKey.values()) {
-    posts.slice(1).forEach((p) => (p.outcome === '109110' ? absorbed++ : refused++));
+    // `109110+answer:…`: SFMC absorbed it, then an example-answer fault replaced its reply
+    posts.slice(1).forEach((p) => (p.outcome.startsWith('109110') ? absorbed++ : refused++));
   }
   const several = (m: Map<string, Set<string>>): string[] => [...m].filter(([, keys]) => keys.size > 1).map(([k]) => k);
   return {
