@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { createLogger, type Logger } from '../../consumers/shared/logger';
 import { int, optionalStr, secret, str, type Env } from '../../consumers/shared/env';
 import { sleep } from '../../consumers/shared/retry';
-import { DEFAULT_FAULTS, type FaultSettings, type NotSentReason, SfmcStandinState } from './state';
+import { DEFAULT_FAULTS, type FaultSettings, type NotSentReason, type SendAttempt, SfmcStandinState } from './state';
 import { NO_EXTRA, recipientsOf, splitExtraPatch, takeAnswer, takeHold, tooMany, type ExtraFaults } from './faults';
 import { writeExample } from '../answer-faults';
 import type { ExampleAnswer } from '../../consumers/shared/answers';
@@ -148,12 +148,12 @@ function parseFaultPatch(body: unknown): Partial<FaultSettings> & { expireTokens
   return patch as Partial<FaultSettings> & { expireTokens?: boolean };
 }
 
-/** Whole-request faults for send calls; true when the request has been dealt with. */
-function injectSendFault(state: SfmcStandinState, req: IncomingMessage, res: ServerResponse): boolean {
+/** Whole-request faults for send calls; the fault's name (the attempts' outcome) when the request has been dealt with. */
+function injectSendFault(state: SfmcStandinState, req: IncomingMessage, res: ServerResponse): string | undefined {
   const f = state.faults;
   if (state.takeFault('dropConnections')) {
     req.socket.destroy();
-    return true;
+    return 'dropped';
   }
   if (state.takeFault('fail429')) {
     const blocked = f.throttleCode === 50200;
@@ -164,7 +164,7 @@ function injectSendFault(state: SfmcStandinState, req: IncomingMessage, res: Ser
         : { message: 'Too Many Requests', errorcode: 50100, documentation: '', retryAfter: f.retryAfterS },
       headers: blocked ? {} : { 'retry-after': String(f.retryAfterS) },
     });
-    return true;
+    return '429';
   }
   if (state.takeFault('fail5xx')) {
     const status = f.fail5xxStatus;
@@ -173,9 +173,49 @@ function injectSendFault(state: SfmcStandinState, req: IncomingMessage, res: Ser
       body: { message: 'Service Unavailable', errorcode: 50300, documentation: '' },
       headers: status === 503 ? { 'retry-after': String(f.retryAfterS) } : {},
     });
-    return true;
+    return `5xx:${status}`;
   }
-  return false;
+  return undefined;
+}
+
+/**
+ * The recipients of a send POST as attempts, waiting for their outcome: `pathKey` is the single
+ * send's messageKey (from its path), undefined for a batch. A recipient without a usable
+ * messageKey is recorded under "" (SFMC would answer it 109001 or make one up).
+ */
+function attemptsOf(state: SfmcStandinState, pathKey: string | undefined, body: unknown): (outcome: (messageKey: string) => string) => SendAttempt[] {
+  const at = new Date(state.now()).toISOString();
+  const b = isRecordish(body) ? body : {};
+  const definitionKey = typeof b['definitionKey'] === 'string' ? b['definitionKey'] : '';
+  const shared = isRecordish(b['attributes']) ? b['attributes'] : {};
+  const recipients = recipientsOf(body).map((r) => {
+    const attributes = {
+      ...shared,
+      ...(isRecordish((r as Record<string, unknown>)['attributes']) ? ((r as Record<string, unknown>)['attributes'] as Record<string, unknown>) : {}),
+    };
+    const memberId = attributes['MemberId'];
+    return {
+      at,
+      messageKey: pathKey ?? (typeof r.messageKey === 'string' ? r.messageKey : ''),
+      contactKey: typeof r.contactKey === 'string' ? r.contactKey : '',
+      to: typeof r.to === 'string' ? r.to : '',
+      definitionKey,
+      ...(memberId !== undefined && memberId !== null ? { memberId: String(memberId) } : {}),
+    };
+  });
+  return (outcome) => recipients.map((r) => ({ ...r, outcome: outcome(r.messageKey) }));
+}
+
+const isRecordish = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** What the stand-in's own reply did with one messageKey: accepted, 109110, or the rejection's code. */
+function outcomeOf(reply: Reply, messageKey: string): string {
+  const body = (isRecordish(reply.body) ? reply.body : {}) as { errorcode?: unknown; responses?: unknown };
+  if (reply.status !== 202) return body.errorcode === 109110 ? '109110' : `rejected:${String(body.errorcode ?? reply.status)}`;
+  const mine = Array.isArray(body.responses) ? (body.responses as Record<string, unknown>[]).find((r) => r['messageKey'] === messageKey) : undefined;
+  const code = mine?.['errorcode'];
+  if (code === undefined) return 'accepted';
+  return code === 109110 ? '109110' : `rejected:${String(code)}`;
 }
 
 function createHandler(state: SfmcStandinState, options: SfmcStandinOptions) {
@@ -214,6 +254,11 @@ function createHandler(state: SfmcStandinState, options: SfmcStandinOptions) {
       const since = url.searchParams.get('since');
       return streamSends(res, state.sendLines(since ? Date.parse(since) : undefined));
     }
+    if (path === '/__standin/attempts') {
+      // Every send POST per messageKey and every messageKey per address (issue 21), since `since`.
+      const since = url.searchParams.get('since');
+      return write(res, { status: 200, body: state.attemptsView(since ? Date.parse(since) : undefined) });
+    }
     if (path === '/__standin/stats') {
       if (method === 'DELETE') state.resetStats();
       return write(res, { status: 200, body: state.stats });
@@ -250,12 +295,29 @@ function createHandler(state: SfmcStandinState, options: SfmcStandinOptions) {
     if (isSend) {
       state.stats.sendRequests++;
       body = await readJson(req); // read before faults so a dropped connection looks like a lost answer
+      const attempt = attemptsOf(state, key === '' ? undefined : decodedKey(key), body);
       const holdMs = takeHold(extra);
-      if (holdMs > 0) await sleep(holdMs);
-      if (injectSendFault(state, req, res)) return;
+      if (holdMs > 0) {
+        state.stats.injected.held++; // counted, so a test can show its hold was met
+        await sleep(holdMs);
+      }
+      const injected = injectSendFault(state, req, res);
+      if (injected) return state.recordAttempts(attempt(() => injected));
       const keys = key === '' ? recipientsOf(body).map((r) => String(r.messageKey ?? '')) : [decodedKey(key)];
       fault = tooMany(extra, keys) ?? takeAnswer(extra, 'sfmc-send', keys, body);
-      if (fault && !extra.answerAfterAccepting) return writeExample(req, res, fault);
+      if (fault && !extra.answerAfterAccepting) {
+        state.recordAttempts(attempt(() => `answer:${fault?.status ?? '?'}`));
+        return writeExample(req, res, fault);
+      }
+      const token = bearerToken(req);
+      if (!token || !state.isTokenValid(token)) state.recordAttempts(attempt(() => 'unauthorized'));
+      else {
+        const reply =
+          key === '' ? handleBatchSend(state, body, state.tokenAccount(token)) : handleSingleSend(state, key, body, state.tokenAccount(token));
+        state.recordAttempts(attempt((messageKey) => `${outcomeOf(reply, messageKey)}${fault ? `+answer:${fault.status}` : ''}`));
+        // answerAfterAccepting: processed (its sends accepted), then the row's answer instead of SFMC's
+        return fault ? writeExample(req, res, fault) : write(res, reply);
+      }
     } else {
       fault = takeAnswer(extra, 'sfmc-status', [decodedKey(key)], undefined);
       if (fault) return writeExample(req, res, fault);
@@ -265,11 +327,7 @@ function createHandler(state: SfmcStandinState, options: SfmcStandinOptions) {
       state.stats.unauthorized++;
       return write(res, genericError(401, 0, 'Not Authorized'));
     }
-    const accountId = state.tokenAccount(token);
-    if (isStatus) return write(res, handleStatus(state, key, accountId));
-    const reply = key === '' ? handleBatchSend(state, body, accountId) : handleSingleSend(state, key, body, accountId);
-    // answerAfterAccepting: processed (its sends accepted), then the row's answer instead of SFMC's
-    return fault ? writeExample(req, res, fault) : write(res, reply);
+    return write(res, handleStatus(state, key, state.tokenAccount(token)));
   }
 
   return (req: IncomingMessage, res: ServerResponse): void => {

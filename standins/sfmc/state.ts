@@ -26,6 +26,32 @@ export interface AcceptedSend {
   accountId?: number;
 }
 
+/**
+ * One recipient of one send POST as it reached the stand-in, whatever became of it (issue 21):
+ * the accepted-sends list keeps one entry per messageKey and a repeat is answered 109110, so
+ * only this record shows a member POSTed twice, or an address given two different messageKeys.
+ */
+export interface SendAttempt {
+  /** ISO-8601, UTC: when the request's body had been read. */
+  at: string;
+  messageKey: string;
+  contactKey: string;
+  to: string;
+  definitionKey: string;
+  /** attributes.MemberId when the sender put one there (the emailer does): tests select by it. */
+  memberId?: string;
+  /** accepted | 109110 (a repeated key) | rejected:<errorcode> | 429 | 5xx:<status> | dropped | unauthorized | answer:<status> (an example-answer fault) */
+  outcome: string;
+}
+
+/** The attempts grouped as the accounting reads them. */
+export interface AttemptsView {
+  /** messageKey → every POST of it, in the order received. */
+  byMessageKey: Record<string, SendAttempt[]>;
+  /** Recipient address (lower-cased) → every messageKey POSTed to it, each once, in order. */
+  byAddress: Record<string, string[]>;
+}
+
 /** Why SFMC did not send an accepted message (status EmailNotSent), per address. */
 export interface NotSentReason {
   statusCode: number;
@@ -69,7 +95,8 @@ export interface StandinStats {
   accepted: number;
   unauthorized: number;
   rejectedByCode: Record<string, number>;
-  injected: { latency: number; fail429: number; fail5xx: number; dropConnections: number; expireTokens: number };
+  /** held: send requests held open by the holdSends fault (faults.ts). */
+  injected: { latency: number; fail429: number; fail5xx: number; dropConnections: number; expireTokens: number; held: number };
 }
 
 export interface StandinStateOptions {
@@ -98,7 +125,7 @@ function emptyStats(): StandinStats {
     accepted: 0,
     unauthorized: 0,
     rejectedByCode: {},
-    injected: { latency: 0, fail429: 0, fail5xx: 0, dropConnections: 0, expireTokens: 0 },
+    injected: { latency: 0, fail429: 0, fail5xx: 0, dropConnections: 0, expireTokens: 0, held: 0 },
   };
 }
 
@@ -120,10 +147,18 @@ export class SfmcStandinState {
   /** Lines of the current request, written in one append by commit() before it is answered. */
   private pending: string[] = [];
   private readonly log: SendLog;
+  /**
+   * Every send attempt, one JSON line per recipient of each POST (a file next to the data
+   * file, kept across restarts like it): on disk, not in memory, so a bench's ~270,000 sends
+   * cost the stand-in nothing but bytes; only the times are held, for `since` lookups.
+   */
+  private readonly attempts: SendLog;
+  private readonly attemptAt = new Column();
 
   constructor(readonly options: StandinStateOptions) {
     this.definitionKeys = new Set(options.definitionKeys);
     this.log = options.dataFile ? new FileLog(options.dataFile, (entry, line) => this.indexLine(entry, line)) : new MemoryLog();
+    this.attempts = options.dataFile ? new FileLog(attemptsFileOf(options.dataFile), (_entry, line) => this.indexAttempt(line)) : new MemoryLog();
   }
 
   /** Sends currently remembered (one per messageKey). */
@@ -204,6 +239,26 @@ export class SfmcStandinState {
     this.log.append(lines);
   }
 
+  /** Records the recipients of one send POST with what became of each (one write). */
+  recordAttempts(attempts: readonly SendAttempt[]): void {
+    if (attempts.length === 0) return;
+    for (const a of attempts) this.pushAttemptTime(Date.parse(a.at));
+    this.attempts.append(attempts.map((a) => JSON.stringify(a)));
+  }
+
+  /** Attempts received at or after sinceMs (all kept, without), grouped per messageKey and per address. */
+  attemptsView(sinceMs?: number): AttemptsView {
+    const view: AttemptsView = { byMessageKey: {}, byAddress: {} };
+    for (const line of this.attempts.read(sinceMs === undefined ? 0 : this.firstAttemptAtOrAfter(sinceMs), this.attempts.length)) {
+      const a = JSON.parse(line) as SendAttempt;
+      if (sinceMs !== undefined && !(Date.parse(a.at) >= sinceMs)) continue;
+      (view.byMessageKey[a.messageKey] ??= []).push(a);
+      const keys = (view.byAddress[a.to.toLowerCase()] ??= []);
+      if (!keys.includes(a.messageKey)) keys.push(a.messageKey);
+    }
+    return view;
+  }
+
   countRejection(errorcode: number): void {
     const key = String(errorcode);
     this.stats.rejectedByCode[key] = (this.stats.rejectedByCode[key] ?? 0) + 1;
@@ -237,6 +292,7 @@ export class SfmcStandinState {
   close(): void {
     this.commit();
     this.log.close();
+    this.attempts.close();
   }
 
   resetStats(): void {
@@ -288,6 +344,35 @@ export class SfmcStandinState {
     this.receivedAt.push(this.receivedAt.length > 0 ? this.receivedAt.at(this.receivedAt.length - 1) : 0);
   }
 
+  /** A line of the attempts file at start-up: only its time is held (a torn or blank line counts as the last time). */
+  private indexAttempt(line: string): void {
+    let at = NaN;
+    try {
+      at = Date.parse((JSON.parse(line) as Partial<SendAttempt>).at ?? '');
+    } catch {
+      at = NaN;
+    }
+    this.pushAttemptTime(at);
+  }
+
+  /** Times kept non-decreasing (an injected clock may go back), so the binary search stays valid; the listing re-checks each line's own time. */
+  private pushAttemptTime(at: number): void {
+    const last = this.attemptAt.length > 0 ? this.attemptAt.at(this.attemptAt.length - 1) : 0;
+    this.attemptAt.push(Number.isNaN(at) ? last : Math.max(last, at));
+  }
+
+  private firstAttemptAtOrAfter(ms: number): number {
+    let lo = 0;
+    let hi = this.attemptAt.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.attemptAt.at(mid) >= ms) hi = mid;
+      else lo = mid + 1;
+    }
+    // a raised time is never below the line's own: a line skipped here was received before `ms`
+    return lo;
+  }
+
   /** First listed entry received at or after `ms` (binary search while times are in order). */
   private firstAtOrAfter(ms: number): number {
     let lo = this.firstListed;
@@ -301,4 +386,9 @@ export class SfmcStandinState {
     }
     return lo;
   }
+}
+
+/** The attempts file beside the sends file: sends.jsonl → sends.attempts.jsonl. */
+export function attemptsFileOf(dataFile: string): string {
+  return dataFile.endsWith('.jsonl') ? `${dataFile.slice(0, -'.jsonl'.length)}.attempts.jsonl` : `${dataFile}.attempts`;
 }

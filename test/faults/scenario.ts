@@ -6,8 +6,12 @@
  *   skipped       the member's organization is switched off (DL): no send, no dead letter
  *   dead-lettered a DLQ record (augmenter, emailer or the audit sink) about the member
  *   lost          none of the above
- *   duplicate     more than one accepted send for one messageKey
- * and the audit table must hold one row per sent member.
+ * and the audit table must hold one row per sent member. Duplicates are counted on every POST
+ * that reached the SFMC stand-in (test/support/accounting.ts), not on its accepted-sends list,
+ * which keeps one send per messageKey: a member POSTed under two messageKeys, or an address
+ * given two, fails the scenario; re-POSTs of one key answered 109110 are a figure bounded by
+ * what the scenario's fault explains (`maxAbsorbed`). Each scenario also shows its fault was
+ * met, by the stand-ins' and the stack's counters before and after it (`faultMet`).
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -18,8 +22,9 @@ import { insertMembers, query, rootDb, type MemberRow } from '../support/db';
 import { runId, STATE_DIR, stackEnv } from '../support/env';
 import { committedOffsets, endOffsets } from '../support/kafka';
 import { acceptedSends, type AcceptedSend } from '../support/standins';
+import { account, counterDiff, dwCounters, sendAttempts, sfmcCounters } from '../support/accounting';
 import { waitFor } from '../support/wait';
-import { alive, bringUp, kill9, recordedPid, restoreStack, superviseOnce, watchdogRestarts, type Service } from './stack-control';
+import { alive, bringUp, kill9, recordedPid, restoreStack, SERVICES, superviseOnce, watchdogRestarts, type Service } from './stack-control';
 import { asAugmented, asMemberChange, header, readRange, startOffsets, type Offsets, type Rec } from './topics';
 
 export const AUDIT_DLQ = process.env.AUDIT_DLQ_TOPIC ?? 'welcome.audit.dlq';
@@ -34,7 +39,18 @@ export interface ScenarioResult {
   fault: string;
   signups: number;
   sent: number;
+  /** Members POSTed to SFMC under two or more different messageKeys (a second email). */
   duplicates: number;
+  /** Addresses POSTed two or more different messageKeys. */
+  secondMessages: number;
+  /** Re-POSTs of a key the stand-in answered 109110 (absorbed inside SFMC's window; a second email after it). */
+  rePostsAbsorbed: number;
+  /** Re-POSTs of a key after a POST that met a fault (429, 5xx, 401, dropped): the retry by design. */
+  rePostsAfterFault: number;
+  /** The bound on rePostsAbsorbed that the scenario's fault explains. */
+  maxAbsorbed: number;
+  /** What the counters showed of the fault (before/after differences). */
+  faultShown: string;
   lost: number;
   deadLettered: number;
   skipped: number;
@@ -54,6 +70,23 @@ export interface ScenarioResult {
   problems: string[];
 }
 
+/** Counters before → after a scenario, as differences: what the fault did, seen by the stand-ins and the stack. */
+export interface FaultEvidence {
+  /** The SFMC stand-in's /__standin/stats, after − before (`injected.fail429`, `rejectedByCode.109110`, `tokenRequests`...). */
+  sfmc: Record<string, number>;
+  /** The warehouse stand-in's /__standin/stats, after − before (`byStatus.503`, `lookups`...). */
+  dw: Record<string, number>;
+  /** Services whose recorded pid changed (killed or restarted, and back). */
+  restarted: Service[];
+  /** Task restarts the Connect watchdog made. */
+  watchdogRestarts: number;
+  /** Outcomes of the POSTs for the scenario's members at the SFMC stand-in (`429`, `5xx:503`, `answer:400`, `unauthorized`...). */
+  attempts: Record<string, number>;
+}
+
+/** A scenario's proof that its fault reached the pipeline: the problem when it did not. */
+export type FaultMet = (e: FaultEvidence) => string | undefined;
+
 export interface FaultContext {
   prefix: string;
   signups: number;
@@ -72,7 +105,13 @@ export interface ScenarioOptions {
   faultAt?: number;
   /** Members (memberKey) the fault makes undeliverable: they must end dead-lettered with a reason, all others sent. */
   expectDeadLettered?: (prefix: string) => string[];
+  /** Shows the fault was met (required: a scenario whose fault never happened proves nothing). */
+  faultMet?: FaultMet;
+  /** Re-POSTs answered 109110 the fault explains (default 0); a function of the creates the source re-emitted for a source fault. */
+  maxAbsorbed?: AbsorbedBound;
 }
+
+export type AbsorbedBound = number | ((figures: { reEmittedCreates: number }) => number);
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -139,6 +178,8 @@ export interface Expect {
   maxLatencyS?: number;
   /** Services that must heal without a restart (no "was down" from the supervisor). */
   mustStayUp?: Service[];
+  /** Re-POSTs of one messageKey answered 109110 that the fault explains (default 0). */
+  maxAbsorbed?: AbsorbedBound;
 }
 
 /**
@@ -149,7 +190,7 @@ export async function accountedScenario(
   db: Connection,
   results: ScenarioResult[],
   name: string,
-  o: { signups: number; inject: Inject; faultAt?: number; expected?: Expect },
+  o: { signups: number; inject: Inject; faultAt?: number; faultMet: FaultMet; expected?: Expect },
 ): Promise<void> {
   const expected = o.expected ?? {};
   let result: ScenarioResult | undefined;
@@ -159,6 +200,8 @@ export async function accountedScenario(
       inject: o.inject,
       faultAt: o.faultAt,
       expectDeadLettered: expected.expectDeadLettered,
+      faultMet: o.faultMet,
+      maxAbsorbed: expected.maxAbsorbed,
     });
   } finally {
     const restored = await restoreStack().catch((err: unknown) => [`restoring the stack failed: ${String(err)}`]);
@@ -171,6 +214,8 @@ export async function accountedScenario(
   expect(r.problems).toEqual([]);
   expect(r.lost).toBe(0);
   expect(r.duplicates).toBe(0);
+  expect(r.secondMessages).toBe(0);
+  expect(r.rePostsAbsorbed).toBeLessThanOrEqual(r.maxAbsorbed);
   expect(r.sent + r.skipped + r.deadLettered).toBe(r.signups);
   if (expected.maxLatencyS !== undefined) expect(r.maxLatencyS).toBeLessThanOrEqual(expected.maxLatencyS);
   for (const s of expected.mustStayUp ?? []) expect(r.notes.filter((n) => n.startsWith(`${s} was down`))).toEqual([]);
@@ -185,6 +230,11 @@ export async function runScenario(db: Connection, name: string, o: ScenarioOptio
   const starts = new Map<string, Offsets>();
   for (const t of TOPICS) starts.set(t, await startOffsets(t));
   const restartsBefore = await watchdogRestarts();
+  // The counters before: the fault is shown by their differences afterwards.
+  const sfmcBefore = await sfmcCounters();
+  const dwBefore = await dwCounters();
+  const pidsBefore = new Map(SERVICES.map((s) => [s, recordedPid(s)]));
+  const attemptsFrom = Date.now();
   // The signups' own connection: a scenario may restart the database under it.
   let conn = db;
 
@@ -285,11 +335,48 @@ export async function runScenario(db: Connection, name: string, o: ScenarioOptio
   dlq = await deadLetters(prefix, starts);
   audit = await auditRows(conn, prefix);
   const restartsAfter = await watchdogRestarts();
+  let watchdogMade = 0;
   for (const [connector, n] of restartsAfter) {
     const before = restartsBefore.get(connector) ?? 0;
     const made = n >= before ? n - before : n; // a counter below its start: the watchdog itself was restarted
+    watchdogMade += made;
     if (made > 0) notes.push(`connect-watchdog restarted ${connector} ×${made}`);
   }
+  // Every POST that reached SFMC for our members (their first is after attemptsFrom).
+  const attempts = account(await sendAttempts(attemptsFrom), prefix);
+  let creates = 0;
+  for (const r of await readRange(stackEnv.memberTopic, starts.get(stackEnv.memberTopic) ?? new Map())) {
+    const m = await asMemberChange(r.value);
+    if (m?.org_member_id?.startsWith(prefix) && m.__op === 'c') creates++;
+  }
+  const bound = o.maxAbsorbed ?? 0;
+  const maxAbsorbed = typeof bound === 'number' ? bound : bound({ reEmittedCreates: Math.max(0, creates - o.signups) });
+  notes.push(
+    `SFMC saw ${attempts.posts} POSTs of ${attempts.keys} keys: ${attempts.absorbed} re-POSTs absorbed by 109110 (bound ${maxAbsorbed}), ${attempts.refused} after a fault; ${JSON.stringify(attempts.outcomes)}`,
+  );
+  const evidence: FaultEvidence = {
+    sfmc: counterDiff(sfmcBefore, await sfmcCounters()),
+    dw: counterDiff(dwBefore, await dwCounters()),
+    restarted: SERVICES.filter((s) => recordedPid(s) !== pidsBefore.get(s)),
+    watchdogRestarts: watchdogMade,
+    attempts: attempts.outcomes,
+  };
+  const shown = shownText(evidence);
+  if (!o.faultMet) problems.push('the scenario names no check that its fault was met');
+  else {
+    const unmet = o.faultMet(evidence);
+    if (unmet) problems.push(`the fault was not met: ${unmet} (counters: ${shown})`);
+  }
+  if (attempts.membersWithSecondKey.length > 0)
+    problems.push(
+      `${attempts.membersWithSecondKey.length} member(s) POSTed under a second messageKey: ${attempts.membersWithSecondKey.slice(0, 5).join(', ')}`,
+    );
+  if (attempts.addressesWithSecondMessage.length > 0)
+    problems.push(
+      `${attempts.addressesWithSecondMessage.length} address(es) given a second messageKey: ${attempts.addressesWithSecondMessage.slice(0, 5).join(', ')}`,
+    );
+  if (attempts.absorbed > maxAbsorbed)
+    problems.push(`${attempts.absorbed} re-POSTs absorbed by 109110, more than the ${maxAbsorbed} the fault explains`);
   if (conn !== db) await conn.end().catch(() => undefined);
   const sendsByKey = new Map<string, AcceptedSend[]>();
   for (const s of sends) sendsByKey.set(s.messageKey, [...(sendsByKey.get(s.messageKey) ?? []), s]);
@@ -301,24 +388,17 @@ export async function runScenario(db: Connection, name: string, o: ScenarioOptio
     welcomeSent.set(key, (welcomeSent.get(key) ?? 0) + 1);
     if (header(r.headers, 'welcome.outcome') === 'duplicate') resendsAbsorbed++;
   }
-  let creates = 0;
-  for (const r of await readRange(stackEnv.memberTopic, starts.get(stackEnv.memberTopic) ?? new Map())) {
-    const m = await asMemberChange(r.value);
-    if (m?.org_member_id?.startsWith(prefix) && m.__op === 'c') creates++;
-  }
 
   let sent = 0,
     skipped = 0,
     deadLettered = 0,
     lost = 0,
-    duplicates = 0,
     maxLatency = 0,
     lastSend = 0;
   const lostIds: string[] = [];
   for (const r of rows) {
     const k = memberKey(r.org_id, r.org_member_id);
     const got = sendsByKey.get(welcomeMessageKey(r.org_id, r.org_member_id)) ?? [];
-    if (got.length > 1) duplicates += got.length - 1;
     if (!enabled(r)) {
       if (got.length > 0) problems.push(`${k}: organization switched off, but a Welcome was sent`);
       else if (dlq.has(k)) deadLettered++;
@@ -339,7 +419,6 @@ export async function runScenario(db: Connection, name: string, o: ScenarioOptio
   }
   for (const [k, reason] of dlq) notes.push(`dead-lettered ${k}: ${reason.slice(0, 160)}`);
   if (lost > 0) problems.push(`${lost} member(s) lost (no send, no dead letter): ${lostIds.slice(0, 10).join(', ')}${lost > 10 ? ', …' : ''}`);
-  if (duplicates > 0) problems.push(`${duplicates} duplicate accepted send(s) at SFMC`);
   // Every fault here is transient: the design pauses on them, so nothing may be dead-lettered —
   // except the members a scenario makes undeliverable on purpose, which must be, with a reason.
   const expectedDead = new Set(o.expectDeadLettered?.(prefix) ?? []);
@@ -372,7 +451,12 @@ export async function runScenario(db: Connection, name: string, o: ScenarioOptio
     fault: name,
     signups: o.signups,
     sent,
-    duplicates,
+    duplicates: attempts.membersWithSecondKey.length,
+    secondMessages: attempts.addressesWithSecondMessage.length,
+    rePostsAbsorbed: attempts.absorbed,
+    rePostsAfterFault: attempts.refused,
+    maxAbsorbed,
+    faultShown: shown,
     lost,
     deadLettered,
     skipped,
@@ -386,6 +470,65 @@ export async function runScenario(db: Connection, name: string, o: ScenarioOptio
     problems,
   };
 }
+
+/** The non-zero differences, short: `sfmc injected.fail429 +30, dw byStatus.503 +12, restarted emailer`. */
+function shownText(e: FaultEvidence): string {
+  const part = (name: string, d: Record<string, number>, keys: RegExp): string[] =>
+    Object.entries(d)
+      .filter(([k, v]) => v > 0 && keys.test(k))
+      .map(([k, v]) => `${name} ${k} +${v}`);
+  return [
+    ...part('sfmc', e.sfmc, /^(injected|rejectedByCode|unauthorized|tokenRequests)/),
+    ...part('dw', e.dw, /^byStatus\.[^2]/),
+    ...(e.restarted.length ? [`restarted ${e.restarted.join(' ')}`] : []),
+    ...(e.watchdogRestarts ? [`watchdog restarts ${e.watchdogRestarts}`] : []),
+    ...Object.entries(e.attempts)
+      .filter(([k]) => k !== 'accepted')
+      .map(([k, v]) => `POSTs ${k} ×${v}`),
+  ].join(', ');
+}
+
+/** Fault checks the suites share: each names the counter that shows its fault reached the pipeline. */
+export const met = {
+  /** The SFMC stand-in's counter rose by at least `n` (e.g. `injected.fail429`). */
+  sfmc:
+    (counter: string, n = 1): FaultMet =>
+    (e) =>
+      (e.sfmc[counter] ?? 0) >= n ? undefined : `SFMC ${counter} rose by ${e.sfmc[counter] ?? 0}, expected ≥ ${n}`,
+  /** The warehouse stand-in's counter rose by at least `n` (e.g. `byStatus.503`). */
+  dw:
+    (counter: string, n = 1): FaultMet =>
+    (e) =>
+      (e.dw[counter] ?? 0) >= n ? undefined : `warehouse ${counter} rose by ${e.dw[counter] ?? 0}, expected ≥ ${n}`,
+  /** The service runs under a new pid afterwards (it was killed or restarted, and is back). */
+  restarted:
+    (...services: Service[]): FaultMet =>
+    (e) => {
+      const missing = services.filter((s) => !e.restarted.includes(s));
+      return missing.length === 0 ? undefined : `${missing.join(', ')} kept the pid it had before the fault`;
+    },
+  /** At least `n` POSTs of the scenario's members met an outcome matching `outcome` (e.g. /^429$/, /answer:/). */
+  attempt:
+    (outcome: RegExp, n = 1): FaultMet =>
+    (e) => {
+      const got = Object.entries(e.attempts)
+        .filter(([k]) => outcome.test(k))
+        .reduce((a, [, v]) => a + v, 0);
+      return got >= n ? undefined : `${got} POSTs of the scenario's members met ${outcome.source}, expected ≥ ${n}`;
+    },
+  /** One of the checks holds (a fault that may show in either of two places). */
+  any:
+    (...checks: FaultMet[]): FaultMet =>
+    (e) => {
+      const misses = checks.map((c) => c(e));
+      return misses.some((m) => m === undefined) ? undefined : misses.join('; ');
+    },
+  /** Every check holds. */
+  all:
+    (...checks: FaultMet[]): FaultMet =>
+    (e) =>
+      checks.map((c) => c(e)).find((x) => x !== undefined),
+};
 
 // ------------------------------------------------------------------------- fault helpers
 
@@ -508,10 +651,12 @@ export function summaryTable(results: ScenarioResult[], suiteSeconds: number): s
     'signups',
     'sent',
     'skipped',
-    'dup sends',
+    'second keys',
     'lost',
     'dead-lettered',
     '109110 absorbed',
+    're-POSTs 109110/bound',
+    're-POSTs after fault',
     're-emitted creates',
     'recover s',
     'max latency s',
@@ -523,10 +668,12 @@ export function summaryTable(results: ScenarioResult[], suiteSeconds: number): s
     String(r.signups),
     String(r.sent),
     String(r.skipped),
-    String(r.duplicates),
+    String(r.duplicates + r.secondMessages),
     String(r.lost),
     String(r.deadLettered),
     String(r.resendsAbsorbed),
+    `${r.rePostsAbsorbed}/${r.maxAbsorbed}`,
+    String(r.rePostsAfterFault),
     String(r.reEmittedCreates),
     fmt(r.recoverS),
     fmt(r.maxLatencyS),
@@ -544,7 +691,11 @@ export function summaryTable(results: ScenarioResult[], suiteSeconds: number): s
     ...body.map(line),
     '',
     'notes:',
-    ...results.flatMap((r) => [...r.notes, ...r.problems.map((p) => `PROBLEM: ${p}`)].map((n) => `  ${r.fault}: ${n}`)),
+    ...results.flatMap((r) =>
+      [`fault shown by: ${r.faultShown || 'no counter moved'}`, ...r.notes, ...r.problems.map((p) => `PROBLEM: ${p}`)].map(
+        (n) => `  ${r.fault}: ${n}`,
+      ),
+    ),
   ];
   return `${out.join('\n')}\n`;
 }

@@ -13,6 +13,8 @@ import { runId, stackEnv } from '../support/env';
 import { produceRaw, TopicTap, type SeenRecord } from '../support/kafka';
 import { waitPipelineIdle } from '../support/pipeline';
 import { acceptedSends, dwFaults } from '../support/standins';
+import { expectNoSecondWelcome, metricValue, postsFor } from '../support/accounting';
+import { asAugmented, readRange, startOffsets } from '../faults/topics';
 import { waitFor } from '../support/wait';
 
 jest.setTimeout(180_000);
@@ -216,31 +218,48 @@ describe('rows in the members table', () => {
 
   test('a timestamp at the epoch boundary travels exactly', async () => {
     const id = `epoch-${runId}`;
+    const from = await startOffsets(stackEnv.augmentedTopic);
     // AA: the organization without an age guard in config/welcome-orgs.json (UA's would skip a 1970 row as too-old).
     await db.query("INSERT INTO members (org_id, org_member_id, email, created_at) VALUES ('AA', ?, ?, '1970-01-01 00:00:01.000')", [
       id,
       `${id}@example.com`,
     ]);
     await sentOnce(id);
+    // What reached the augmented topic: created_at one second after the epoch, to the millisecond
+    // (the session's time zone is UTC: test/support/db.ts).
+    const mine = [];
+    for (const r of await readRange(stackEnv.augmentedTopic, from)) {
+      const m = await asAugmented(r.value);
+      if (m?.org_member_id === id) mine.push(m);
+    }
+    expect(mine.map((m) => m.member_created_at)).toEqual([1000]);
   });
 
   test('the same member inserted again after a delete gets no second Welcome', async () => {
     const row = member(`again-${runId}`);
+    const t0 = Date.now();
     await insertMembers(db, [row]);
     await sentOnce(row.org_member_id);
     await waitFor('its audit row', async () => {
       const [rows] = await db.query<RowDataPacket[]>('SELECT 1 FROM new_members_sent_to_salesforce WHERE org_member_id = ?', [row.org_member_id]);
       return rows.length === 1;
     });
+    // The step: delete and insert again. From here on, SFMC must see no POST for this member at
+    // all (not merely no second accepted send: a re-POST of its key would be answered 109110
+    // inside SFMC's window and be a second email after it), and the emailer must count one
+    // already-sent skip — as a difference, whatever earlier tests counted in this process.
+    const skippedBefore = await metricValue(stackEnv.emailerMetrics, 'welcome_records_skipped_total', 'reason="already-sent"');
+    const step = Date.now();
     await db.query('DELETE FROM members WHERE org_member_id = ?', [row.org_member_id]);
     await insertMembers(db, [row]);
     const marker = member(`again-marker-${runId}`);
     await insertMembers(db, [marker]);
     await sentOnce(marker.org_member_id);
     await waitPipelineIdle();
-    expect(await acceptedSends(row.org_member_id)).toHaveLength(1);
-    const skipped = await metric(stackEnv.emailerMetrics, 'welcome_records_skipped_total', 'reason="already-sent"');
-    expect(skipped).toBeGreaterThanOrEqual(1);
+    expect(await postsFor([row.org_member_id], step)).toEqual([]);
+    const skippedAfter = await metricValue(stackEnv.emailerMetrics, 'welcome_records_skipped_total', 'reason="already-sent"');
+    expect(skippedAfter - skippedBefore).toBeGreaterThanOrEqual(1);
+    await expectNoSecondWelcome(row.org_member_id, t0);
   });
 });
 

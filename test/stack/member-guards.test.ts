@@ -15,6 +15,7 @@ import { ROOT, runId, stackEnv } from '../support/env';
 import { TopicTap } from '../support/kafka';
 import { waitPipelineIdle } from '../support/pipeline';
 import { acceptedSends } from '../support/standins';
+import { expectNoSecondWelcome, postsFor } from '../support/accounting';
 import { waitFor } from '../support/wait';
 
 jest.setTimeout(420_000);
@@ -75,6 +76,7 @@ test('pre-existing members (seeded) get no Welcome when deleted and inserted aga
   expect(first).toMatch(/done in [\d.]+ s: [1-9][\d,]* newly recorded/);
   expect(tool('seed-preexisting')).toMatch(/done in [\d.]+ s: 0 newly recorded/);
 
+  const step = Date.now();
   await db.query('DELETE FROM members WHERE org_member_id = ?', [a.org_member_id]);
   await insertMembers(db, [a]);
   await db.query('REPLACE INTO members (org_id, org_member_id, email) VALUES (?, ?, ?)', [b.org_id, b.org_member_id, b.email]);
@@ -82,6 +84,8 @@ test('pre-existing members (seeded) get no Welcome when deleted and inserted aga
   await insertMembers(db, [marker]);
   await waitFor('the marker Welcome', async () => (await acceptedSends(marker.org_member_id)).length === 1, 60_000);
   await waitPipelineIdle();
+  // Nothing reached SFMC for either: no POST at all, not merely no accepted send.
+  expect(await postsFor([a.org_member_id, b.org_member_id], step)).toEqual([]);
   expect(await acceptedSends(`pre-a-${runId}`)).toHaveLength(0);
   expect(await acceptedSends(`pre-b-${runId}`)).toHaveLength(0);
   await waitFor('skip traces', async () => skipOf(`UA:${a.org_member_id}`) && skipOf(`AA:${b.org_member_id}`), 20_000);
@@ -125,6 +129,7 @@ test('breaker: a bulk load of 2,000 UA rows sends 200 and holds the rest while A
   const ceiling = 200;
   const BULK = 2000;
   const heldBefore = heldUa(); // an earlier run's, on a reused stack
+  const attemptsFrom = Date.now();
   // The bulk is one INSERT (one transaction): the import guard is off here, so the breaker alone meets it.
   emailerWithOrgs({ ...defaults, UA: { ...defaults.UA, maxPerMinute: ceiling, maxPerTransaction: undefined } });
   await waitBreakerWindowBelow(db, 'UA', 1); // the window is shared and kept: an earlier test's UA members would use the allowance
@@ -213,6 +218,8 @@ test('breaker: a bulk load of 2,000 UA rows sends 200 and holds the rest while A
   const all = await acceptedSends(`bulk-${runId}-`);
   expect(all).toHaveLength(BULK);
   expect(new Set(all.map((s) => s.messageKey)).size).toBe(BULK);
+  // Every POST that reached SFMC: each bulk member under one key, none re-POSTed (held, then released once).
+  await expectNoSecondWelcome(`bulk-${runId}-`, attemptsFrom);
 
   // Redrive the missing: the lost member gets its Welcome, the unaudited one no second email.
   const redriven = reconcile('--redrive');
@@ -225,6 +232,9 @@ test('breaker: a bulk load of 2,000 UA rows sends 200 and holds the rest while A
   );
   await waitPipelineIdle();
   expect(await acceptedSends(unaudited.org_member_id)).toHaveLength(1);
+  // Its audit row was gone, so the already-sent guard could not stop the re-drive: one re-POST of
+  // its key, absorbed by 109110 — the one resend this step explains; never a second key.
+  await expectNoSecondWelcome(unaudited.org_member_id, attemptsFrom, 1);
   const after = reconcile();
   expect(after.result.members.find((m) => m.orgMemberId === lost.org_member_id)).toBeUndefined();
   expect(after.result.members.find((m) => m.orgMemberId === unaudited.org_member_id)).toBeUndefined();

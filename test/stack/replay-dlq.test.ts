@@ -14,6 +14,7 @@ import { ROOT, runId, stackEnv } from '../support/env';
 import { produceRaw, TopicTap } from '../support/kafka';
 import { waitPipelineIdle } from '../support/pipeline';
 import { acceptedSends } from '../support/standins';
+import { expectNoSecondWelcome, metricValue, postsFor } from '../support/accounting';
 import { waitFor } from '../support/wait';
 
 jest.setTimeout(240_000);
@@ -51,6 +52,7 @@ test('unknown organization → DLQ; wrong template → held (not dead-lettered, 
   >;
   replay('emailer'); // start from a clean slate: earlier dead letters are not this test's
   const id = `replay-${runId}`;
+  const t0 = Date.now();
   await insertMembers(db, [{ org_id: 'QF', org_member_id: id, email: `${id}@example.com` }]);
   const mine = (code: string) => dlq.records.find((r) => r.value?.includes(Buffer.from(id)) && r.headers[DLQ_HEADERS.errorCode]?.toString() === code);
   const first = await waitFor('UNKNOWN_ORG dead letter', async () => mine('UNKNOWN_ORG'), 60_000);
@@ -81,10 +83,23 @@ test('unknown organization → DLQ; wrong template → held (not dead-lettered, 
   expect(await refused()).toBe(false);
   expect(dlq.records.filter((r) => r.value?.includes(Buffer.from(id)))).toHaveLength(1); // only the UNKNOWN_ORG one
 
-  // Replaying again finds nothing new; re-driving the very same record by hand is skipped as already sent.
-  // (Other dead letters may have arrived meanwhile; what matters is this member's count.)
+  // Replaying again finds nothing new; re-driving the very same record by hand is skipped as
+  // already sent. Shown by what reaches SFMC — no POST at all for the welcomed member after the
+  // step (a re-POST would be absorbed by 109110 inside SFMC's window, a second email after it) —
+  // and by the emailer's own already-sent count rising (a difference: earlier skips in this
+  // process do not count). Other dead letters may have arrived meanwhile; this member is what matters.
+  const step = Date.now();
+  const skippedBefore = await metricValue(stackEnv.emailerMetrics, 'welcome_records_skipped_total', 'reason="already-sent"');
   expect(replay('emailer')).toMatch(/replayed \d+ record\(s\)/);
-  await produceRaw(stackEnv.augmentedTopic, [{ key: `QF:${id}`, value: first.value }]);
+  // The dead letter as `dlq replay` puts it back: key, value and its dlq.* headers, byte for byte.
+  await produceRaw(stackEnv.augmentedTopic, [{ key: `QF:${id}`, value: first.value, headers: first.headers }]);
+  await waitFor(
+    'the re-driven record skipped as already sent',
+    async () => (await metricValue(stackEnv.emailerMetrics, 'welcome_records_skipped_total', 'reason="already-sent"')) > skippedBefore,
+    60_000,
+  );
   await waitPipelineIdle();
+  expect(await postsFor([id], step)).toEqual([]);
   expect(await acceptedSends(id)).toHaveLength(1);
+  await expectNoSecondWelcome(id, t0);
 });

@@ -322,3 +322,91 @@ describe('SFMC stand-in: inspection and persistence', () => {
     expect([...s.state.definitionKeys]).toEqual(['only-one']);
   });
 });
+
+describe('SFMC stand-in: every send attempt recorded (issue 21)', () => {
+  test('a repeated key stays 109110 for the sender, yet both POSTs are on /__standin/attempts, per messageKey and per address', async () => {
+    const s = await start();
+    const token = await tokenFor(s);
+    const body = { definitionKey: 'welcome-ua', recipients: [recipient(1, { attributes: { MemberId: 'm1' } })] };
+    expect((await call(s.url, 'POST', '/messaging/v1/email/messages/', body, token)).json.errorcode).toBe(0);
+    clock += 1000;
+    expect((await call(s.url, 'POST', '/messaging/v1/email/messages/', body, token)).json.responses[0].errorcode).toBe(109110);
+    // the same address under a second key: a second email, which only this record can show
+    clock += 1000;
+    await call(
+      s.url,
+      'POST',
+      '/messaging/v1/email/messages/mk-other',
+      { definitionKey: 'welcome-ua', recipient: { contactKey: 'ck-1', to: 'Member1@example.com' } },
+      token,
+    );
+    expect(s.state.listSends().map((x) => x.messageKey)).toEqual(['mk-1', 'mk-other']);
+    const view = (await call(s.url, 'GET', '/__standin/attempts')).json;
+    expect(view.byMessageKey['mk-1']).toEqual([
+      {
+        at: new Date(clock - 2000).toISOString(),
+        messageKey: 'mk-1',
+        contactKey: 'ck-1',
+        to: 'member1@example.com',
+        definitionKey: 'welcome-ua',
+        memberId: 'm1',
+        outcome: 'accepted',
+      },
+      {
+        at: new Date(clock - 1000).toISOString(),
+        messageKey: 'mk-1',
+        contactKey: 'ck-1',
+        to: 'member1@example.com',
+        definitionKey: 'welcome-ua',
+        memberId: 'm1',
+        outcome: '109110',
+      },
+    ]);
+    expect(view.byMessageKey['mk-other'][0].outcome).toBe('accepted');
+    expect(view.byAddress).toEqual({ 'member1@example.com': ['mk-1', 'mk-other'] });
+    // since: only the later attempts
+    const later = (await call(s.url, 'GET', `/__standin/attempts?since=${new Date(clock - 1000).toISOString()}`)).json;
+    expect(Object.values(later.byMessageKey).flat()).toHaveLength(2);
+  });
+
+  test('attempts that never became a send are recorded with the fault they met (429, 5xx, dropped, unauthorized)', async () => {
+    const s = await start();
+    const token = await tokenFor(s);
+    const send = (n: number, t = token) =>
+      call(s.url, 'POST', `/messaging/v1/email/messages/mk-${n}`, { definitionKey: 'welcome-ua', recipient: recipient(n) }, t).catch(() => undefined);
+    await call(s.url, 'POST', '/__standin/faults', { fail429: 1, fail5xx: 1, dropConnections: 1 });
+    await send(1); // dropped
+    await send(2); // 429
+    await send(3); // 503
+    await send(4, 'not-a-token');
+    const view = s.state.attemptsView();
+    expect(['mk-1', 'mk-2', 'mk-3', 'mk-4'].map((k) => view.byMessageKey[k]?.map((a) => a.outcome))).toEqual([
+      ['dropped'],
+      ['429'],
+      ['5xx:503'],
+      ['unauthorized'],
+    ]);
+    expect(s.state.listSends()).toHaveLength(0);
+  });
+
+  test('the attempts file survives a restart next to the data file', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sfmc-standin-'));
+    try {
+      const dataFile = join(dir, 'sends.jsonl');
+      const first = await start({ dataFile });
+      await call(
+        first.url,
+        'POST',
+        '/messaging/v1/email/messages/',
+        { definitionKey: 'welcome-ua', recipients: [recipient(7)] },
+        await tokenFor(first),
+      );
+      await first.close();
+      const second = await start({ dataFile });
+      expect(second.state.attemptsView().byMessageKey['mk-7']?.map((a) => a.outcome)).toEqual(['accepted']);
+      expect(second.state.attemptsView(clock + 1).byMessageKey).toEqual({});
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
