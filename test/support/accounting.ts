@@ -11,22 +11,11 @@
  *                    earlier POST met a fault: 429, 5xx, dropped, 401 — the retry is the design).
  *                    Reported as figures; a test bounds `absorbed` by what its fault explains.
  */
+import type { AttemptsView, SendAttempt } from '../../standins/sfmc/state';
 import { stackEnv } from './env';
 
-export interface SendAttempt {
-  at: string;
-  messageKey: string;
-  contactKey: string;
-  to: string;
-  definitionKey: string;
-  memberId?: string;
-  outcome: string;
-}
-
-export interface AttemptsView {
-  byMessageKey: Record<string, SendAttempt[]>;
-  byAddress: Record<string, string[]>;
-}
+// The stand-in's own record types: the accounting reads what /__standin/attempts serves.
+export type { AttemptsView, SendAttempt };
 
 export interface Account {
   /** Every POSTed recipient of the selection. */
